@@ -1,0 +1,158 @@
+"""Reading and writing the contract's CSV files: UTF-8 (with or without BOM) or GB18030, CRLF or LF."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+class FileError(Exception):
+    """A problem with the file as a whole (missing, unreadable, wrong header)."""
+
+
+class FieldError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+ENCODINGS = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig", "utf-8-sig": "utf-8-sig", "gb18030": "gb18030", "gbk": "gb18030", "gb2312": "gb18030"}
+
+
+def encoding_name(name: str) -> str:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise FileError(f"unknown encoding {name!r} (use utf-8 or gb18030)") from None
+    return ENCODINGS.get(name.lower(), name)
+
+
+@dataclass
+class Row:
+    number: int  # the row's line in a spreadsheet: the header is row 1
+    values: dict[str, str]
+    raw: list[str]
+
+
+def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, ...], encoding: str = "utf-8"):
+    """Yield ``Row``s of a CSV file, checking its header first. Raises ``FileError`` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileError(f"{path}: no such file")
+    try:
+        handle = open(path, newline="", encoding=encoding_name(encoding))
+    except OSError as exc:
+        raise FileError(f"{path}: cannot be opened ({exc.strerror})") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+        except UnicodeDecodeError:
+            raise FileError(f"{path}: row 1: the header is not valid {encoding}; for Excel files in Chinese try --encoding gb18030") from None
+        if not header:
+            raise FileError(f"{path}: the file is empty; expected a header row with {', '.join(required)}")
+        columns = [h.strip().lstrip("\ufeff").lower() for h in header]
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise FileError(f"{path}: row 1: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        dupes = {c for c in columns if c and columns.count(c) > 1}
+        if dupes:
+            raise FileError(f"{path}: row 1: column {', '.join(sorted(dupes))} appears more than once")
+        number = 1
+        while True:
+            try:
+                raw = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                raise FileError(
+                    f"{path}: row {number + 1}: not valid {encoding}; for Excel files in Chinese try --encoding gb18030"
+                ) from None
+            except csv.Error as exc:
+                raise FileError(f"{path}: row {number + 1}: {exc}") from None
+            number += 1
+            if not any(cell.strip() for cell in raw):
+                continue
+            values = {c: (raw[i].strip() if i < len(raw) else "") for i, c in enumerate(columns) if c in known}
+            yield Row(number, values, raw)
+
+
+def write_rejected(path: str | Path, header: list[str], rejected: list[tuple[list[str], str]], encoding: str = "utf-8") -> Path:
+    """Write rejected rows with an ``error`` column to ``PATH.rejected.csv`` (same encoding as the input)."""
+    out = Path(f"{path}.rejected.csv")
+    enc = "utf-8-sig" if encoding_name(encoding) == "utf-8-sig" else encoding_name(encoding)
+    with open(out, "w", newline="", encoding=enc) as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*header, "error"])
+        for raw, error in rejected:
+            writer.writerow([*raw[: len(header)], *[""] * (len(header) - len(raw)), error])
+    return out
+
+
+def read_header(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    with open(path, newline="", encoding=encoding_name(encoding)) as handle:
+        return [h.strip().lstrip("\ufeff") for h in next(csv.reader(handle), [])]
+
+
+AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
+
+
+def parse_amount(value: str, field: str, *, required: bool = False) -> Decimal:
+    value = (value or "").replace(",", "").strip()
+    if not value:
+        if required:
+            raise FieldError(field, f"{field} is required")
+        return Decimal("0")
+    if not AMOUNT.match(value):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            raise FieldError(field, f"{field} {value!r} is not an amount in yuan") from None
+        raise FieldError(field, f"{field} {value!r} has more than 2 decimals")
+    amount = Decimal(value)
+    if amount < 0:
+        raise FieldError(field, f"{field} {value} is negative")
+    return amount
+
+
+def parse_when(value: str, field: str, *, required: bool = False) -> datetime | None:
+    """ISO 8601 date or date-time; naive values are local time (TIME_ZONE)."""
+    value = (value or "").strip()
+    if not value:
+        if required:
+            raise FieldError(field, f"{field} is required")
+        return None
+    try:
+        parsed = parse_datetime(value.replace("/", "-"))
+        if parsed is None:
+            day = parse_date(value.replace("/", "-"))
+            parsed = datetime.combine(day, time.min) if day else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date or time (e.g. 2026-11-22 10:30:00)")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
+    return parsed
+
+
+def parse_day(value: str, field: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        parsed = parse_date(value.replace("/", "-"))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date (e.g. 1990-05-17)")
+    return parsed

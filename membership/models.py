@@ -1,0 +1,359 @@
+"""Members, the program configuration, orders and the growth ledger.
+
+Invariants:
+- Exactly one ``Program`` is active (a partial unique constraint).
+- ``GrowthEntry`` is insert-only (see ``common.ledger``); a member's growth in any window is
+  the sum of the entries whose ``effective_at`` falls in it.
+- ``OrderCredit.credited`` equals the sum of the ledger entries booked for that order and rule.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from common.ledger import LedgerModel
+
+
+class Currency(models.TextChoices):
+    GROWTH = "growth", _("Growth")
+    POINTS = "points", _("Points")
+
+
+class Program(models.Model):
+    class PointsExpiry(models.TextChoices):
+        NEVER = "never", _("Never expire")
+        YEAR_END = "year_end", _("At the end of a calendar year after earning")
+        MONTHS = "months", _("A number of months after earning")
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=False)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    growth_window_months = models.PositiveSmallIntegerField(
+        _("growth window (months)"),
+        null=True,
+        blank=True,
+        help_text=_("Rolling window of calendar months ending with the settled month; empty = lifetime growth."),
+    )
+    settlement_day = models.PositiveSmallIntegerField(_("settlement day of month"), default=1)
+    settlement_hour = models.PositiveSmallIntegerField(_("settlement hour (local)"), default=2)
+    points_expiry = models.CharField(
+        _("points expiry"), max_length=20, choices=PointsExpiry.choices, default=PointsExpiry.YEAR_END
+    )
+    points_expiry_years = models.PositiveSmallIntegerField(
+        _("years after the earning year"),
+        default=1,
+        help_text=_("For year-end expiry: 0 clears points at the end of the year they were earned, 1 a year later."),
+    )
+    points_expiry_months = models.PositiveSmallIntegerField(
+        _("months after earning"), null=True, blank=True, help_text=_("For expiry a number of months after earning.")
+    )
+    daily_growth_cap = models.PositiveIntegerField(
+        _("daily growth cap per member"), null=True, blank=True, help_text=_("All capped sources together.")
+    )
+    monthly_growth_cap = models.PositiveIntegerField(_("monthly growth cap per member"), null=True, blank=True)
+    daily_points_cap = models.PositiveIntegerField(_("daily points cap per member"), null=True, blank=True)
+    monthly_points_cap = models.PositiveIntegerField(_("monthly points cap per member"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("program")
+        verbose_name_plural = _("programs")
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_program"),
+            models.CheckConstraint(
+                condition=Q(settlement_day__gte=1, settlement_day__lte=28), name="program_settlement_day_1_28"
+            ),
+            models.CheckConstraint(condition=Q(settlement_hour__lte=23), name="program_settlement_hour_0_23"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def cap_for(self, currency: str, period: str):
+        return getattr(self, f"{'daily' if period == 'day' else 'monthly'}_{currency}_cap")
+
+
+class Level(models.Model):
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="levels", verbose_name=_("program"))
+    code = models.CharField(_("code"), max_length=20)
+    name = models.CharField(_("name"), max_length=50)
+    name_en = models.CharField(_("English name"), max_length=50, blank=True)
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("0 is the lowest level."))
+    threshold = models.PositiveIntegerField(_("growth threshold"))
+    validity_months = models.PositiveSmallIntegerField(
+        _("validity (months)"),
+        null=True,
+        blank=True,
+        default=12,
+        help_text=_("A level reached or confirmed at a settlement stays valid this many months after it."),
+    )
+
+    class Meta:
+        verbose_name = _("level")
+        verbose_name_plural = _("levels")
+        ordering = ["program", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code"], name="level_code_unique_per_program"),
+            models.UniqueConstraint(fields=["program", "rank"], name="level_rank_unique_per_program"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class EarningRule(models.Model):
+    """One row of the rule engine: ``kind`` names the strategy in ``membership.rules``."""
+
+    class Kind(models.TextChoices):
+        ORDER_AMOUNT = "order_amount", _("Order: rate on the qualified amount")
+        EVENT_FIXED = "event_fixed", _("Behaviour: fixed amount per event")
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rules", verbose_name=_("program"))
+    code = models.SlugField(_("code"), max_length=50)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("type"), max_length=30, choices=Kind.choices)
+    currency = models.CharField(_("currency"), max_length=10, choices=Currency.choices)
+    priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher priorities apply first."))
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        ordering = ["program", "-priority", "code"]
+        constraints = [models.UniqueConstraint(fields=["program", "code"], name="rule_code_unique_per_program")]
+
+    def __str__(self):
+        return f"{self.code} ({self.get_currency_display()})"
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        FROZEN = "frozen", _("Frozen")
+        CLOSED = "closed", _("Closed")
+
+    member_id = models.CharField(_("member id"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    joined_at = models.DateTimeField(_("joined at"), null=True, blank=True, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    level = models.ForeignKey(
+        Level,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("level"),
+        help_text=_("Set by the settlement; empty = the program's lowest level."),
+    )
+    level_valid_until = models.DateField(_("level valid until"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        indexes = [models.Index(fields=["name"], name="member_name_idx")]
+
+    def __str__(self):
+        return f"{self.member_id} {self.name}".strip()
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PAID = "paid", _("Paid")
+        COMPLETED = "completed", _("Completed")
+        REFUNDED = "refunded", _("Refunded")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    order_id = models.CharField(_("order id"), max_length=64, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders", verbose_name=_("member"))
+    paid_at = models.DateTimeField(_("paid at"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    goods_amount = models.DecimalField(_("goods amount"), max_digits=14, decimal_places=2)
+    discount_amount = models.DecimalField(_("discount amount"), max_digits=14, decimal_places=2, default=0)
+    shipping_amount = models.DecimalField(_("shipping amount"), max_digits=14, decimal_places=2, default=0)
+    refunded_amount = models.DecimalField(_("refunded amount"), max_digits=14, decimal_places=2, default=0)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    shop_id = models.CharField(_("shop id"), max_length=64, blank=True)
+    revision = models.PositiveIntegerField(
+        _("revision"), default=1, help_text=_("Raised by every booked change; part of the ledger idempotency keys.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        indexes = [models.Index(fields=["member", "paid_at"], name="order_member_paid_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(goods_amount__gte=0, discount_amount__gte=0, shipping_amount__gte=0, refunded_amount__gte=0),
+                name="order_amounts_not_negative",
+            )
+        ]
+
+    def __str__(self):
+        return self.order_id
+
+
+class OrderCredit(models.Model):
+    """What one rule entitles an order to, and how much of it was credited (the rest was capped)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="credits")
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="+")
+    entitlement = models.PositiveIntegerField(default=0)
+    credited = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("order credit")
+        verbose_name_plural = _("order credits")
+        constraints = [models.UniqueConstraint(fields=["order", "rule"], name="order_credit_unique")]
+
+
+class MemberEvent(models.Model):
+    """A behaviour (check-in, review, first transfer…) reported for a member, once per ``event_id``."""
+
+    event_id = models.CharField(_("event id"), max_length=100, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="events", verbose_name=_("member"))
+    event_type = models.CharField(_("event type"), max_length=50, db_index=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("member event")
+        verbose_name_plural = _("member events")
+        indexes = [models.Index(fields=["member", "event_type", "occurred_at"], name="event_member_type_idx")]
+
+
+class Source(models.TextChoices):
+    ORDER = "order", _("Order")
+    EVENT = "event", _("Event")
+    ADJUSTMENT = "adjustment", _("Manual adjustment")
+    SETTLEMENT = "settlement", _("Settlement")
+    OPENING = "opening", _("Opening balance")
+    REDEMPTION = "redemption", _("Redemption")
+
+
+# Sources whose credits count toward, and are limited by, the per-member caps.
+CAPPED_SOURCES = (Source.ORDER, Source.EVENT)
+
+
+class LedgerEntryBase(LedgerModel):
+    """Fields shared by the growth and points ledgers."""
+
+    class Kind(models.TextChoices):
+        CREDIT = "credit", _("Credit")
+        REVERSAL = "reversal", _("Reversal")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        EXPIRY = "expiry", _("Expiry")
+        SPEND = "spend", _("Spend")
+        REFUND = "refund", _("Refund of a spend")
+        OPENING = "opening", _("Opening balance")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    amount = models.IntegerField(_("amount"))
+    capped = models.PositiveIntegerField(_("capped"), default=0, help_text=_("Withheld by a cap, not credited."))
+    effective_at = models.DateTimeField(_("effective at"))
+    booked_at = models.DateTimeField(_("booked at"), auto_now_add=True)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    source_ref = models.CharField(_("source reference"), max_length=100, blank=True)
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class GrowthEntry(LedgerEntryBase):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="growth_entries", verbose_name=_("member"))
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("corrects")
+    )
+
+    class Meta:
+        verbose_name = _("growth entry")
+        verbose_name_plural = _("growth ledger")
+        indexes = [
+            models.Index(fields=["member", "effective_at"], name="growth_member_effective_idx"),
+            models.Index(fields=["effective_at"], name="growth_effective_idx"),
+            models.Index(fields=["source", "source_ref"], name="growth_source_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} {self.kind} {self.amount:+d}"
+
+
+class SettlementRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", verbose_name=_("program"))
+    month = models.DateField(_("month"), unique=True, help_text=_("The first day of the settled month."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    trigger = models.CharField(_("started through"), max_length=50, default="command")
+    error = models.TextField(_("error"), blank=True)
+    members_evaluated = models.PositiveIntegerField(_("members evaluated"), default=0)
+    members_up = models.PositiveIntegerField(_("upgraded"), default=0)
+    members_down = models.PositiveIntegerField(_("downgraded"), default=0)
+    members_kept = models.PositiveIntegerField(_("kept"), default=0)
+    members_renewed = models.PositiveIntegerField(_("renewed"), default=0)
+    points_expired = models.PositiveBigIntegerField(_("points expired"), default=0)
+    lots_expired = models.PositiveIntegerField(_("lots expired"), default=0)
+
+    class Meta:
+        verbose_name = _("settlement run")
+        verbose_name_plural = _("settlement runs")
+        ordering = ["-month"]
+
+    def __str__(self):
+        return self.month.strftime("%Y-%m")
+
+
+class LevelChange(models.Model):
+    """The history of a member's level: one row per settlement that changed or renewed it."""
+
+    class Reason(models.TextChoices):
+        UPGRADE = "upgrade", _("Upgrade")
+        RENEWAL = "renewal", _("Confirmed and renewed")
+        DOWNGRADE = "downgrade", _("Soft downgrade")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="level_changes")
+    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="level_changes")
+    from_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, related_name="+")
+    to_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, related_name="+")
+    valid_until = models.DateField(null=True, blank=True)
+    window_growth = models.BigIntegerField()
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("level change")
+        verbose_name_plural = _("level changes")
+        constraints = [models.UniqueConstraint(fields=["member", "run"], name="level_change_once_per_run")]

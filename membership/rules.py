@@ -1,0 +1,129 @@
+"""The earning rule engine.
+
+Each ``EarningRule`` row names a strategy by its ``kind``; the strategy reads the row's
+parameters and computes what a fact (an order, an event) entitles a member to. Strategies are
+pure: caps, idempotency and booking are the services' business.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    order_id: str
+    member_id: str
+    paid_at: datetime
+    status: str
+    goods_amount: Decimal
+    discount_amount: Decimal = Decimal("0")
+    shipping_amount: Decimal = Decimal("0")
+    refunded_amount: Decimal = Decimal("0")
+    category: str = ""
+    shop_id: str = ""
+
+
+class OrderAmountStrategy:
+    """Per-yuan rate on the order's qualified amount.
+
+    params:
+      rate            points or growth per yuan (default 1; VIP.com uses 5)
+      per_order_cap   the most one order can earn (optional)
+      statuses        order statuses that earn (default ["completed"])
+      include_shipping  whether shipping counts toward the qualified amount (default false)
+      categories / exclude_categories   only / never these categories (optional)
+    Qualified amount = goods − discount − refunded (+ shipping if included), never below 0;
+    the result is rounded down to a whole number.
+    """
+
+    kind = "order_amount"
+    fact = "order"
+
+    def __init__(self, params: dict):
+        self.rate = Decimal(str(params.get("rate", 1)))
+        self.per_order_cap = params.get("per_order_cap")
+        self.statuses = set(params.get("statuses", ["completed"]))
+        self.include_shipping = bool(params.get("include_shipping", False))
+        self.categories = set(params.get("categories") or [])
+        self.exclude_categories = set(params.get("exclude_categories") or [])
+
+    @classmethod
+    def validate_params(cls, params: dict) -> None:
+        try:
+            rate = Decimal(str(params.get("rate", 1)))
+        except Exception as exc:
+            raise ValidationError({"params": f"rate must be a number, not {params.get('rate')!r}"}) from exc
+        if rate < 0:
+            raise ValidationError({"params": "rate must not be negative"})
+        cap = params.get("per_order_cap")
+        if cap is not None and (not isinstance(cap, int) or cap <= 0):
+            raise ValidationError({"params": "per_order_cap must be a positive whole number"})
+
+    @staticmethod
+    def qualified_amount(order: OrderFacts, include_shipping: bool = False) -> Decimal:
+        amount = order.goods_amount - order.discount_amount - order.refunded_amount
+        if include_shipping:
+            amount += order.shipping_amount
+        return max(amount, Decimal("0"))
+
+    def entitlement(self, order: OrderFacts) -> int:
+        if order.status not in self.statuses:
+            return 0
+        if self.categories and order.category not in self.categories:
+            return 0
+        if order.category and order.category in self.exclude_categories:
+            return 0
+        value = math.floor(self.qualified_amount(order, self.include_shipping) * self.rate)
+        if self.per_order_cap is not None:
+            value = min(value, int(self.per_order_cap))
+        return max(value, 0)
+
+
+class EventFixedStrategy:
+    """A fixed amount per behaviour event.
+
+    params:
+      event_type   the behaviour (check_in, review, first_transfer, …)
+      amount       what one event earns
+      once         true for a one-time task (the first event only)
+      per_day / per_month   how many events earn in a local day / calendar month (optional)
+    """
+
+    kind = "event_fixed"
+    fact = "event"
+
+    def __init__(self, params: dict):
+        self.event_type = params["event_type"]
+        self.amount = int(params["amount"])
+        self.once = bool(params.get("once", False))
+        self.per_day = params.get("per_day")
+        self.per_month = params.get("per_month")
+
+    @classmethod
+    def validate_params(cls, params: dict) -> None:
+        if not params.get("event_type"):
+            raise ValidationError({"params": "event_type is required"})
+        amount = params.get("amount")
+        if not isinstance(amount, int) or amount <= 0:
+            raise ValidationError({"params": "amount must be a positive whole number"})
+        for key in ("per_day", "per_month"):
+            value = params.get(key)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise ValidationError({"params": f"{key} must be a positive whole number"})
+
+    def matches(self, event_type: str) -> bool:
+        return event_type == self.event_type
+
+
+STRATEGIES = {cls.kind: cls for cls in (OrderAmountStrategy, EventFixedStrategy)}
+
+
+def strategy_for(rule):
+    """The strategy object for an ``EarningRule`` row."""
+    return STRATEGIES[rule.kind](rule.params or {})

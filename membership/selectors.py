@@ -1,0 +1,134 @@
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.db.models import IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds
+
+from .models import CAPPED_SOURCES, GrowthEntry, Level, Member, Program, SettlementRun
+
+
+class NoActiveProgram(Exception):
+    pass
+
+
+def program_active_get() -> Program:
+    program = Program.objects.filter(is_active=True).first()
+    if program is None:
+        raise NoActiveProgram("No membership program is active: run `python manage.py load_program default` first.")
+    return program
+
+
+def program_levels(*, program: Program) -> list[Level]:
+    return list(program.levels.order_by("rank"))
+
+
+def member_level_get(*, member: Member, levels: list[Level]) -> Level:
+    """The member's level; a member no settlement has placed is at the lowest level."""
+    by_id = {level.pk: level for level in levels}
+    return by_id.get(member.level_id, levels[0])
+
+
+def ledger_used(*, ledger_model, member: Member, start: datetime, end: datetime) -> int:
+    """Net amount credited to ``member`` from the capped sources between ``start`` and ``end``."""
+    return (
+        ledger_model.objects.filter(
+            member=member, source__in=CAPPED_SOURCES, effective_at__gte=start, effective_at__lt=end
+        ).aggregate(s=Sum("amount"))["s"]
+        or 0
+    )
+
+
+def cap_room_get(*, program: Program, ledger_model, currency: str, member: Member, at: datetime) -> int | None:
+    """How much more ``member`` may be credited for ``at`` under the program's day and month caps (None = no cap)."""
+    tz = ZoneInfo(program.time_zone)
+    room = None
+    for period, bounds in (("day", local_day_bounds), ("month", local_month_bounds)):
+        cap = program.cap_for(currency, period)
+        if cap is None:
+            continue
+        start, end = bounds(at, tz)
+        left = max(0, cap - ledger_used(ledger_model=ledger_model, member=member, start=start, end=end))
+        room = left if room is None else min(room, left)
+    return room
+
+
+def growth_window_bounds(*, program: Program, month: date) -> tuple[datetime | None, datetime]:
+    """The growth window that the settlement of ``month`` counts: [start, end) in local time; start None = lifetime."""
+    tz = ZoneInfo(program.time_zone)
+    first = month.replace(day=1)
+    end = local_midnight(add_months(first, 1), tz)
+    if program.growth_window_months is None:
+        return None, end
+    return local_midnight(add_months(first, 1 - program.growth_window_months), tz), end
+
+
+def growth_window_sums(*, program: Program, month: date) -> dict[int, int]:
+    """Every member's growth in the window of ``month``, as {member pk: sum} (members with entries only)."""
+    start, end = growth_window_bounds(program=program, month=month)
+    entries = GrowthEntry.objects.filter(effective_at__lt=end)
+    if start is not None:
+        entries = entries.filter(effective_at__gte=start)
+    return dict(entries.values_list("member_id").annotate(s=Sum("amount")).values_list("member_id", "s"))
+
+
+def growth_window_total(*, program: Program, member: Member, month: date) -> int:
+    start, end = growth_window_bounds(program=program, month=month)
+    entries = GrowthEntry.objects.filter(member=member, effective_at__lt=end)
+    if start is not None:
+        entries = entries.filter(effective_at__gte=start)
+    return entries.aggregate(s=Sum("amount"))["s"] or 0
+
+
+def settlement_latest_month() -> date | None:
+    return SettlementRun.objects.order_by("-month").values_list("month", flat=True).first()
+
+
+def member_export_rows():
+    """Rows of the ``export_members`` file, in member id order, computed in one query.
+
+    ``points_balance`` is what the member can spend now: the booked balance less lots that
+    passed their end but whose expiry the settlement has not booked yet.
+    """
+    from points.models import PointsAccount, PointsLot
+
+    program = program_active_get()
+    levels = program_levels(program=program)
+    codes = {level.pk: level.code for level in levels}
+    now = timezone.now()
+    growth = (
+        GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
+    )
+    lapsed = (
+        PointsLot.objects.filter(member=OuterRef("pk"), remaining__gt=0, expires_at__lte=now)
+        .order_by()
+        .values("member")
+        .annotate(s=Sum("remaining"))
+        .values("s")
+    )
+    balance = PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")
+    rows = (
+        Member.objects.order_by("member_id")
+        .annotate(
+            growth_total=Coalesce(Subquery(growth, output_field=IntegerField()), Value(0)),
+            balance=Coalesce(Subquery(balance, output_field=IntegerField()), Value(0)),
+            lapsed=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
+        )
+        .values_list("member_id", "level_id", "level_valid_until", "growth_total", "balance", "lapsed")
+    )
+    for member_id, level_id, valid_until, growth_total, balance_value, lapsed_value in rows.iterator(chunk_size=5000):
+        available = balance_value - lapsed_value if balance_value > 0 else balance_value
+        yield {
+            "member_id": member_id,
+            "level": codes.get(level_id, levels[0].code),
+            "level_valid_until": valid_until.isoformat() if valid_until else "",
+            "growth_total": growth_total,
+            "points_balance": available,
+        }
+
+
+def member_search(*, query: str):
+    query = query.strip()
+    return Member.objects.filter(Q(member_id=query) | Q(phone=query) | Q(name__icontains=query))

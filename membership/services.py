@@ -1,0 +1,655 @@
+"""Services that change members, orders, growth and levels.
+
+Booking rules (the default program's are in CONTRACT.md):
+- An order's entitlement under each rule is recomputed from its current facts every time it is
+  booked. A lower entitlement takes the order's credit down to min(new entitlement, credited);
+  a higher one credits the increase within the room the caps leave on the order's day/month.
+- Every entry is dated at the order's ``paid_at``; when it was booked is kept apart.
+- Each change is keyed by order, rule and revision, so replaying a booking books nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds, month_last_day
+
+from .models import (
+    Currency,
+    EarningRule,
+    GrowthEntry,
+    LevelChange,
+    Member,
+    MemberEvent,
+    Order,
+    OrderCredit,
+    Program,
+    SettlementRun,
+    Source,
+)
+from .rules import STRATEGIES, OrderFacts, strategy_for
+from .selectors import cap_room_get, growth_window_sums, program_active_get, program_levels, settlement_latest_month
+
+ORDER_FIELDS = (
+    "paid_at",
+    "status",
+    "goods_amount",
+    "discount_amount",
+    "shipping_amount",
+    "refunded_amount",
+    "category",
+    "shop_id",
+)
+
+
+@dataclass
+class BookingResult:
+    outcome: str  # "created", "changed" or "unchanged"
+    growth: int = 0  # net growth booked by this call
+    points: int = 0  # net points booked by this call
+    capped: int = 0  # growth and points withheld by caps in this call
+
+
+# ---------------------------------------------------------------- members
+
+
+MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at")
+
+
+@transaction.atomic
+def member_upsert(
+    *,
+    member_id: str,
+    name: str | None = None,
+    phone: str | None = None,
+    birthday: date | None = None,
+    joined_at: datetime | None = None,
+) -> tuple[Member, str]:
+    """Create the member or update the fields given (None leaves a field as it is).
+
+    Returns the member and "created", "changed" or "unchanged".
+    """
+    member_id = (member_id or "").strip()
+    if not member_id:
+        raise ValidationError({"member_id": "member_id is required"})
+    given = {k: v for k, v in zip(MEMBER_FIELDS, (name, phone, birthday, joined_at)) if v is not None}
+    member = Member.objects.select_for_update().filter(member_id=member_id).first()
+    if member is None:
+        member = Member(member_id=member_id, **given)
+        if member.joined_at is None:
+            member.joined_at = timezone.now()
+        member.full_clean()
+        member.save()
+        return member, "created"
+    changed = [k for k, v in given.items() if getattr(member, k) != v]
+    if not changed:
+        return member, "unchanged"
+    for k in changed:
+        setattr(member, k, given[k])
+    member.full_clean()
+    member.save(update_fields=[*changed, "updated_at"])
+    return member, "changed"
+
+
+# ---------------------------------------------------------------- rules
+
+
+def rules_for(*, program: Program, fact: str, at: datetime, include_ids=()) -> list[EarningRule]:
+    """The program's active rules for a kind of fact, valid at ``at``, highest priority first;
+    plus the rules given by id (rules that already credited the fact keep governing it)."""
+    kinds = [kind for kind, strategy in STRATEGIES.items() if strategy.fact == fact]
+    valid = (
+        Q(program=program, kind__in=kinds, is_active=True)
+        & (Q(valid_from__isnull=True) | Q(valid_from__lte=at))
+        & (Q(valid_until__isnull=True) | Q(valid_until__gt=at))
+    )
+    if include_ids:
+        valid |= Q(pk__in=list(include_ids))
+    return list(EarningRule.objects.filter(valid).order_by("-priority", "code"))
+
+
+def credit_change(*, old_entitlement: int, new_entitlement: int, credited: int, room: int | None) -> tuple[int, int]:
+    """(amount to book, amount capped) when an entitlement moves from old to new.
+
+    Lower: the credit comes down to min(new entitlement, credited). Higher: the increase is
+    credited within ``room`` (None = no cap) and the rest is recorded as capped.
+    """
+    if new_entitlement < old_entitlement:
+        return min(new_entitlement, credited) - credited, 0
+    if new_entitlement > old_entitlement:
+        increase = new_entitlement - old_entitlement
+        granted = increase if room is None else min(increase, room)
+        return granted, increase - granted
+    return 0, 0
+
+
+def _ledger_for(currency: str):
+    if currency == Currency.GROWTH:
+        return GrowthEntry
+    from points.models import PointsEntry
+
+    return PointsEntry
+
+
+def _post(
+    *,
+    program: Program,
+    member: Member,
+    currency: str,
+    amount: int,
+    capped: int,
+    effective_at: datetime,
+    source: str,
+    source_ref: str,
+    rule: EarningRule | None,
+    key: str,
+    kind: str | None = None,
+    actor=None,
+    reason: str = "",
+    prefer_own_lots: bool = True,
+):
+    """Write one ledger entry (growth or points) for a credit (amount ≥ 0) or a reversal (< 0)."""
+    if currency == Currency.GROWTH:
+        if GrowthEntry.objects.filter(idempotency_key=key).exists():
+            return
+        GrowthEntry.objects.create(
+            member=member,
+            kind=kind or (GrowthEntry.Kind.CREDIT if amount >= 0 else GrowthEntry.Kind.REVERSAL),
+            amount=amount,
+            capped=capped,
+            effective_at=effective_at,
+            source=source,
+            source_ref=source_ref,
+            rule=rule,
+            idempotency_key=key,
+            created_by=actor,
+            reason=reason,
+        )
+        return
+    from points.services import points_credit, points_debit, points_lots_of
+
+    if amount >= 0:
+        points_credit(
+            program=program,
+            member=member,
+            amount=amount,
+            capped=capped,
+            effective_at=effective_at,
+            source=source,
+            source_ref=source_ref,
+            rule=rule,
+            idempotency_key=key,
+            kind=kind or GrowthEntry.Kind.CREDIT,
+            actor=actor,
+            reason=reason,
+        )
+    else:
+        own = points_lots_of(source=source, source_ref=source_ref, rule=rule) if prefer_own_lots else ()
+        points_debit(
+            member=member,
+            amount=-amount,
+            kind=kind or GrowthEntry.Kind.REVERSAL,
+            effective_at=effective_at,
+            source=source,
+            source_ref=source_ref,
+            rule=rule,
+            idempotency_key=key,
+            prefer_lots=list(own),
+            allow_negative=True,
+            actor=actor,
+            reason=reason,
+        )
+
+
+# ---------------------------------------------------------------- orders
+
+
+def order_validate(facts: OrderFacts) -> None:
+    """Reject facts that no rule can book, naming the field."""
+    errors = {}
+    if not facts.order_id:
+        errors["order_id"] = "order_id is required"
+    if not facts.member_id:
+        errors["member_id"] = "member_id is required"
+    if facts.status not in Order.Status.values:
+        errors["status"] = f"unknown status {facts.status!r} (expected one of {', '.join(Order.Status.values)})"
+    for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount"):
+        value = getattr(facts, field)
+        if value < 0:
+            errors[field] = f"{field} must not be negative (got {value})"
+        elif value.as_tuple().exponent < -2:
+            errors[field] = f"{field} has more than 2 decimals (got {value})"
+    if "refunded_amount" not in errors and facts.refunded_amount > (
+        facts.goods_amount - facts.discount_amount + facts.shipping_amount
+    ):
+        errors["refunded_amount"] = (
+            f"refunded_amount {facts.refunded_amount} is larger than what was paid "
+            f"({facts.goods_amount - facts.discount_amount + facts.shipping_amount})"
+        )
+    if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
+        errors["discount_amount"] = f"discount_amount {facts.discount_amount} is larger than goods_amount {facts.goods_amount}"
+    if facts.paid_at is not None and timezone.is_naive(facts.paid_at):
+        errors["paid_at"] = "paid_at must carry a time zone"
+    if errors:
+        raise ValidationError(errors)
+
+
+def _facts_of(order: Order) -> OrderFacts:
+    return OrderFacts(order_id=order.order_id, member_id="", **{f: getattr(order, f) for f in ORDER_FIELDS})
+
+
+@transaction.atomic
+def order_book(*, facts: OrderFacts, program: Program | None = None, book_points: bool = True) -> BookingResult:
+    """Book a new order or a change to a known one under the program's rules, idempotently.
+
+    With ``book_points`` false, points entitlements are recorded but not credited (the legacy
+    system paid them); later changes then move points only by the difference.
+    """
+    order_validate(facts)
+    program = program or program_active_get()
+    member = Member.objects.select_for_update().filter(member_id=facts.member_id).first()
+    if member is None:
+        raise ValidationError({"member_id": f"unknown member {facts.member_id!r}"})
+    order = Order.objects.select_for_update().filter(order_id=facts.order_id).first()
+    if order is None:
+        order = Order(order_id=facts.order_id, member=member, **{f: getattr(facts, f) for f in ORDER_FIELDS})
+        order.save()
+        outcome = "created"
+    else:
+        if order.member_id != member.pk:
+            raise ValidationError(
+                {"member_id": f"order {facts.order_id} belongs to member {order.member.member_id}, not {facts.member_id}"}
+            )
+        if order.paid_at != facts.paid_at:
+            raise ValidationError(
+                {"paid_at": f"order {facts.order_id} was booked as paid at {order.paid_at.isoformat()}; paid_at cannot change"}
+            )
+        changed = [f for f in ORDER_FIELDS if getattr(order, f) != getattr(facts, f)]
+        if not changed:
+            return BookingResult("unchanged")
+        for f in changed:
+            setattr(order, f, getattr(facts, f))
+        order.revision += 1
+        order.save(update_fields=[*changed, "revision", "updated_at"])
+        outcome = "changed"
+    return _order_apply_rules(program=program, member=member, order=order, outcome=outcome, book_points=book_points)
+
+
+def _order_apply_rules(*, program, member, order, outcome, book_points) -> BookingResult:
+    result = BookingResult(outcome)
+    credits = {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
+    facts = _facts_of(order)
+    for rule in rules_for(program=program, fact="order", at=order.paid_at, include_ids=credits):
+        credit = credits.get(rule.pk) or OrderCredit(order=order, rule=rule)
+        new_entitlement = strategy_for(rule).entitlement(facts)
+        if rule.currency == Currency.POINTS and not book_points:
+            amount, capped = 0, 0
+        else:
+            room = None
+            if new_entitlement > credit.entitlement:
+                room = cap_room_get(
+                    program=program, ledger_model=_ledger_for(rule.currency), currency=rule.currency, member=member, at=order.paid_at
+                )
+            amount, capped = credit_change(
+                old_entitlement=credit.entitlement, new_entitlement=new_entitlement, credited=credit.credited, room=room
+            )
+        if amount or capped:
+            _post(
+                program=program,
+                member=member,
+                currency=rule.currency,
+                amount=amount,
+                capped=capped,
+                effective_at=order.paid_at,
+                source=Source.ORDER,
+                source_ref=order.order_id,
+                rule=rule,
+                key=f"order:{order.order_id}:{rule.pk}:{order.revision}",
+            )
+            if rule.currency == Currency.GROWTH:
+                result.growth += amount
+            else:
+                result.points += amount
+            result.capped += capped
+        if new_entitlement != credit.entitlement or amount or credit.pk is None:
+            credit.entitlement = new_entitlement
+            credit.credited += amount
+            credit.save()
+    return result
+
+
+# ---------------------------------------------------------------- behaviour events
+
+
+@transaction.atomic
+def event_record(
+    *, member_id: str, event_type: str, occurred_at: datetime, event_id: str, program: Program | None = None
+) -> BookingResult:
+    """Record a behaviour once per ``event_id`` and credit what the event rules give for it.
+
+    A one-time rule pays the first event only; per-day and per-month limits count the events
+    that earned under the rule in the local day or month; caps then apply as for orders.
+    """
+    program = program or program_active_get()
+    member = Member.objects.select_for_update().filter(member_id=member_id).first()
+    if member is None:
+        raise ValidationError({"member_id": f"unknown member {member_id!r}"})
+    if MemberEvent.objects.filter(event_id=event_id).exists():
+        return BookingResult("unchanged")
+    MemberEvent.objects.create(event_id=event_id, member=member, event_type=event_type, occurred_at=occurred_at)
+    result = BookingResult("created")
+    tz = ZoneInfo(program.time_zone)
+    for rule in rules_for(program=program, fact="event", at=occurred_at):
+        strategy = strategy_for(rule)
+        if not strategy.matches(event_type):
+            continue
+        ledger = _ledger_for(rule.currency)
+        earned = ledger.objects.filter(member=member, rule=rule, kind=GrowthEntry.Kind.CREDIT)
+        if strategy.once and earned.exists():
+            continue
+        if strategy.per_day and _count_within(earned, local_day_bounds(occurred_at, tz)) >= strategy.per_day:
+            continue
+        if strategy.per_month and _count_within(earned, local_month_bounds(occurred_at, tz)) >= strategy.per_month:
+            continue
+        room = cap_room_get(program=program, ledger_model=ledger, currency=rule.currency, member=member, at=occurred_at)
+        amount, capped = credit_change(old_entitlement=0, new_entitlement=strategy.amount, credited=0, room=room)
+        _post(
+            program=program,
+            member=member,
+            currency=rule.currency,
+            amount=amount,
+            capped=capped,
+            effective_at=occurred_at,
+            source=Source.EVENT,
+            source_ref=event_id,
+            rule=rule,
+            key=f"event:{event_id}:{rule.pk}",
+        )
+        if rule.currency == Currency.GROWTH:
+            result.growth += amount
+        else:
+            result.points += amount
+        result.capped += capped
+    return result
+
+
+def _count_within(entries, bounds) -> int:
+    start, end = bounds
+    return entries.filter(effective_at__gte=start, effective_at__lt=end).count()
+
+
+# ---------------------------------------------------------------- manual adjustments
+
+
+@transaction.atomic
+def growth_adjust(
+    *,
+    member: Member,
+    amount: int,
+    reason: str,
+    actor,
+    reference: str = "",
+    idempotency_key: str | None = None,
+    effective_at: datetime | None = None,
+) -> GrowthEntry:
+    """Add (amount > 0) or deduct (< 0) growth by hand. Who and why are required."""
+    if not amount:
+        raise ValidationError({"amount": "the adjustment amount must not be 0"})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "a reason is required for a manual adjustment"})
+    if actor is None:
+        raise ValidationError({"actor": "a manual adjustment must name the staff member making it"})
+    key = idempotency_key or f"adjustment:growth:{uuid.uuid4()}"
+    existing = GrowthEntry.objects.filter(idempotency_key=key).first()
+    if existing:
+        return existing
+    Member.objects.select_for_update().filter(pk=member.pk).first()
+    return GrowthEntry.objects.create(
+        member=member,
+        kind=GrowthEntry.Kind.ADJUSTMENT,
+        amount=amount,
+        effective_at=effective_at or timezone.now(),
+        source=Source.ADJUSTMENT,
+        source_ref=reference,
+        idempotency_key=key,
+        created_by=actor,
+        reason=reason.strip(),
+    )
+
+
+# ---------------------------------------------------------------- settlement
+
+
+class SettlementRefused(Exception):
+    pass
+
+
+def settlement_month_parse(text: str) -> date:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise ValidationError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)") from None
+
+
+@dataclass
+class SettlementOutcome:
+    run: SettlementRun | None
+    already_done: bool = False
+    preview: dict | None = None
+
+
+def _renewal(month: date, level) -> date | None:
+    if level.rank == 0 or level.validity_months is None:
+        return None
+    return month_last_day(add_months(month, level.validity_months))
+
+
+def settlement_decide(*, levels, current, valid_until: date | None, growth: int, month: date):
+    """The settlement rules for one member: (new level, valid until, reason) or None to keep as is.
+
+    ``levels`` is sorted by rank, lowest first; ``current`` is one of them.
+    """
+    target = levels[0]
+    for level in levels:
+        if growth >= level.threshold:
+            target = level
+    index = levels.index(current)
+    if target.rank >= current.rank:
+        if target is levels[0]:
+            return None  # the lowest level never expires and needs no renewal
+        reason = LevelChange.Reason.UPGRADE if target.rank > current.rank else LevelChange.Reason.RENEWAL
+        return target, _renewal(month, target), reason
+    if valid_until is not None and valid_until > month_last_day(month):
+        return None
+    lower = levels[index - 1]
+    return lower, (_renewal(month, lower) if target.rank >= lower.rank else None), LevelChange.Reason.DOWNGRADE
+
+
+def settlement_run_execute(
+    *, month: date, actor=None, trigger: str = "command", dry_run: bool = False, batch_size: int = 5000
+) -> SettlementOutcome:
+    """Settle ``month``: levels from the growth window, then points that end by the month's end expire.
+
+    A settled month is not settled again; a run that stopped midway is finished by running it
+    again (members settled by the first attempt have their level change row and are skipped).
+    """
+    program = program_active_get()
+    month = month.replace(day=1)
+    latest = settlement_latest_month()
+    if latest and month < latest:
+        raise SettlementRefused(
+            f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order."
+        )
+    existing = SettlementRun.objects.filter(month=month).first()
+    if existing and existing.status == SettlementRun.Status.DONE:
+        return SettlementOutcome(existing, already_done=True)
+    levels = program_levels(program=program)
+    if not levels:
+        raise SettlementRefused(f"program {program.code} has no levels to settle.")
+    by_id = {level.pk: level for level in levels}
+    sums = growth_window_sums(program=program, month=month)
+    until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
+
+    if dry_run:
+        return SettlementOutcome(None, preview=_settlement_preview(levels, by_id, sums, month, until))
+
+    run = existing or SettlementRun.objects.create(program=program, month=month, started_by=actor, trigger=trigger)
+    if existing:
+        SettlementRun.objects.filter(pk=run.pk).update(status=SettlementRun.Status.RUNNING, error="")
+    try:
+        done = set(LevelChange.objects.filter(run=run).values_list("member_id", flat=True))
+        members = Member.objects.order_by("pk").values_list("pk", "level_id", "level_valid_until")
+        batch = []
+        for row in members.iterator(chunk_size=batch_size):
+            batch.append(row)
+            if len(batch) >= batch_size:
+                _settle_batch(run, levels, by_id, sums, month, batch, done)
+                batch = []
+        if batch:
+            _settle_batch(run, levels, by_id, sums, month, batch, done)
+        from points.services import points_expire_due
+
+        lots, expired = points_expire_due(until=until)
+        changes = LevelChange.objects.filter(run=run)
+        run.members_evaluated = Member.objects.count()
+        run.members_up = changes.filter(reason=LevelChange.Reason.UPGRADE).count()
+        run.members_down = changes.filter(reason=LevelChange.Reason.DOWNGRADE).count()
+        run.members_renewed = changes.filter(reason=LevelChange.Reason.RENEWAL).count()
+        run.members_kept = run.members_evaluated - run.members_up - run.members_down
+        run.lots_expired += lots
+        run.points_expired += expired
+        run.status = SettlementRun.Status.DONE
+        run.finished_at = timezone.now()
+        run.save()
+    except Exception as exc:
+        SettlementRun.objects.filter(pk=run.pk).update(status=SettlementRun.Status.FAILED, error=str(exc)[:2000])
+        raise
+    return SettlementOutcome(run)
+
+
+@transaction.atomic
+def _settle_batch(run, levels, by_id, sums, month, batch, done):
+    updates, history = [], []
+    for pk, level_id, valid_until in batch:
+        if pk in done:
+            continue
+        current = by_id.get(level_id, levels[0])
+        growth = sums.get(pk, 0)
+        decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
+        if decision is None:
+            continue
+        new_level, new_valid, reason = decision
+        updates.append(Member(pk=pk, level_id=new_level.pk, level_valid_until=new_valid))
+        history.append(
+            LevelChange(
+                member_id=pk,
+                run=run,
+                from_level_id=current.pk,
+                to_level_id=new_level.pk,
+                valid_until=new_valid,
+                window_growth=growth,
+                reason=reason,
+            )
+        )
+    Member.objects.bulk_update(updates, ["level_id", "level_valid_until"], batch_size=1000)
+    LevelChange.objects.bulk_create(history, batch_size=1000)
+
+
+def _settlement_preview(levels, by_id, sums, month, until) -> dict:
+    from points.models import PointsLot
+
+    counts = {"up": 0, "down": 0, "renewed": 0, "kept": 0}
+    after = {level.code: 0 for level in levels}
+    for pk, level_id, valid_until in Member.objects.values_list("pk", "level_id", "level_valid_until").iterator(5000):
+        current = by_id.get(level_id, levels[0])
+        decision = settlement_decide(
+            levels=levels, current=current, valid_until=valid_until, growth=sums.get(pk, 0), month=month
+        )
+        if decision is None:
+            counts["kept"] += 1
+            after[current.code] += 1
+            continue
+        new_level, _, reason = decision
+        counts[{"upgrade": "up", "downgrade": "down", "renewal": "renewed"}[reason]] += 1
+        if reason == LevelChange.Reason.RENEWAL:
+            counts["kept"] += 1
+        after[new_level.code] += 1
+    lapsing = PointsLot.objects.filter(remaining__gt=0, expires_at__lte=until)
+    counts["points_to_expire"] = sum(lapsing.values_list("remaining", flat=True))
+    counts["levels_after"] = after
+    return counts
+
+
+# ---------------------------------------------------------------- program set-up
+
+
+class UnknownPreset(Exception):
+    pass
+
+
+PROGRAM_FIELDS = (
+    "name",
+    "description",
+    "time_zone",
+    "growth_window_months",
+    "settlement_day",
+    "settlement_hour",
+    "points_expiry",
+    "points_expiry_years",
+    "points_expiry_months",
+    "daily_growth_cap",
+    "monthly_growth_cap",
+    "daily_points_cap",
+    "monthly_points_cap",
+)
+
+
+def _sync(instance, values: dict) -> bool:
+    changed = [k for k, v in values.items() if getattr(instance, k) != v]
+    for k in changed:
+        setattr(instance, k, values[k])
+    if changed or instance.pk is None:
+        instance.full_clean()
+        instance.save()
+        return True
+    return False
+
+
+@transaction.atomic
+def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, int]:
+    """Make the program ``name`` match its preset; returns the program and how many rows changed.
+
+    Members, orders and ledgers are never touched. The program becomes active when no program
+    is active yet, or when ``activate`` is true. Levels and rules are matched by code; loading
+    the same preset twice changes nothing.
+    """
+    from .presets import PRESETS
+
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise UnknownPreset(f"unknown program preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+    for rule in preset["rules"]:
+        STRATEGIES[rule["kind"]].validate_params(rule["params"])
+    program = Program.objects.select_for_update().filter(code=preset["code"]).first() or Program(code=preset["code"])
+    changes = int(_sync(program, {f: preset[f] for f in PROGRAM_FIELDS}))
+    for spec in preset["levels"]:
+        level = program.levels.filter(code=spec["code"]).first() or program.levels.model(program=program, code=spec["code"])
+        changes += _sync(level, {k: v for k, v in spec.items() if k != "code"})
+    for spec in preset["rules"]:
+        rule = program.rules.filter(code=spec["code"]).first() or EarningRule(program=program, code=spec["code"])
+        changes += _sync(rule, {k: v for k, v in spec.items() if k != "code"})
+    if activate or (activate is None and not Program.objects.filter(is_active=True).exists()):
+        if not program.is_active:
+            Program.objects.filter(is_active=True).exclude(pk=program.pk).update(is_active=False)
+            program.is_active = True
+            program.save(update_fields=["is_active", "updated_at"])
+            changes += 1
+    return program, changes

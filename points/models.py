@@ -1,0 +1,83 @@
+"""The points currency: one account per member, lots and the insert-only points ledger.
+
+Invariants (checked by ``points.selectors.points_reconcile``):
+- ``PointsAccount.balance`` equals the sum of the member's ``PointsEntry.amount``.
+- When the balance is at least 0, it equals the sum of the member's ``PointsLot.remaining``;
+  when it is below 0 (points already spent were taken back), every lot is empty.
+- A lot's ``remaining`` equals its ``amount`` plus the sum of its ``PointsAllocation.amount``.
+Spending and expiry take from the lots that end first (oldest first).
+"""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from common.ledger import LedgerModel
+from membership.models import LedgerEntryBase, Member
+
+
+class PointsAccount(models.Model):
+    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="points_account")
+    balance = models.BigIntegerField(_("balance"), default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("points account")
+        verbose_name_plural = _("points accounts")
+
+    def __str__(self):
+        return f"{self.member_id}: {self.balance}"
+
+
+class PointsEntry(LedgerEntryBase):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="points_entries", verbose_name=_("member"))
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("corrects")
+    )
+
+    class Meta:
+        verbose_name = _("points entry")
+        verbose_name_plural = _("points ledger")
+        indexes = [
+            models.Index(fields=["member", "effective_at"], name="points_member_effective_idx"),
+            models.Index(fields=["source", "source_ref"], name="points_source_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} {self.kind} {self.amount:+d}"
+
+
+class PointsLot(models.Model):
+    """Points earned together, spent and expired together; ``remaining`` is what is left."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="points_lots")
+    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
+    earned_at = models.DateTimeField(_("earned at"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    amount = models.PositiveIntegerField(_("amount"))
+    remaining = models.PositiveIntegerField(_("remaining"))
+
+    class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        indexes = [
+            models.Index(fields=["member", "expires_at", "earned_at"], name="lot_member_expiry_idx"),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_within_amount"),
+        ]
+
+
+class PointsAllocation(LedgerModel):
+    """How an entry moved points out of (negative) or back into (positive) a lot."""
+
+    entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="allocations")
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.IntegerField()
+
+    class Meta:
+        verbose_name = _("points allocation")
+        verbose_name_plural = _("points allocations")

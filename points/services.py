@@ -1,0 +1,221 @@
+"""Posting to the points ledger. Every function here runs inside the caller's transaction
+(each opens ``transaction.atomic`` itself, so it is also safe alone) and locks the member's
+account row before changing anything, so the balance is never computed from a stale read."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from common.timeutil import add_months
+from membership.models import Member, Program, Source
+
+from .models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
+from .selectors import points_available_get, points_lots_open
+
+
+class InsufficientPoints(ValidationError):
+    pass
+
+
+def points_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
+    """When points earned at ``earned_at`` expire under the program's policy."""
+    tz = ZoneInfo(program.time_zone)
+    if program.points_expiry == Program.PointsExpiry.YEAR_END:
+        year = earned_at.astimezone(tz).year + program.points_expiry_years
+        return datetime(year + 1, 1, 1, tzinfo=tz)
+    if program.points_expiry == Program.PointsExpiry.MONTHS and program.points_expiry_months:
+        local = earned_at.astimezone(tz)
+        return datetime.combine(add_months(local.date(), program.points_expiry_months), local.time(), tzinfo=tz)
+    return None
+
+
+def _account_for_update(member: Member) -> PointsAccount:
+    PointsAccount.objects.get_or_create(member=member)
+    return PointsAccount.objects.select_for_update().get(member=member)
+
+
+def _existing(key: str) -> PointsEntry | None:
+    return PointsEntry.objects.filter(idempotency_key=key).first()
+
+
+@transaction.atomic
+def points_credit(
+    *,
+    program: Program,
+    member: Member,
+    amount: int,
+    effective_at: datetime,
+    source: str,
+    idempotency_key: str,
+    kind: str = PointsEntry.Kind.CREDIT,
+    capped: int = 0,
+    source_ref: str = "",
+    rule=None,
+    actor=None,
+    reason: str = "",
+) -> PointsEntry:
+    """Book ``amount`` (≥ 0) points earned at ``effective_at`` as a new lot.
+
+    If the balance is below 0, the new points pay that debt first. Booking the same
+    ``idempotency_key`` twice returns the first entry and changes nothing.
+    """
+    if amount < 0:
+        raise ValueError("points_credit takes a positive amount; use points_debit to take points away")
+    if existing := _existing(idempotency_key):
+        return existing
+    account = _account_for_update(member)
+    entry = PointsEntry.objects.create(
+        member=member,
+        kind=kind,
+        amount=amount,
+        capped=capped,
+        effective_at=effective_at,
+        source=source,
+        source_ref=source_ref,
+        rule=rule,
+        idempotency_key=idempotency_key,
+        created_by=actor,
+        reason=reason,
+    )
+    if amount > 0:
+        lot = PointsLot.objects.create(
+            member=member,
+            entry=entry,
+            earned_at=effective_at,
+            expires_at=points_expires_at(program=program, earned_at=effective_at),
+            amount=amount,
+            remaining=amount,
+        )
+        debt = max(0, -account.balance)
+        if debt:
+            covered = min(debt, amount)
+            PointsAllocation.objects.create(entry=entry, lot=lot, amount=-covered)
+            PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - covered)
+        account.balance += amount
+        account.save(update_fields=["balance", "updated_at"])
+    return entry
+
+
+@transaction.atomic
+def points_debit(
+    *,
+    member: Member,
+    amount: int,
+    kind: str,
+    effective_at: datetime,
+    source: str,
+    idempotency_key: str,
+    source_ref: str = "",
+    rule=None,
+    actor=None,
+    reason: str = "",
+    prefer_lots=(),
+    allow_negative: bool = False,
+    corrects: PointsEntry | None = None,
+) -> PointsEntry:
+    """Take ``amount`` (> 0) points away, from ``prefer_lots`` first, then the lots that end first.
+
+    A spend (``allow_negative`` false) uses only points that have not expired and refuses to
+    take more than are available. A reversal (``allow_negative`` true) takes what the lots
+    hold and leaves the rest as a balance below 0, which later credits pay back first.
+    """
+    if amount <= 0:
+        raise ValueError("points_debit takes a positive amount")
+    if existing := _existing(idempotency_key):
+        return existing
+    account = _account_for_update(member)
+    now = timezone.now()
+    if not allow_negative:
+        available = points_available_get(member=member, at=now)
+        if amount > available:
+            raise InsufficientPoints(f"member {member.member_id} has {available} points available, not {amount}.")
+    entry = PointsEntry.objects.create(
+        member=member,
+        kind=kind,
+        amount=-amount,
+        effective_at=effective_at,
+        source=source,
+        source_ref=source_ref,
+        rule=rule,
+        idempotency_key=idempotency_key,
+        created_by=actor,
+        reason=reason,
+        corrects=corrects,
+    )
+    preferred = [lot.pk for lot in prefer_lots]
+    lots = list(PointsLot.objects.select_for_update().filter(pk__in=preferred, remaining__gt=0).order_by("-earned_at", "-pk"))
+    lots += list(
+        points_lots_open(member=member, at=None if allow_negative else now).exclude(pk__in=preferred).select_for_update()
+    )
+    left = amount
+    allocations = []
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        left -= take
+        allocations.append(PointsAllocation(entry=entry, lot=lot, amount=-take))
+        PointsLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
+    PointsAllocation.objects.bulk_create(allocations)
+    account.balance -= amount
+    account.save(update_fields=["balance", "updated_at"])
+    return entry
+
+
+def points_lots_of(*, source: str, source_ref: str, rule=None):
+    """The lots that a source (an order, an event) created."""
+    filters = Q(entry__source=source, entry__source_ref=source_ref)
+    if rule is not None:
+        filters &= Q(entry__rule=rule)
+    return PointsLot.objects.filter(filters)
+
+
+@transaction.atomic
+def points_expire_due(*, until: datetime, batch_size: int = 2000) -> tuple[int, int]:
+    """Expire every lot that ends at or before ``until``, oldest first; returns (lots, points).
+
+    Each lot's expiry is one entry keyed by the lot, so running this twice expires nothing twice.
+    """
+    lots_done = points_done = 0
+    while True:
+        batch = list(
+            PointsLot.objects.filter(remaining__gt=0, expires_at__lte=until)
+            .order_by("member_id", "expires_at", "pk")
+            .select_for_update()[:batch_size]
+        )
+        if not batch:
+            return lots_done, points_done
+        member_ids = sorted({lot.member_id for lot in batch})
+        list(PointsAccount.objects.select_for_update().filter(member_id__in=member_ids).order_by("member_id"))
+        entries = [
+            PointsEntry(
+                member_id=lot.member_id,
+                kind=PointsEntry.Kind.EXPIRY,
+                amount=-lot.remaining,
+                effective_at=lot.expires_at,
+                source=Source.SETTLEMENT,
+                source_ref=f"lot:{lot.pk}",
+                idempotency_key=f"expiry:lot:{lot.pk}",
+                reason="points reached the end of their validity",
+            )
+            for lot in batch
+        ]
+        PointsEntry.objects.bulk_create(entries)
+        PointsAllocation.objects.bulk_create(
+            [PointsAllocation(entry=e, lot=lot, amount=e.amount) for e, lot in zip(entries, batch)]
+        )
+        totals: dict[int, int] = {}
+        for lot in batch:
+            totals[lot.member_id] = totals.get(lot.member_id, 0) + lot.remaining
+            points_done += lot.remaining
+            lot.remaining = 0
+        PointsLot.objects.bulk_update(batch, ["remaining"])
+        for member_id, total in totals.items():
+            PointsAccount.objects.filter(member_id=member_id).update(balance=F("balance") - total, updated_at=timezone.now())
+        lots_done += len(batch)
+

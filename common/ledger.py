@@ -61,7 +61,8 @@ def ledger_protection_sql(table: str):
                         USING ERRCODE = 'restrict_violation';
                 END;
                 $$ LANGUAGE plpgsql;
-                """
+                """,
+                params=None,
             )
             schema_editor.execute(
                 f"CREATE TRIGGER {table}_insert_only BEFORE UPDATE OR DELETE ON {table} "

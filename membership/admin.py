@@ -1,0 +1,109 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from common.admin import LedgerAdmin
+
+from .models import EarningRule, GrowthEntry, Level, LevelChange, Member, MemberEvent, Order, OrderCredit, Program, SettlementRun
+from .rules import STRATEGIES
+
+
+class LevelInline(admin.TabularInline):
+    model = Level
+    extra = 0
+    fields = ("rank", "code", "name", "name_en", "threshold", "validity_months")
+
+
+class EarningRuleInline(admin.TabularInline):
+    model = EarningRule
+    extra = 0
+    fields = ("code", "name", "kind", "currency", "priority", "params", "valid_from", "valid_until", "is_active")
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "is_active", "growth_window_months", "settlement_day", "points_expiry", "daily_growth_cap")
+    inlines = [LevelInline, EarningRuleInline]
+    fieldsets = (
+        (None, {"fields": ("code", "name", "description", "is_active", "time_zone")}),
+        (_("Levels and settlement"), {"fields": ("growth_window_months", "settlement_day", "settlement_hour")}),
+        (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
+        (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
+    )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is EarningRule:
+            for rule_form in formset.forms:
+                data = getattr(rule_form, "cleaned_data", None)
+                if data and not data.get("DELETE") and data.get("kind") in STRATEGIES:
+                    STRATEGIES[data["kind"]].validate_params(data.get("params") or {})
+        super().save_formset(request, form, formset, change)
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
+    list_filter = ("status", "level")
+    search_fields = ("=member_id", "=phone", "name")
+    list_select_related = ("level",)
+    show_full_result_count = False
+    readonly_fields = ("level", "level_valid_until", "created_at", "updated_at")
+    ordering = ("-pk",)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("order_id", "member", "paid_at", "status", "goods_amount", "discount_amount", "refunded_amount", "revision")
+    list_filter = ("status",)
+    search_fields = ("=order_id", "=member__member_id")
+    list_select_related = ("member",)
+    show_full_result_count = False
+    date_hierarchy = "paid_at"
+    raw_id_fields = ("member",)
+
+    def has_add_permission(self, request):
+        return False  # orders enter through import_orders and the booking service
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(GrowthEntry)
+class GrowthEntryAdmin(LedgerAdmin):
+    list_display = ("booked_at", "member", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule", "created_by", "reason")
+    list_filter = ("kind", "source")
+    search_fields = ("=member__member_id", "=source_ref")
+    list_select_related = ("member", "rule", "created_by")
+    date_hierarchy = "effective_at"
+
+
+@admin.register(SettlementRun)
+class SettlementRunAdmin(LedgerAdmin):
+    list_display = (
+        "month", "status", "started_at", "finished_at", "trigger", "members_evaluated", "members_up",
+        "members_down", "members_kept", "members_renewed", "points_expired",
+    )
+
+
+@admin.register(LevelChange)
+class LevelChangeAdmin(LedgerAdmin):
+    list_display = ("member", "run", "from_level", "to_level", "valid_until", "window_growth", "reason")
+    list_filter = ("reason", "to_level")
+    search_fields = ("=member__member_id",)
+    list_select_related = ("member", "run", "from_level", "to_level")
+
+
+@admin.register(MemberEvent)
+class MemberEventAdmin(LedgerAdmin):
+    list_display = ("event_id", "member", "event_type", "occurred_at")
+    list_filter = ("event_type",)
+    search_fields = ("=member__member_id", "=event_id")
+
+
+@admin.register(OrderCredit)
+class OrderCreditAdmin(LedgerAdmin):
+    list_display = ("order", "rule", "entitlement", "credited")
+    search_fields = ("=order__order_id",)
+    list_select_related = ("order", "rule")

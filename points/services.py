@@ -128,7 +128,7 @@ def points_debit(
     if existing := _existing(idempotency_key):
         return existing
     account = _account_for_update(member)
-    now = timezone.now()
+    now = effective_at  # a spend may use the points that have not expired when it happens
     if not allow_negative:
         available = points_available_get(member=member, at=now)
         if amount > available:

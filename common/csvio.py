@@ -48,16 +48,14 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
     path = Path(path)
     if not path.exists():
         raise FileError(f"{path}: no such file")
+    codec = encoding_name(encoding)
     try:
-        handle = open(path, newline="", encoding=encoding_name(encoding))
+        handle = open(path, "rb")
     except OSError as exc:
         raise FileError(f"{path}: cannot be opened ({exc.strerror})") from None
     with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-        except UnicodeDecodeError:
-            raise FileError(f"{path}: row 1: the header is not valid {encoding}; for Excel files in Chinese try --encoding gb18030") from None
+        reader = csv.reader(_decoded_lines(handle, path, codec, encoding))
+        header = next(reader, None)
         if not header:
             raise FileError(f"{path}: the file is empty; expected a header row with {', '.join(required)}")
         columns = [h.strip().lstrip("\ufeff").lower() for h in header]
@@ -73,10 +71,6 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
                 raw = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError:
-                raise FileError(
-                    f"{path}: row {number + 1}: not valid {encoding}; for Excel files in Chinese try --encoding gb18030"
-                ) from None
             except csv.Error as exc:
                 raise FileError(f"{path}: row {number + 1}: {exc}") from None
             number += 1
@@ -84,6 +78,16 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
                 continue
             values = {c: (raw[i].strip() if i < len(raw) else "") for i, c in enumerate(columns) if c in known}
             yield Row(number, values, raw)
+
+
+def _decoded_lines(handle, path, codec: str, encoding: str):
+    """Decode line by line, so an undecodable byte is reported with the line it is on."""
+    for number, raw in enumerate(handle, 1):
+        try:
+            yield raw.decode(codec if number == 1 else codec.replace("utf-8-sig", "utf-8"))
+        except UnicodeDecodeError:
+            hint = "; for Excel files in Chinese try --encoding gb18030" if codec != "gb18030" else ""
+            raise FileError(f"{path}: row {number}: the text is not valid {encoding}{hint}") from None
 
 
 def write_rejected(path: str | Path, header: list[str], rejected: list[tuple[list[str], str]], encoding: str = "utf-8") -> Path:

@@ -21,6 +21,7 @@ migrate: install
 run: migrate
 	$(PY) manage.py load_program default
 	CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py load_demo
+	$(PY) manage.py demo_admin
 	CELERY_TASK_ALWAYS_EAGER=true DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
 
 # The test suite on DATABASE_URL (SQLite by default).

@@ -56,6 +56,11 @@ class Program(models.Model):
     monthly_growth_cap = models.PositiveIntegerField(_("monthly growth cap per member"), null=True, blank=True)
     daily_points_cap = models.PositiveIntegerField(_("daily points cap per member"), null=True, blank=True)
     monthly_points_cap = models.PositiveIntegerField(_("monthly points cap per member"), null=True, blank=True)
+    adjustment_approval_threshold = models.PositiveIntegerField(
+        _("adjustments needing approval above"),
+        default=1000,
+        help_text=_("A manual adjustment of more growth or points than this waits for a second staff member's approval."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -609,6 +609,7 @@ PROGRAM_FIELDS = (
     "monthly_growth_cap",
     "daily_points_cap",
     "monthly_points_cap",
+    "adjustment_approval_threshold",
 )
 
 

@@ -1,0 +1,53 @@
+"""Manual adjustments of growth and points, with a second person's approval above a threshold."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from membership.models import Currency, GrowthEntry, Member
+from points.models import PointsEntry
+
+
+class ManualAdjustment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        BOOKED = "booked", _("Booked")
+        REJECTED = "rejected", _("Rejected")
+
+    class ReasonCode(models.TextChoices):
+        COMPENSATION = "compensation", _("Service compensation")
+        CORRECTION = "correction", _("Correction of a booking error")
+        GOODWILL = "goodwill", _("Goodwill gesture")
+        MIGRATION = "migration", _("Migration from a legacy system")
+        ABUSE = "abuse", _("Abuse or fraud clawback")
+        OTHER = "other", _("Other")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("member"))
+    currency = models.CharField(_("currency"), max_length=10, choices=Currency.choices)
+    amount = models.IntegerField(_("amount"), help_text=_("Positive adds, negative deducts."))
+    reason_code = models.CharField(_("reason"), max_length=20, choices=ReasonCode.choices)
+    reason = models.CharField(_("explanation"), max_length=255)
+    reference = models.CharField(_("reference"), max_length=100, blank=True, help_text=_("Ticket, order or case number."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by")
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.CharField(_("decision note"), max_length=255, blank=True)
+    growth_entry = models.OneToOneField(GrowthEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    points_entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("manual adjustment")
+        verbose_name_plural = _("manual adjustments")
+        ordering = ["-requested_at"]
+        permissions = [("approve_manualadjustment", "Can approve or reject manual adjustments")]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero")]
+
+    def __str__(self):
+        return f"{self.member.member_id} {self.amount:+d} {self.currency}"

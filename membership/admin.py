@@ -4,7 +4,6 @@ from django.utils.translation import gettext_lazy as _
 from common.admin import LedgerAdmin
 
 from .models import EarningRule, GrowthEntry, Level, LevelChange, Member, MemberEvent, Order, OrderCredit, Program, SettlementRun
-from .rules import STRATEGIES
 
 
 class LevelInline(admin.TabularInline):
@@ -29,14 +28,6 @@ class ProgramAdmin(admin.ModelAdmin):
         (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
         (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
     )
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model is EarningRule:
-            for rule_form in formset.forms:
-                data = getattr(rule_form, "cleaned_data", None)
-                if data and not data.get("DELETE") and data.get("kind") in STRATEGIES:
-                    STRATEGIES[data["kind"]].validate_params(data.get("params") or {})
-        super().save_formset(request, form, formset, change)
 
 
 @admin.register(Member)

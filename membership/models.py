@@ -137,6 +137,12 @@ class EarningRule(models.Model):
     def __str__(self):
         return f"{self.code} ({self.get_currency_display()})"
 
+    def clean(self):
+        from .rules import STRATEGIES
+
+        if self.kind in STRATEGIES:
+            STRATEGIES[self.kind].validate_params(self.params or {})
+
 
 class Member(models.Model):
     class Status(models.TextChoices):

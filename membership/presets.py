@@ -41,6 +41,18 @@ DEFAULT = {
             "params": {"rate": 1, "statuses": ["completed"]},
         },
     ],
+    "benefits": [
+        {"code": "birthday-coupon", "name": "生日礼券", "name_en": "Birthday coupon", "kind": "coupon", "min_level": "V1",
+         "description": "A 20-yuan coupon in the birthday month."},
+        {"code": "free-shipping", "name": "免运费", "name_en": "Free shipping", "kind": "privilege", "min_level": "V2",
+         "description": "Free shipping on every order."},
+        {"code": "priority-service", "name": "优先客服", "name_en": "Priority customer service", "kind": "privilege",
+         "min_level": "V3", "description": "Calls and chats answered first; fast refunds."},
+        {"code": "dedicated-service", "name": "7×24 专属客服", "name_en": "Dedicated 24/7 service", "kind": "privilege",
+         "min_level": "V4", "description": "A dedicated service line at any hour."},
+        {"code": "diamond-badge", "name": "钻石徽章", "name_en": "Diamond badge", "kind": "badge", "min_level": "V4",
+         "description": "A badge on the member's profile."},
+    ],
 }
 
 PRESETS = {"default": DEFAULT}

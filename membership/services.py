@@ -647,6 +647,9 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     for spec in preset["rules"]:
         rule = program.rules.filter(code=spec["code"]).first() or EarningRule(program=program, code=spec["code"])
         changes += _sync(rule, {k: v for k, v in spec.items() if k != "code"})
+    from benefits.services import benefit_catalog_sync
+
+    changes += benefit_catalog_sync(program=program, specs=preset.get("benefits", []))
     if activate or (activate is None and not Program.objects.filter(is_active=True).exists()):
         if not program.is_active:
             Program.objects.filter(is_active=True).exclude(pk=program.pk).update(is_active=False)

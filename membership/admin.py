@@ -1,13 +1,27 @@
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from common.admin import LedgerAdmin
 
+from .services import levels_validate
 from .models import EarningRule, GrowthEntry, Level, LevelChange, Member, MemberEvent, Order, OrderCredit, Program, SettlementRun
+
+
+class LevelFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        levels = [
+            (form.cleaned_data["code"], form.cleaned_data["rank"], form.cleaned_data["threshold"])
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        levels_validate(levels)
 
 
 class LevelInline(admin.TabularInline):
     model = Level
+    formset = LevelFormSet
     extra = 0
     fields = ("rank", "code", "name", "name_en", "threshold", "validity_months")
 

@@ -624,6 +624,20 @@ def _sync(instance, values: dict) -> bool:
     return False
 
 
+def levels_validate(levels: list[tuple[str, int, int]]) -> None:
+    """Levels as (code, rank, threshold): the lowest threshold is 0 and thresholds rise strictly with rank."""
+    if not levels:
+        raise ValidationError("a program needs at least one level")
+    ordered = sorted(levels, key=lambda level: level[1])
+    if ordered[0][2] != 0:
+        raise ValidationError(f"the lowest level {ordered[0][0]} must have threshold 0, not {ordered[0][2]}")
+    for (low_code, _, low), (high_code, _, high) in zip(ordered, ordered[1:]):
+        if high <= low:
+            raise ValidationError(
+                f"thresholds must rise with rank: {high_code} ({high}) is not above {low_code} ({low})"
+            )
+
+
 @transaction.atomic
 def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, int]:
     """Make the program ``name`` match its preset; returns the program and how many rows changed.
@@ -637,6 +651,7 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     preset = PRESETS.get(name)
     if preset is None:
         raise UnknownPreset(f"unknown program preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+    levels_validate([(level["code"], level["rank"], level["threshold"]) for level in preset["levels"]])
     for rule in preset["rules"]:
         STRATEGIES[rule["kind"]].validate_params(rule["params"])
     program = Program.objects.select_for_update().filter(code=preset["code"]).first() or Program(code=preset["code"])

@@ -47,23 +47,65 @@ def test_member_search_by_id_phone_and_name(admin_client, data):
         assert data.member_id in admin_client.get(url, {"q": query}).content.decode()
 
 
-def test_program_admin_refuses_bad_rule_parameters(admin_client, program):
-    url = reverse("admin:membership_program_change", args=[program.pk])
-    page = admin_client.get(url)
+def program_form_data(client, program):
+    """The program change form as the browser would post it back, unchanged."""
+    page = client.get(reverse("admin:membership_program_change", args=[program.pk]))
     assert page.status_code == 200
     form = page.context["adminform"].form
-    data = {k: ("" if v is None else v) for k, v in form.initial.items() if k not in ("is_active",)}
+    data = {k: ("" if v is None else v) for k, v in form.initial.items() if k != "is_active"}
     data["is_active"] = "on"
-    for formset in page.context["inline_admin_formsets"]:
-        fs = formset.formset
+    prefixes = {}
+    for inline in page.context["inline_admin_formsets"]:
+        fs = inline.formset
+        prefixes[fs.model._meta.model_name] = fs.prefix
         data.update({f"{fs.prefix}-TOTAL_FORMS": len(fs.forms), f"{fs.prefix}-INITIAL_FORMS": len(fs.forms), f"{fs.prefix}-MIN_NUM_FORMS": 0, f"{fs.prefix}-MAX_NUM_FORMS": 1000})
         for i, f in enumerate(fs.forms):
             for name, field in f.fields.items():
                 value = f.initial.get(name, "")
-                if name == "params":
+                if name == "id":
+                    value = f.instance.pk
+                elif name == fs.fk.name:
+                    value = program.pk
+                elif name == "params":
                     value = field.prepare_value(value)
                 data[f"{fs.prefix}-{i}-{name}"] = "" if value is None else value
-    rules_prefix = next(fs.formset.prefix for fs in page.context["inline_admin_formsets"] if fs.formset.model._meta.model_name == "earningrule")
-    data[f"{rules_prefix}-0-params"] = '{"rate": -3}'
-    response = admin_client.post(url, data)
+    return data, prefixes
+
+
+def test_program_admin_saves_an_unchanged_form(admin_client, program):
+    data, _ = program_form_data(admin_client, program)
+    response = admin_client.post(reverse("admin:membership_program_change", args=[program.pk]), data)
+    errors = response.context and [response.context["adminform"].form.errors, [fs.formset.errors for fs in response.context["inline_admin_formsets"]]]
+    assert response.status_code == 302, errors
+
+
+def test_program_admin_refuses_bad_rule_parameters(admin_client, program):
+    data, prefixes = program_form_data(admin_client, program)
+    data[f"{prefixes['earningrule']}-0-params"] = '{"rate": -3}'
+    response = admin_client.post(reverse("admin:membership_program_change", args=[program.pk]), data)
     assert response.status_code == 200 and b"rate must not be negative" in response.content
+
+
+def test_program_admin_refuses_thresholds_that_do_not_rise(admin_client, program):
+    data, prefixes = program_form_data(admin_client, program)
+    data[f"{prefixes['level']}-2-threshold"] = "900"  # V2 below V1's 1,000
+    response = admin_client.post(reverse("admin:membership_program_change", args=[program.pk]), data)
+    assert response.status_code == 200 and b"is not above V1 (1000)" in response.content
+    assert program.levels.get(code="V2").threshold == 5000
+
+
+@pytest.mark.parametrize(
+    "levels, message",
+    [
+        ([("V0", 0, 0), ("V1", 1, 1000), ("V2", 2, 1000)], "V2 (1000) is not above V1 (1000)"),
+        ([("V0", 0, 10), ("V1", 1, 1000)], "lowest level V0 must have threshold 0"),
+        ([("V1", 1, 500), ("V0", 0, 0), ("V2", 2, 400)], "V2 (400) is not above V1 (500)"),
+    ],
+)
+def test_level_thresholds_must_rise_with_rank(levels, message):
+    from django.core.exceptions import ValidationError
+
+    from membership.services import levels_validate
+
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        levels_validate(levels)

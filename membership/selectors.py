@@ -132,3 +132,28 @@ def member_export_rows():
 def member_search(*, query: str):
     query = query.strip()
     return Member.objects.filter(Q(member_id=query) | Q(phone=query) | Q(name__icontains=query))
+
+
+def order_credits_reconcile() -> list[str]:
+    """Order credits whose ``credited`` differs from the ledger entries booked for that order and rule."""
+    from points.models import PointsEntry
+
+    from .models import OrderCredit
+
+    problems = []
+    for ledger in (GrowthEntry, PointsEntry):
+        booked = {
+            (ref, rule): total
+            for ref, rule, total in ledger.objects.filter(source="order")
+            .values_list("source_ref", "rule_id")
+            .annotate(s=Sum("amount"))
+            .values_list("source_ref", "rule_id", "s")
+        }
+        currency = "growth" if ledger is GrowthEntry else "points"
+        credits = OrderCredit.objects.filter(rule__currency=currency).values_list("order__order_id", "rule_id", "credited")
+        for order_id, rule_id, credited in credits.iterator(chunk_size=5000):
+            if booked.get((order_id, rule_id), 0) != credited:
+                problems.append(
+                    f"order {order_id}, rule #{rule_id}: credited {credited} but the {currency} ledger holds {booked.get((order_id, rule_id), 0)}"
+                )
+    return problems

@@ -246,3 +246,15 @@ def test_a_file_that_breaks_off_midway_writes_nothing(program, tmp_path):
     code, _, err = run("import_orders", str(path))
     assert code == 1 and "row 3" in err
     assert Order.objects.count() == 0 and GrowthEntry.objects.count() == 0
+
+
+def test_check_ledgers_reports_agreement_and_disagreement(program, tmp_path):
+    from points.models import PointsAccount
+
+    run("import_members", write(tmp_path / "m.csv", "member_id\nA\n"))
+    run("import_orders", write(tmp_path / "o.csv", f"{ORDER_HEADER}\nO1,A,2026-01-05,completed,100,,,,,\n"))
+    code, out, _ = run("check_ledgers")
+    assert code == 0 and "ledgers agree" in out
+    PointsAccount.objects.update(balance=7)  # the account row is not a ledger; corrupt it to prove the check looks
+    code, _, err = run("check_ledgers")
+    assert code == 1 and "balance 7 but entries sum to 100" in err

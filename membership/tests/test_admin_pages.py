@@ -109,3 +109,11 @@ def test_level_thresholds_must_rise_with_rank(levels, message):
 
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         levels_validate(levels)
+
+
+def test_console_switches_to_chinese(admin_client, program):
+    response = admin_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/admin/"})
+    assert response.status_code == 302
+    page = admin_client.get(reverse("admin:index"))
+    assert page.status_code == 200
+    assert "站点管理" in page.content.decode() or "注销" in page.content.decode() or "登出" in page.content.decode()

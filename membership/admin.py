@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.admin import LedgerAdmin
 
+from .selectors import member_level_progress_get
 from .services import levels_validate
 from .models import EarningRule, GrowthEntry, Level, LevelChange, Member, MemberEvent, Order, OrderCredit, Program, SettlementRun
 
@@ -51,8 +52,38 @@ class MemberAdmin(admin.ModelAdmin):
     search_fields = ("=member_id", "=phone", "name")
     list_select_related = ("level",)
     show_full_result_count = False
-    readonly_fields = ("level", "level_valid_until", "created_at", "updated_at")
+    readonly_fields = ("level", "level_valid_until", "level_progress", "points_summary", "created_at", "updated_at")
     ordering = ("-pk",)
+
+    @admin.display(description=_("level progress"))
+    def level_progress(self, obj):
+        if obj.pk is None:
+            return "-"
+        p = member_level_progress_get(member=obj)
+        start, end = p["window"]
+        window = _("lifetime") if start is None else f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+        parts = [
+            _("%(growth)s growth in the window %(window)s") % {"growth": f"{p['window_growth']:,}", "window": window},
+            _("%(n)s more to keep %(level)s") % {"n": f"{p['to_keep']:,}", "level": p["level"].code} if p["to_keep"] else _("enough to keep %(level)s") % {"level": p["level"].code},
+        ]
+        if p["next_level"] and p["to_next"]:
+            parts.append(_("%(n)s more to reach %(level)s") % {"n": f"{p['to_next']:,}", "level": p["next_level"].code})
+        elif p["next_level"]:
+            parts.append(_("reaches %(level)s or higher at the next settlement") % {"level": p["next_level"].code})
+        return "; ".join(str(part) for part in parts)
+
+    @admin.display(description=_("points"))
+    def points_summary(self, obj):
+        if obj.pk is None:
+            return "-"
+        from points.selectors import points_available_get, points_next_expiry_get
+
+        available = points_available_get(member=obj)
+        when, amount = points_next_expiry_get(member=obj)
+        text = _("%(n)s available") % {"n": f"{available:,}"}
+        if when and amount:
+            text += "; " + _("%(n)s expire on %(date)s") % {"n": f"{amount:,}", "date": f"{when:%Y-%m-%d %H:%M}"}
+        return text
 
 
 @admin.register(Order)

@@ -157,3 +157,27 @@ def order_credits_reconcile() -> list[str]:
                     f"order {order_id}, rule #{rule_id}: credited {credited} but the {currency} ledger holds {booked.get((order_id, rule_id), 0)}"
                 )
     return problems
+
+
+def member_level_progress_get(*, member: Member, at: datetime | None = None) -> dict:
+    """Why the member has their level and how far they are from the next one.
+
+    Growth is counted over the window that the settlement of the current month will use.
+    """
+    program = program_active_get()
+    levels = program_levels(program=program)
+    tz = ZoneInfo(program.time_zone)
+    month = (at or timezone.now()).astimezone(tz).date().replace(day=1)
+    window_growth = growth_window_total(program=program, member=member, month=month)
+    current = member_level_get(member=member, levels=levels)
+    higher = [level for level in levels if level.rank > current.rank]
+    nxt = higher[0] if higher else None
+    return {
+        "level": current,
+        "valid_until": member.level_valid_until,
+        "window_growth": window_growth,
+        "window": growth_window_bounds(program=program, month=month),
+        "next_level": nxt,
+        "to_next": max(0, nxt.threshold - window_growth) if nxt else 0,
+        "to_keep": max(0, current.threshold - window_growth),
+    }

@@ -117,3 +117,16 @@ def test_console_switches_to_chinese(admin_client, program):
     page = admin_client.get(reverse("admin:index"))
     assert page.status_code == 200
     assert "站点管理" in page.content.decode() or "注销" in page.content.decode() or "登出" in page.content.decode()
+
+
+def test_member_page_explains_the_level_and_the_distance_to_the_next(admin_client, program):
+    from django.utils import timezone
+
+    from membership.services import order_book as book
+
+    m = MemberFactory()
+    book(facts=order("ORECENT", m, timezone.now() - timezone.timedelta(days=1), goods="1500"))
+    page = admin_client.get(reverse("admin:membership_member_change", args=[m.pk])).content.decode()
+    assert "1,500 growth in the window" in page
+    assert "reaches V1 or higher at the next settlement" in page  # still V0 until a settlement places them
+    assert "1,500 available" in page

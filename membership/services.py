@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.bulk import rows_update
 from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds, month_last_day
 
 from .models import (
@@ -105,15 +106,26 @@ def member_upsert(
 def rules_for(*, program: Program, fact: str, at: datetime, include_ids=()) -> list[EarningRule]:
     """The program's active rules for a kind of fact, valid at ``at``, highest priority first;
     plus the rules given by id (rules that already credited the fact keep governing it)."""
-    kinds = [kind for kind, strategy in STRATEGIES.items() if strategy.fact == fact]
-    valid = (
-        Q(program=program, kind__in=kinds, is_active=True)
-        & (Q(valid_from__isnull=True) | Q(valid_from__lte=at))
-        & (Q(valid_until__isnull=True) | Q(valid_until__gt=at))
-    )
-    if include_ids:
-        valid |= Q(pk__in=list(include_ids))
-    return list(EarningRule.objects.filter(valid).order_by("-priority", "code"))
+    rules = list(EarningRule.objects.filter(Q(program=program) | Q(pk__in=list(include_ids))))
+    return rules_applicable(rules=rules, program=program, fact=fact, at=at, include_ids=include_ids)
+
+
+def rules_applicable(*, rules, program: Program, fact: str, at: datetime, include_ids=()) -> list[EarningRule]:
+    """``rules_for`` over rules already in memory: the one place that says which rules govern a fact."""
+    kinds = {kind for kind, strategy in STRATEGIES.items() if strategy.fact == fact}
+    chosen = [
+        rule
+        for rule in rules
+        if rule.pk in include_ids
+        or (
+            rule.program_id == program.pk
+            and rule.kind in kinds
+            and rule.is_active
+            and (rule.valid_from is None or rule.valid_from <= at)
+            and (rule.valid_until is None or rule.valid_until > at)
+        )
+    ]
+    return sorted(chosen, key=lambda rule: (-rule.priority, rule.code, rule.pk))
 
 
 def credit_change(*, old_entitlement: int, new_entitlement: int, credited: int, room: int | None) -> tuple[int, int]:
@@ -283,11 +295,40 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     return _order_apply_rules(program=program, member=member, order=order, outcome=outcome, book_points=book_points)
 
 
+class DatabaseBook:
+    """Cap room read from, and entries written to, the database one at a time (the single path).
+
+    ``membership.booking.BatchBook`` answers the same two questions from memory for a batch.
+    """
+
+    def __init__(self, program: Program):
+        self.program = program
+
+    def room(self, *, member: Member, currency: str, at: datetime) -> int | None:
+        return cap_room_get(program=self.program, ledger_model=_ledger_for(currency), currency=currency, member=member, at=at)
+
+    def post(self, **posting) -> None:
+        _post(program=self.program, **posting)
+
+
 def _order_apply_rules(*, program, member, order, outcome, book_points) -> BookingResult:
-    result = BookingResult(outcome)
     credits = {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
+    rules = rules_for(program=program, fact="order", at=order.paid_at, include_ids=credits)
+    result, touched = order_rules_apply(
+        rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=DatabaseBook(program)
+    )
+    for credit in touched:
+        credit.save()
+    return result
+
+
+def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book) -> tuple[BookingResult, list[OrderCredit]]:
+    """Apply ``rules`` to an order's current facts: post what changed through ``book`` and return
+    the result with the order's credits that changed (unsaved). Shared by the single and bulk paths."""
+    result = BookingResult(outcome)
+    touched = []
     facts = _facts_of(order)
-    for rule in rules_for(program=program, fact="order", at=order.paid_at, include_ids=credits):
+    for rule in rules:
         credit = credits.get(rule.pk) or OrderCredit(order=order, rule=rule)
         new_entitlement = strategy_for(rule).entitlement(facts)
         if rule.currency == Currency.POINTS and not book_points:
@@ -295,15 +336,12 @@ def _order_apply_rules(*, program, member, order, outcome, book_points) -> Booki
         else:
             room = None
             if new_entitlement > credit.entitlement:
-                room = cap_room_get(
-                    program=program, ledger_model=_ledger_for(rule.currency), currency=rule.currency, member=member, at=order.paid_at
-                )
+                room = book.room(member=member, currency=rule.currency, at=order.paid_at)
             amount, capped = credit_change(
                 old_entitlement=credit.entitlement, new_entitlement=new_entitlement, credited=credit.credited, room=room
             )
         if amount or capped:
-            _post(
-                program=program,
+            book.post(
                 member=member,
                 currency=rule.currency,
                 amount=amount,
@@ -322,8 +360,8 @@ def _order_apply_rules(*, program, member, order, outcome, book_points) -> Booki
         if new_entitlement != credit.entitlement or amount or credit.pk is None:
             credit.entitlement = new_entitlement
             credit.credited += amount
-            credit.save()
-    return result
+            touched.append(credit)
+    return result, touched
 
 
 # ---------------------------------------------------------------- behaviour events
@@ -559,7 +597,7 @@ def _settle_batch(run, levels, by_id, sums, month, batch, done):
                 reason=reason,
             )
         )
-    Member.objects.bulk_update(updates, ["level_id", "level_valid_until"], batch_size=1000)
+    rows_update(Member, updates, ["level", "level_valid_until", "updated_at"])
     LevelChange.objects.bulk_create(history, batch_size=1000)
 
 

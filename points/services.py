@@ -34,8 +34,11 @@ def points_expires_at(*, program: Program, earned_at: datetime) -> datetime | No
 
 
 def _account_for_update(member: Member) -> PointsAccount:
-    PointsAccount.objects.get_or_create(member=member)
-    return PointsAccount.objects.select_for_update().get(member=member)
+    account = PointsAccount.objects.select_for_update().filter(member=member).first()
+    if account is None:
+        PointsAccount.objects.get_or_create(member=member)
+        account = PointsAccount.objects.select_for_update().get(member=member)
+    return account
 
 
 def _existing(key: str) -> PointsEntry | None:

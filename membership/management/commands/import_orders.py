@@ -6,7 +6,8 @@ from common.csvio import FieldError, parse_amount, parse_when, read_header, read
 from membership.models import Member, Order
 from membership.rules import OrderFacts
 from membership.selectors import NoActiveProgram, program_active_get
-from membership.services import order_book, order_validate
+from membership.booking import Rejection, orders_book_batch
+from membership.services import order_validate
 
 COLUMNS = (
     "order_id",
@@ -55,8 +56,9 @@ class Command(ContractCommand):
         parser.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
         parser.add_argument("--no-points", action="store_true", help="credit growth only (the legacy system paid the points)")
         parser.add_argument("--encoding", default="utf-8", help="utf-8 (default, with or without BOM) or gb18030")
+        parser.add_argument("--batch-size", type=int, default=5000, help="orders booked per transaction (default 5000)")
 
-    def handle(self, *args, path, dry_run, no_points, encoding, **options):
+    def handle(self, *args, path, dry_run, no_points, encoding, batch_size, **options):
         program = program_active_get()
         counts = {"read": 0, "created": 0, "changed": 0, "unchanged": 0, "rejected": 0, "capped": 0}
         rejected, valid, first_row = [], [], {}
@@ -88,21 +90,24 @@ class Command(ContractCommand):
 
         # Orders are applied in order of paid_at, then order_id, so caps fall the same way on every run.
         valid.sort(key=lambda item: (item[1].paid_at, item[1].order_id))
-        for done, (row, facts) in enumerate(valid, 1):
+        bookable = []
+        for row, facts in valid:
             if facts.member_id not in known:
                 reject(row, "member_id", f"unknown member {facts.member_id!r}")
-                continue
-            if dry_run:
-                continue
-            try:
-                result = order_book(facts=facts, program=program, book_points=not no_points)
-            except ValidationError as exc:
-                reject(row, error_field(exc), validation_text(exc))
-                continue
-            counts[result.outcome] += 1
-            counts["capped"] += bool(result.capped)
-            if done % 1000 == 0:
-                self.progress(f"{done}/{len(valid)} orders booked")
+            elif not dry_run:
+                bookable.append((row, facts))
+        done = 0
+        for start in range(0, len(bookable), batch_size):
+            batch = bookable[start : start + batch_size]
+            booked = orders_book_batch(facts=[facts for _, facts in batch], program=program, book_points=not no_points)
+            for (row, _), outcome in zip(batch, booked.outcomes):
+                if isinstance(outcome, Rejection):
+                    reject(row, outcome.field, outcome.message)
+                    continue
+                counts[outcome.outcome] += 1
+                counts["capped"] += bool(outcome.capped)
+            done += len(batch)
+            self.progress(f"{done}/{len(bookable)} orders booked")
         if dry_run:
             counts["unchanged"] = 0
         if rejected and not dry_run:

@@ -1,0 +1,181 @@
+"""The batch path books exactly what booking the same orders one by one does."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from membership.booking import Rejection, orders_book_batch
+from membership.models import GrowthEntry, Order, OrderCredit
+from membership.services import order_book
+from membership.tests.factories import MemberFactory, local, order
+from points.models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
+from points.selectors import points_available_get, points_reconcile
+from points.services import points_debit
+
+pytestmark = pytest.mark.django_db
+
+STATUSES = ("paid", "completed", "refunded", "cancelled")
+ONE, BATCH = "ONE_", "BAT_"  # the two copies of every member and order: booked one by one, and in batches
+
+
+def order_home(index: int):
+    """Each order's member and payment time are fixed; days and months repeat so caps bite."""
+    day = (1, 1, 1, 2, 2, 3, 20, 31)[index % 8]
+    return f"M{index % 3}", local(2025, 12, day, 8) + timedelta(days=31 * (index // 8), minutes=index)
+
+
+@st.composite
+def order_state(draw):
+    index = draw(st.integers(0, 11))
+    goods = draw(st.one_of(st.integers(0, 200000), st.integers(700000, 1600000))) / Decimal(100)
+    discount = draw(st.one_of(st.just(0), st.integers(0, int(goods * 100)))) / Decimal(100)
+    refunded = draw(st.one_of(st.just(0), st.integers(0, int((goods - discount) * 100)))) / Decimal(100)
+    status = draw(st.sampled_from(("completed", "completed", *STATUSES)))
+    return index, status, goods, discount, refunded
+
+
+@st.composite
+def imports(draw):
+    """A sequence of steps: an import file (each order once), or a member spending points."""
+    steps = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.integers(0, 4)) == 0:
+            steps.append(("spend", draw(st.integers(0, 2)), draw(st.integers(1, 30000))))
+        else:
+            rows = {state[0]: state for state in draw(st.lists(order_state(), min_size=1, max_size=10))}
+            steps.append(("import", list(rows.values()), draw(st.integers(1, 4))))
+    return steps
+
+
+def facts_of(prefix, state):
+    index, status, goods, discount, refunded = state
+    member, paid_at = order_home(index)
+    return order(f"{prefix}O{index}", f"{prefix}{member}", paid_at, status, str(goods), str(discount), "0", str(refunded))
+
+
+def run(prefix, steps, batched):
+    outcomes = []
+    for step in steps:
+        if step[0] == "spend":
+            _, member, amount = step
+            member = MemberFactory._meta.model.objects.get(member_id=f"{prefix}M{member}")
+            if points_available_get(member=member, at=local(2026, 6, 1)) >= amount:
+                points_debit(
+                    member=member, amount=amount, kind="spend", effective_at=local(2026, 6, 1), source="redemption",
+                    idempotency_key=f"{prefix}spend:{len(outcomes)}", reason="test",
+                )
+            outcomes.append("spend")
+            continue
+        _, states, batch_size = step
+        facts = sorted((facts_of(prefix, s) for s in states), key=lambda f: (f.paid_at, f.order_id))
+        if batched:
+            for start in range(0, len(facts), batch_size):
+                for outcome in orders_book_batch(facts=facts[start : start + batch_size], program=_program()).outcomes:
+                    outcomes.append(("rejected", outcome.field) if isinstance(outcome, Rejection) else vars(outcome))
+        else:
+            for fact in facts:
+                outcomes.append(vars(order_book(facts=fact)))
+    return outcomes
+
+
+def _program():
+    from membership.selectors import program_active_get
+
+    return program_active_get()
+
+
+def snapshot(prefix):
+    """Everything the bookings wrote for one copy, with the copy's prefix taken out."""
+
+    def strip(value):
+        return value.replace(prefix, "") if isinstance(value, str) else value
+
+    def rows(queryset, *fields):
+        return [tuple(strip(v) for v in row) for row in queryset.values_list(*fields)]
+
+    growth = GrowthEntry.objects.filter(member__member_id__startswith=prefix).order_by("pk")
+    points = PointsEntry.objects.filter(member__member_id__startswith=prefix).order_by("pk")
+    return {
+        "growth": rows(growth, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule_id", "idempotency_key"),
+        "points": rows(points, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule_id", "idempotency_key"),
+        "lots": rows(
+            PointsLot.objects.filter(member__member_id__startswith=prefix).order_by("pk"),
+            "entry__idempotency_key", "earned_at", "expires_at", "amount", "remaining",
+        ),
+        "allocations": rows(
+            PointsAllocation.objects.filter(entry__member__member_id__startswith=prefix).order_by("pk"),
+            "entry__idempotency_key", "lot__entry__idempotency_key", "amount",
+        ),
+        "accounts": rows(PointsAccount.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id"), "member__member_id", "balance"),
+        "orders": rows(Order.objects.filter(order_id__startswith=prefix).order_by("order_id"), "order_id", "status", "refunded_amount", "revision"),
+        "credits": rows(
+            OrderCredit.objects.filter(order__order_id__startswith=prefix).order_by("order__order_id", "rule_id"),
+            "order__order_id", "rule_id", "entitlement", "credited",
+        ),
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=imports())
+def test_batches_book_exactly_what_one_by_one_booking_does(program, steps):
+    with transaction.atomic():
+        for prefix in (ONE, BATCH):
+            for n in range(3):
+                MemberFactory(member_id=f"{prefix}M{n}")
+        one_by_one = run(ONE, steps, batched=False)
+        batched = run(BATCH, steps, batched=True)
+        assert batched == one_by_one
+        assert snapshot(BATCH) == snapshot(ONE)
+        assert points_reconcile() == []
+        # Re-importing the last file changes nothing.
+        last = [step for step in steps if step[0] == "import"]
+        if last:
+            before = snapshot(BATCH)
+            facts = sorted((facts_of(BATCH, s) for s in last[-1][1]), key=lambda f: (f.paid_at, f.order_id))
+            assert {o.outcome for o in orders_book_batch(facts=facts, program=program).outcomes} == {"unchanged"}
+            assert snapshot(BATCH) == before
+        transaction.set_rollback(True)
+
+
+def test_batch_rejects_what_order_book_refuses_and_books_the_rest(program):
+    member = MemberFactory(member_id="R1")
+    MemberFactory(member_id="R2")
+    order_book(facts=order("RO1", member, local(2026, 3, 1, 9), goods="100"))
+    outcomes = orders_book_batch(
+        facts=[
+            order("RO1", "R2", local(2026, 3, 1, 9), goods="100"),  # another member's order
+            order("RO2", "NOBODY", local(2026, 3, 3, 9), goods="100"),  # unknown member
+            order("RO3", member, local(2026, 3, 4, 9), goods="-1"),  # negative amount
+            order("RO4", member, local(2026, 3, 5, 9), goods="250.75"),
+        ],
+        program=program,
+    ).outcomes
+    outcomes += orders_book_batch(facts=[order("RO1", member, local(2026, 3, 2, 9), goods="100")], program=program).outcomes
+    assert [(o.field, o.message) for o in outcomes if isinstance(o, Rejection)] == [
+        ("member_id", "order RO1 belongs to member R1, not R2"),
+        ("member_id", "unknown member 'NOBODY'"),
+        ("goods_amount", "goods_amount must not be negative (got -1)"),
+        ("paid_at", "order RO1 was booked as paid at 2026-03-01T01:00:00+00:00; paid_at cannot change"),
+    ]
+    assert outcomes[3].outcome == "created" and outcomes[3].growth == 250 and outcomes[3].points == 250
+    assert GrowthEntry.objects.filter(member=member).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_batch_writes_nothing(program):
+    member = MemberFactory(member_id="F1")
+    GrowthEntry.objects.create(
+        member=member, kind="credit", amount=1, effective_at=local(2026, 1, 1), source="order", source_ref="FO2",
+        idempotency_key=f"order:FO2:{program.rules.get(currency='growth').pk}:1",
+    )
+    with pytest.raises(Exception):
+        orders_book_batch(
+            facts=[order("FO1", member, local(2026, 3, 1, 9), goods="100"), order("FO2", member, local(2026, 3, 2, 9), goods="100")],
+            program=program,
+        )
+    assert not Order.objects.exists()
+    assert PointsEntry.objects.count() == 0 and GrowthEntry.objects.count() == 1

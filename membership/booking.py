@@ -23,7 +23,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from common.bulk import rows_insert, rows_update
+from common.bulk import new_row, rows_insert, rows_update
 from common.timeutil import add_months, local_midnight
 
 from .models import CAPPED_SOURCES, Currency, EarningRule, GrowthEntry, Member, Order, OrderCredit, Program, Source
@@ -71,6 +71,7 @@ class BatchBook:
             self._load_usage(member_pks, min(o.paid_at for o in orders), max(o.paid_at for o in orders))
         self.accounts = {a.member_id: a for a in PointsAccount.objects.select_for_update().filter(member_id__in=member_pks).order_by("member_id")}
         self.new_accounts = {}
+        self.changed_accounts = set()
         # Only orders booked before this batch can be taken back in it, so only their members'
         # lots can be drawn on; new lots of the batch are added as they are made.
         debtors = sorted({o.member_id for o in orders if o.pk is not None})
@@ -115,6 +116,9 @@ class BatchBook:
             room = left if room is None else min(room, left)
         return room
 
+    def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
+        return new_row(OrderCredit, order_id=order.pk, rule_id=rule.pk, related={"order": order, "rule": rule})
+
     # ------------------------------------------------------------ postings
 
     def post(self, *, member, currency, amount, capped, effective_at, source, source_ref, rule, key):
@@ -128,13 +132,13 @@ class BatchBook:
             booked_at=self.now,
             source=source,
             source_ref=source_ref,
-            rule=rule,
+            rule_id=rule.pk if rule else None,
             idempotency_key=key,
             reason="",
         )
         if currency == Currency.GROWTH:
             kind = GrowthEntry.Kind.CREDIT if amount >= 0 else GrowthEntry.Kind.REVERSAL
-            self.growth_entries.append(GrowthEntry(kind=kind, **fields))
+            self.growth_entries.append(new_row(GrowthEntry, kind=kind, **fields))
         elif amount >= 0:
             self._points_credit(member, fields)
         else:
@@ -145,7 +149,8 @@ class BatchBook:
 
         account = self.accounts.get(member_pk)
         if account is None:
-            account = self.accounts[member_pk] = self.new_accounts[member_pk] = PointsAccount(member_id=member_pk, balance=0)
+            account = self.accounts[member_pk] = self.new_accounts[member_pk] = new_row(PointsAccount, member_id=member_pk, balance=0)
+        self.changed_accounts.add(member_pk)
         return account
 
     def _points_credit(self, member, fields):
@@ -153,19 +158,20 @@ class BatchBook:
         from points.models import PointsEntry, PointsLot
         from points.services import points_expires_at
 
-        entry = PointsEntry(kind=PointsEntry.Kind.CREDIT, **fields)
+        entry = new_row(PointsEntry, kind=PointsEntry.Kind.CREDIT, **fields)
         self.points_entries.append(entry)
         account = self._account(member.pk)
         amount = fields["amount"]
         if amount > 0:
             earned_at = fields["effective_at"]
-            lot = PointsLot(
+            lot = new_row(
+                PointsLot,
                 member_id=member.pk,
-                entry=entry,
                 earned_at=earned_at,
                 expires_at=points_expires_at(program=self.program, earned_at=earned_at),
                 amount=amount,
                 remaining=amount,
+                related={"entry": entry},
             )
             self._sequence += 1
             lot.batch_sequence = self._sequence
@@ -183,7 +189,7 @@ class BatchBook:
         (newest first), then the lots that end first; what they lack leaves the balance below 0."""
         from points.models import PointsEntry
 
-        entry = PointsEntry(kind=PointsEntry.Kind.REVERSAL, **fields)
+        entry = new_row(PointsEntry, kind=PointsEntry.Kind.REVERSAL, **fields)
         self.points_entries.append(entry)
         lots = [lot for lot in self.lots.get(member.pk, []) if lot.remaining > 0]
 
@@ -223,14 +229,13 @@ class BatchBook:
         rows_insert(PointsLot, self.new_lots)
         rows_insert(
             PointsAllocation,
-            [PointsAllocation(entry_id=entry.pk, lot_id=lot.pk, amount=amount) for entry, lot, amount in self.allocations],
+            [new_row(PointsAllocation, entry_id=entry.pk, lot_id=lot.pk, amount=amount) for entry, lot, amount in self.allocations],
         )
         if self.touched_lots:
             rows_update(PointsLot, list(self.touched_lots.values()), ["remaining"])
         rows_insert(PointsAccount, list(self.new_accounts.values()))
-        existing = [a for pk, a in self.accounts.items() if pk not in self.new_accounts]
-        if existing:
-            rows_update(PointsAccount, existing, ["balance", "updated_at"])
+        changed = [self.accounts[pk] for pk in sorted(self.changed_accounts) if pk not in self.new_accounts]
+        rows_update(PointsAccount, changed, ["balance", "updated_at"])
 
 
 def orders_book_batch(*, facts: list[OrderFacts], program: Program, book_points: bool = True) -> BatchResult:
@@ -272,7 +277,9 @@ def _book(facts, program, book_points) -> BatchResult:
             continue
         order = orders.get(fact.order_id)
         if order is None:
-            order = Order(order_id=fact.order_id, member=member, **{f: getattr(fact, f) for f in ORDER_FIELDS})
+            order = new_row(
+                Order, order_id=fact.order_id, member_id=member.pk, related={"member": member}, **{f: getattr(fact, f) for f in ORDER_FIELDS}
+            )
             plans.append((index, member, order, "created", []))
             continue
         if order.member_id != member.pk:
@@ -322,14 +329,12 @@ def _book(facts, program, book_points) -> BatchResult:
         order.created_at = order.updated_at = now
     rows_insert(Order, new_orders)
     changed_orders = [order for _, _, order, outcome, _ in plans if outcome == "changed"]
-    if changed_orders:
-        rows_update(Order, changed_orders, [*ORDER_FIELDS, "revision", "updated_at"])
+    rows_update(Order, changed_orders, [*ORDER_FIELDS, "revision", "updated_at"])
     new_credits = [c for c in touched_credits if c.pk is None]
+    old_credits = [c for c in touched_credits if c.pk is not None]
     for credit in new_credits:
         credit.order_id = credit.order.pk
     rows_insert(OrderCredit, new_credits)
-    old_credits = [c for c in touched_credits if c.pk is not None]
-    if old_credits:
-        rows_update(OrderCredit, old_credits, ["entitlement", "credited"])
+    rows_update(OrderCredit, old_credits, ["entitlement", "credited"])
     book.flush()
     return result

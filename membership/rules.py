@@ -125,5 +125,8 @@ STRATEGIES = {cls.kind: cls for cls in (OrderAmountStrategy, EventFixedStrategy)
 
 
 def strategy_for(rule):
-    """The strategy object for an ``EarningRule`` row."""
-    return STRATEGIES[rule.kind](rule.params or {})
+    """The strategy object for an ``EarningRule`` row, made once per loaded row and its parameters."""
+    cached = rule.__dict__.get("_strategy")
+    if cached is None or cached[0] is not rule.params or cached[1] != rule.kind:
+        cached = rule._strategy = (rule.params, rule.kind, STRATEGIES[rule.kind](rule.params or {}))
+    return cached[2]

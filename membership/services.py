@@ -224,6 +224,9 @@ def _post(
 # ---------------------------------------------------------------- orders
 
 
+ORDER_STATUSES = frozenset(Order.Status.values)
+
+
 def order_validate(facts: OrderFacts) -> None:
     """Reject facts that no rule can book, naming the field."""
     errors = {}
@@ -231,7 +234,7 @@ def order_validate(facts: OrderFacts) -> None:
         errors["order_id"] = "order_id is required"
     if not facts.member_id:
         errors["member_id"] = "member_id is required"
-    if facts.status not in Order.Status.values:
+    if facts.status not in ORDER_STATUSES:
         errors["status"] = f"unknown status {facts.status!r} (expected one of {', '.join(Order.Status.values)})"
     for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount"):
         value = getattr(facts, field)
@@ -310,6 +313,9 @@ class DatabaseBook:
     def post(self, **posting) -> None:
         _post(program=self.program, **posting)
 
+    def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
+        return OrderCredit(order=order, rule=rule)
+
 
 def _order_apply_rules(*, program, member, order, outcome, book_points) -> BookingResult:
     credits = {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
@@ -329,7 +335,7 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
     touched = []
     facts = _facts_of(order)
     for rule in rules:
-        credit = credits.get(rule.pk) or OrderCredit(order=order, rule=rule)
+        credit = credits.get(rule.pk) or book.new_credit(order=order, rule=rule)
         new_entitlement = strategy_for(rule).entitlement(facts)
         if rule.currency == Currency.POINTS and not book_points:
             amount, capped = 0, 0

@@ -1,0 +1,200 @@
+"""Benchmark: importing a large orders file, against the floor and the obvious tool.
+
+    .venv/bin/python benchmarks/import_orders.py [--orders 1000000] [--members 100000] [--slice 20000]
+
+Makes its own data in a throwaway database on the server that DATABASE_URL names (a temporary
+file for SQLite), and reports, in the same run:
+- ``import_orders`` (the contract command, in its own process): rows/s and peak memory, then the
+  same file again (every row unchanged);
+- the floor: the same file loaded into a bare table with COPY (PostgreSQL) or one multi-row
+  insert per batch (SQLite), no validation, no rules;
+- django-import-export's default per-row import of a slice (a ModelResource on Order), which
+  stores the orders only, without booking growth or points.
+"""
+
+import argparse
+import csv
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_files(directory: Path, orders: int, members: int, seed: int = 7) -> tuple[Path, Path]:
+    rng = random.Random(seed)
+    members_path = directory / "members.csv"
+    with open(members_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["member_id", "name", "phone", "birthday", "joined_at"])
+        for n in range(members):
+            writer.writerow([f"B{n:07d}", f"会员{n}", f"139{n:08d}", "1990-01-01", "2024-01-01 00:00:00"])
+    orders_path = directory / "orders.csv"
+    start = datetime(2025, 11, 1)
+    statuses = ["completed"] * 90 + ["paid"] * 4 + ["refunded"] * 3 + ["cancelled"] * 3
+    with open(orders_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_id", "member_id", "paid_at", "status", "goods_amount", "discount_amount", "shipping_amount", "refunded_amount", "category", "shop_id"])
+        for n in range(orders):
+            goods = rng.randint(1500, 200000)
+            discount = rng.choice((0, 0, 0, 500, 1000))
+            status = rng.choice(statuses)
+            refunded = goods - discount if status == "refunded" else (rng.randint(0, (goods - discount) // 2) if rng.random() < 0.05 else 0)
+            paid = start + timedelta(seconds=rng.randint(0, 365 * 86400))
+            writer.writerow([
+                f"BO{n:09d}", f"B{rng.randrange(members):07d}", paid.strftime("%Y-%m-%d %H:%M:%S"), status,
+                f"{goods / 100:.2f}", f"{discount / 100:.2f}", "0.00", f"{refunded / 100:.2f}",
+                rng.choice(("数码", "服饰", "食品", "家居")), f"S{rng.randint(1, 500):04d}",
+            ])
+    return members_path, orders_path
+
+
+def throwaway_database(url: str, directory: Path) -> tuple[str, callable]:
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("postgres"):
+        import psycopg
+
+        name = f"bench_import_{os.getpid()}"
+        admin = urlunparse(parsed._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+
+        def drop():
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+        return urlunparse(parsed._replace(path=f"/{name}")), drop
+    return f"sqlite:///{directory / 'bench.sqlite3'}", lambda: None
+
+
+def run_command(args: list[str], env: dict) -> tuple[float, float, str]:
+    """Run a manage.py command in its own process: (seconds, peak memory in MB, last line of output)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{' '.join(args)} failed:\n{err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024, (out.strip().splitlines() or [""])[-1]
+
+
+def raw_load(orders_path: Path) -> float:
+    """The floor: the same file into a bare table, with no validation or rules."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_raw_orders (order_id varchar(64), member_id varchar(64), paid_at varchar(40), status varchar(10), "
+            "goods_amount numeric(14,2), discount_amount numeric(14,2), shipping_amount numeric(14,2), refunded_amount numeric(14,2), "
+            "category varchar(64), shop_id varchar(64))"
+        )
+        started = time.perf_counter()
+        if connection.vendor == "postgresql":
+            with open(orders_path, "rb") as handle, cursor.cursor.copy("COPY bench_raw_orders FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                while chunk := handle.read(1 << 20):
+                    copy.write(chunk)
+        else:
+            with open(orders_path, newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                next(reader)
+                while rows := [row for _, row in zip(range(5000), reader)]:
+                    cursor.executemany("INSERT INTO bench_raw_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        connection.commit() if not connection.get_autocommit() else None
+        return time.perf_counter() - started
+
+
+def import_export_load(orders_path: Path, size: int) -> float:
+    """django-import-export's default: a ModelResource, one query set per row."""
+    import tablib
+    from import_export import fields, resources, widgets
+
+    from membership.models import Member, Order
+
+    class OrderResource(resources.ModelResource):
+        member = fields.Field(attribute="member", column_name="member_id", widget=widgets.ForeignKeyWidget(Member, "member_id"))
+
+        class Meta:
+            model = Order
+            import_id_fields = ("order_id",)
+            fields = ("order_id", "member", "paid_at", "status", "goods_amount", "discount_amount", "shipping_amount", "refunded_amount", "category", "shop_id")
+
+    with open(orders_path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        headers = next(reader)
+        rows = [["IE" + row[0], *row[1:]] for _, row in zip(range(size), reader)]
+    dataset = tablib.Dataset(*rows, headers=headers)
+    started = time.perf_counter()
+    result = OrderResource().import_data(dataset, dry_run=False, raise_errors=True)
+    elapsed = time.perf_counter() - started
+    assert not result.has_errors()
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--slice", type=int, default=20_000, help="rows for the django-import-export comparison")
+    args = parser.parse_args()
+
+    configured = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'db.sqlite3'}")
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        directory = Path(tmp)
+        started = time.perf_counter()
+        members_path, orders_path = make_files(directory, args.orders, args.members)
+        print(f"made {args.orders:,} orders for {args.members:,} members in {time.perf_counter() - started:.1f} s ({orders_path.stat().st_size / 1e6:.0f} MB)")
+        url, drop = throwaway_database(configured, directory)
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "false"}
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        try:
+            import django
+
+            django.setup()
+            from django.core.management import call_command
+            from django.db import connection
+
+            from common.bulk import rows_insert
+            from membership.models import Member
+            from membership.services import program_load
+
+            call_command("migrate", verbosity=0)
+            program_load(name="default")
+            with open(members_path, newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                rows_insert(Member, [Member(member_id=r["member_id"], name=r["name"], phone=r["phone"]) for r in reader])
+            print(f"database: {connection.vendor} ({url.rsplit('/', 1)[-1]})")
+
+            seconds, memory, summary = run_command(["import_orders", str(orders_path)], env)
+            print(f"import_orders:               {args.orders / seconds:>10,.0f} rows/s  {seconds:7.1f} s  peak {memory:,.0f} MB  [{summary}]")
+            again, memory_again, summary_again = run_command(["import_orders", str(orders_path)], env)
+            print(f"import_orders again:         {args.orders / again:>10,.0f} rows/s  {again:7.1f} s  peak {memory_again:,.0f} MB  [{summary_again}]")
+            raw = raw_load(orders_path)
+            label = "raw COPY, bare table" if connection.vendor == "postgresql" else "raw executemany, bare table"
+            print(f"{label + ':':<28} {args.orders / raw:>10,.0f} rows/s  {raw:7.1f} s  (our import takes {seconds / raw:.1f}x)")
+            per_row = import_export_load(orders_path, args.slice)
+            print(
+                f"django-import-export:        {args.slice / per_row:>10,.0f} rows/s  {per_row:7.1f} s for {args.slice:,} rows, orders only "
+                f"(extrapolated {args.orders / (args.slice / per_row) / 60:,.0f} min for the file; ours is {(args.orders / seconds) / (args.slice / per_row):.0f}x faster)"
+            )
+            check = subprocess.run([sys.executable, "manage.py", "check_ledgers"], cwd=ROOT, env=env, capture_output=True, text=True)
+            print(f"check_ledgers: {(check.stdout or check.stderr).strip().splitlines()[-1]}")
+        finally:
+            drop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 """Shared behaviour of the contract commands: plain-sentence errors, non-zero exit codes."""
 
 import sys
+import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -40,3 +41,39 @@ class ContractCommand(BaseCommand):
         if sys.stderr.isatty():
             sys.stderr.write(f"\r{text}")
             sys.stderr.flush()
+
+
+class ImportCommand(ContractCommand):
+    """A contract import: rejected rows on stderr (the first ``SHOWN_ERRORS``), progress with rows/s
+    on a terminal, the rejected-rows file named, the one-line summary last, exit 1 if any row was rejected."""
+
+    SHOWN_ERRORS = 100
+
+    def run_import(self, service, *, path, dry_run, **arguments):
+        """Run an import service with rows/s progress on a terminal and its errors on stderr."""
+        shown = 0
+        started = time.monotonic()
+
+        def on_error(error):
+            nonlocal shown
+            shown += 1
+            if shown <= self.SHOWN_ERRORS:
+                self.stderr.write(error)
+
+        def on_progress(phase, done, total):
+            rate = done / max(time.monotonic() - started, 1e-6)
+            if phase == "read":
+                self.progress(f"{done} rows read ({rate:,.0f} rows/s)")
+            else:
+                self.progress(f"{done}/{total} rows {'checked' if dry_run else 'booked'} ({rate:,.0f} rows/s)   ")
+
+        report = service(path=path, dry_run=dry_run, on_error=on_error, on_progress=on_progress, **arguments)
+        if sys.stderr.isatty():
+            self.stderr.write("")
+        if shown > self.SHOWN_ERRORS:
+            self.stderr.write(f"… and {shown - self.SHOWN_ERRORS} more rejected row(s)")
+        if report.rejected_path:
+            self.stderr.write(f"rejected rows written to {report.rejected_path}")
+        self.stdout.write(report.summary())
+        if report.counts["rejected"]:
+            raise CommandError(f"{report.counts['rejected']} row(s) of {path} rejected")

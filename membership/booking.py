@@ -121,11 +121,12 @@ class BatchBook:
 
     # ------------------------------------------------------------ postings
 
-    def post(self, *, member, currency, amount, capped, effective_at, source, source_ref, rule, key):
+    def post(self, *, member, currency, amount, capped, effective_at, source, source_ref, rule, key, kind=None, actor=None, reason=""):
         if source in CAPPED_SOURCES:
             self._use(currency, member.pk, effective_at.astimezone(self.tz).date(), amount)
         fields = dict(
             member_id=member.pk,
+            kind=kind or (GrowthEntry.Kind.CREDIT if amount >= 0 else GrowthEntry.Kind.REVERSAL),
             amount=amount,
             capped=capped,
             effective_at=effective_at,
@@ -134,11 +135,11 @@ class BatchBook:
             source_ref=source_ref,
             rule_id=rule.pk if rule else None,
             idempotency_key=key,
-            reason="",
+            created_by_id=actor.pk if actor else None,
+            reason=reason,
         )
         if currency == Currency.GROWTH:
-            kind = GrowthEntry.Kind.CREDIT if amount >= 0 else GrowthEntry.Kind.REVERSAL
-            self.growth_entries.append(new_row(GrowthEntry, kind=kind, **fields))
+            self.growth_entries.append(new_row(GrowthEntry, **fields))
         elif amount >= 0:
             self._points_credit(member, fields)
         else:
@@ -158,7 +159,7 @@ class BatchBook:
         from points.models import PointsEntry, PointsLot
         from points.services import points_expires_at
 
-        entry = new_row(PointsEntry, kind=PointsEntry.Kind.CREDIT, **fields)
+        entry = new_row(PointsEntry, **fields)
         self.points_entries.append(entry)
         account = self._account(member.pk)
         amount = fields["amount"]
@@ -189,7 +190,7 @@ class BatchBook:
         (newest first), then the lots that end first; what they lack leaves the balance below 0."""
         from points.models import PointsEntry
 
-        entry = new_row(PointsEntry, kind=PointsEntry.Kind.REVERSAL, **fields)
+        entry = new_row(PointsEntry, **fields)
         self.points_entries.append(entry)
         lots = [lot for lot in self.lots.get(member.pk, []) if lot.remaining > 0]
 
@@ -338,3 +339,78 @@ def _book(facts, program, book_points) -> BatchResult:
     rows_update(OrderCredit, old_credits, ["entitlement", "credited"])
     book.flush()
     return result
+
+
+# ---------------------------------------------------------------- opening balances
+
+
+@dataclass(frozen=True)
+class OpeningBalance:
+    """What a legacy system says a member held when the program moved here."""
+
+    member_id: str
+    points: int = 0
+    earned_at: datetime | None = None  # when the points were earned: their lot expires by the program's policy
+    growth: int = 0
+    growth_at: datetime | None = None  # the date the growth counts on, for the growth window
+
+
+def opening_key(currency: str, member_id: str) -> str:
+    return f"opening:{currency}:{member_id}"
+
+
+def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Program, actor=None) -> BatchResult:
+    """Book each member's opening points (a lot earned at ``earned_at``) and growth (dated
+    ``growth_at``), once per member: booking the same balance again is unchanged; a different one
+    is refused (corrections are manual adjustments)."""
+    with transaction.atomic():
+        result = BatchResult([None] * len(balances))
+        members = {
+            m.member_id: m
+            for m in Member.objects.select_for_update().filter(member_id__in={b.member_id for b in balances}).order_by("pk")
+        }
+        from points.models import PointsEntry
+
+        keys = [opening_key(c, b.member_id) for b in balances for c in Currency.values]
+        booked = {
+            key: (amount, at)
+            for ledger in (GrowthEntry, PointsEntry)
+            for key, amount, at in ledger.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "amount", "effective_at")
+        }
+        todo = []
+        for index, balance in enumerate(balances):
+            member = members.get(balance.member_id)
+            if member is None:
+                result.outcomes[index] = Rejection("member_id", f"unknown member {balance.member_id!r}")
+                continue
+            given = {Currency.POINTS: (balance.points, balance.earned_at), Currency.GROWTH: (balance.growth, balance.growth_at)}
+            before = {c: booked.get(opening_key(c, balance.member_id)) for c in Currency.values}
+            if any(before.values()):
+                differs = [c for c in Currency.values if (before[c] or (0, None))[0] != given[c][0] or (before[c] and before[c][1] != given[c][1])]
+                if differs:
+                    c = differs[0]
+                    amount, at = before[c] or (0, None)
+                    when = f" on {at.astimezone(ZoneInfo(program.time_zone)).date().isoformat()}" if at else ""
+                    result.outcomes[index] = Rejection(
+                        c, f"member {balance.member_id} already has an opening {c} balance of {amount}{when}; correct it with a manual adjustment"
+                    )
+                else:
+                    result.outcomes[index] = BookingResult("unchanged")
+                continue
+            todo.append((index, member, balance))
+        if not todo:
+            return result
+        book = BatchBook(program=program, members=sorted({m.pk: m for _, m, _ in todo}.values(), key=lambda m: m.pk), orders=[], book_points=True)
+        for index, member, balance in todo:
+            booking = BookingResult("created")
+            for currency, amount, at in ((Currency.GROWTH, balance.growth, balance.growth_at), (Currency.POINTS, balance.points, balance.earned_at)):
+                if amount:
+                    book.post(
+                        member=member, currency=currency, amount=amount, capped=0, effective_at=at, source=Source.OPENING,
+                        source_ref=balance.member_id, rule=None, key=opening_key(currency, balance.member_id),
+                        kind=GrowthEntry.Kind.OPENING, actor=actor, reason="opening balance from the previous system",
+                    )
+                    setattr(booking, currency, amount)
+            result.outcomes[index] = booking
+        book.flush()
+        return result

@@ -25,9 +25,10 @@ from typing import Callable
 
 from django.core.exceptions import ValidationError
 
-from common.csvio import FieldError, parse_amount, parse_when, read_header, read_rows, write_rejected
+from common.csvio import FieldError, parse_amount, parse_day, parse_when, read_header, read_rows, write_rejected
+from common.timeutil import local_midnight
 
-from .booking import Rejection, orders_book_batch
+from .booking import OpeningBalance, Rejection, opening_balances_book_batch, orders_book_batch
 from .models import Member, Order, Program
 from .rules import OrderFacts
 from .services import order_validate
@@ -86,8 +87,9 @@ class ImportReport:
         return f"dry run, nothing written: {text}" if self.dry_run else text
 
 
-class _Staging:
-    """The valid rows and the rejected ones of one import, in a temporary SQLite file."""
+class Staging:
+    """The rows of one import in a temporary SQLite file: the valid ones, each with a key that
+    must be unique in the file and a sort key that orders the booking, and the rejected ones."""
 
     def __init__(self):
         handle, self.path = tempfile.mkstemp(prefix="import-", suffix=".sqlite3")
@@ -96,16 +98,14 @@ class _Staging:
         self.db.executescript(
             """
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-            CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, order_id TEXT, facts TEXT, raw TEXT);
+            CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, key TEXT, payload TEXT, raw TEXT);
             CREATE TABLE rejected (row INTEGER PRIMARY KEY, raw TEXT, error TEXT);
             """
         )
         self.pending, self.pending_rejected = [], []
 
-    def stage(self, number: int, facts: OrderFacts, raw: list[str]):
-        utc = facts.paid_at.astimezone(UTC)
-        values = [facts.order_id, facts.member_id, facts.paid_at.isoformat(), facts.status, *(str(getattr(facts, a)) for a in AMOUNTS), facts.category, facts.shop_id]
-        self.pending.append((number, utc.strftime("%Y-%m-%dT%H:%M:%S.%f"), facts.order_id, json.dumps(values, ensure_ascii=False), json.dumps(raw, ensure_ascii=False)))
+    def stage(self, number: int, sort_key: str, key: str, payload: list, raw: list[str]):
+        self.pending.append((number, sort_key, key, json.dumps(payload, ensure_ascii=False), json.dumps(raw, ensure_ascii=False)))
         if len(self.pending) >= 10000:
             self.flush()
 
@@ -120,45 +120,28 @@ class _Staging:
         self.db.commit()
         self.pending, self.pending_rejected = [], []
 
-    def duplicates(self):
-        """Rows whose order appeared in an earlier row: (row, raw, order_id, first row)."""
+    def duplicates(self) -> list[tuple[int, list[str], str, int]]:
+        """Unstage the rows whose key appeared in an earlier row and return them: (row, raw, key, first row)."""
         self.flush()
-        self.db.execute("CREATE INDEX staged_order ON staged (order_id, row)")
-        return self.db.execute(
-            """SELECT s.row, s.raw, s.order_id, f.first FROM staged s
-               JOIN (SELECT order_id, MIN(row) AS first FROM staged GROUP BY order_id HAVING COUNT(*) > 1) f
-               ON s.order_id = f.order_id WHERE s.row > f.first ORDER BY s.row"""
+        self.db.execute("CREATE INDEX staged_key ON staged (key, row)")
+        found = self.db.execute(
+            """SELECT s.row, s.raw, s.key, f.first FROM staged s
+               JOIN (SELECT key, MIN(row) AS first FROM staged GROUP BY key HAVING COUNT(*) > 1) f
+               ON s.key = f.key WHERE s.row > f.first ORDER BY s.row"""
         ).fetchall()
-
-    def unstage(self, rows: list[int]):
-        self.db.executemany("DELETE FROM staged WHERE row = ?", [(r,) for r in rows])
+        self.db.executemany("DELETE FROM staged WHERE row = ?", [(number,) for number, *_ in found])
         self.db.commit()
+        return [(number, json.loads(raw), key, first) for number, raw, key, first in found]
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM staged").fetchone()[0]
 
-    def in_booking_order(self, size: int):
-        """Batches of (row, raw, facts), in order of paid_at, then order_id."""
-        self.db.execute("CREATE INDEX staged_booking ON staged (sort_key, order_id)")
-        cursor = self.db.execute("SELECT row, raw, facts FROM staged ORDER BY sort_key, order_id")
+    def in_order(self, size: int):
+        """Batches of (row, raw, payload), by sort key, then key."""
+        self.db.execute("CREATE INDEX staged_order ON staged (sort_key, key)")
+        cursor = self.db.execute("SELECT row, raw, payload FROM staged ORDER BY sort_key, key")
         while rows := cursor.fetchmany(size):
-            batch = []
-            for number, raw, values in rows:
-                order_id, member_id, paid_at, status, goods, discount, shipping, refunded, category, shop_id = json.loads(values)
-                facts = OrderFacts(
-                    order_id=order_id,
-                    member_id=member_id,
-                    paid_at=datetime.fromisoformat(paid_at),
-                    status=status,
-                    goods_amount=Decimal(goods),
-                    discount_amount=Decimal(discount),
-                    shipping_amount=Decimal(shipping),
-                    refunded_amount=Decimal(refunded),
-                    category=category,
-                    shop_id=shop_id,
-                )
-                batch.append((number, raw, facts))
-            yield batch
+            yield [(number, json.loads(raw), json.loads(payload)) for number, raw, payload in rows]
 
     def rejected(self):
         self.flush()
@@ -168,6 +151,26 @@ class _Staging:
     def close(self):
         self.db.close()
         os.unlink(self.path)
+
+
+def _order_payload(facts: OrderFacts) -> list:
+    return [facts.order_id, facts.member_id, facts.paid_at.isoformat(), facts.status, *(str(getattr(facts, a)) for a in AMOUNTS), facts.category, facts.shop_id]
+
+
+def _order_from(payload: list) -> OrderFacts:
+    order_id, member_id, paid_at, status, goods, discount, shipping, refunded, category, shop_id = payload
+    return OrderFacts(
+        order_id=order_id,
+        member_id=member_id,
+        paid_at=datetime.fromisoformat(paid_at),
+        status=status,
+        goods_amount=Decimal(goods),
+        discount_amount=Decimal(discount),
+        shipping_amount=Decimal(shipping),
+        refunded_amount=Decimal(refunded),
+        category=category,
+        shop_id=shop_id,
+    )
 
 
 def orders_import(
@@ -184,7 +187,7 @@ def orders_import(
     """Import an orders file as CONTRACT.md says. Raises ``FileError`` if the file as a whole is unusable."""
     report = ImportReport(path=str(path), dry_run=dry_run)
     counts = report.counts
-    staging = _Staging()
+    staging = Staging()
     try:
 
         def reject(number, raw, column, message):
@@ -204,17 +207,17 @@ def orders_import(
                 name, messages = next(iter(exc.message_dict.items()))
                 reject(row.number, row.raw, name, messages[0])
                 continue
-            staging.stage(row.number, facts, row.raw)
+            sort_key = facts.paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+            staging.stage(row.number, sort_key, facts.order_id, _order_payload(facts), row.raw)
             if counts["read"] % 10000 == 0:
                 on_progress("read", counts["read"], 0)
 
-        duplicates = staging.duplicates()
-        for number, raw, order_id, first in duplicates:
-            reject(number, json.loads(raw), "order_id", f"order {order_id} already appears in row {first}")
-        staging.unstage([number for number, *_ in duplicates])
+        for number, raw, order_id, first in staging.duplicates():
+            reject(number, raw, "order_id", f"order {order_id} already appears in row {first}")
 
         total, done = staging.count(), 0
-        for batch in staging.in_booking_order(batch_size):
+        for staged in staging.in_order(batch_size):
+            batch = [(number, raw, _order_from(payload)) for number, raw, payload in staged]
             if dry_run:
                 known = set(Member.objects.filter(member_id__in={f.member_id for _, _, f in batch}).values_list("member_id", flat=True))
                 outcomes = [None if f.member_id in known else Rejection("member_id", f"unknown member {f.member_id!r}") for _, _, f in batch]
@@ -222,13 +225,117 @@ def orders_import(
                 outcomes = orders_book_batch(facts=[f for _, _, f in batch], program=program, book_points=book_points).outcomes
             for (number, raw, _), outcome in zip(batch, outcomes):
                 if isinstance(outcome, Rejection):
-                    reject(number, json.loads(raw), outcome.field, outcome.message)
+                    reject(number, raw, outcome.field, outcome.message)
                 elif outcome is not None:
                     counts[outcome.outcome] += 1
                     counts["capped"] += bool(outcome.capped)
             done += len(batch)
             on_progress("book", done, total)
 
+        if counts["rejected"] and not dry_run:
+            report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
+    finally:
+        staging.close()
+    return report
+
+
+# ---------------------------------------------------------------- opening balances
+
+BALANCE_COLUMNS = ("member_id", "points", "earned_on", "growth", "growth_on")
+BALANCE_REQUIRED = ("member_id",)
+
+
+def _whole(values: dict, name: str) -> int:
+    text = (values.get(name) or "").replace(",", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise FieldError(name, f"{name} {text!r} is not a whole number of 0 or more")
+    return int(text)
+
+
+def balance_parse(values: dict, tz) -> OpeningBalance:
+    member_id = values.get("member_id", "")
+    if not member_id:
+        raise FieldError("member_id", "member_id is required")
+    points, growth = _whole(values, "points"), _whole(values, "growth")
+    earned_on, growth_on = parse_day(values.get("earned_on", ""), "earned_on"), parse_day(values.get("growth_on", ""), "growth_on")
+    if points and earned_on is None:
+        raise FieldError("earned_on", "earned_on is required when points are given (the points expire by it)")
+    if growth and growth_on is None:
+        raise FieldError("growth_on", "growth_on is required when growth is given (the growth window counts it on that day)")
+    return OpeningBalance(
+        member_id=member_id,
+        points=points,
+        earned_at=local_midnight(earned_on, tz) if earned_on else None,
+        growth=growth,
+        growth_at=local_midnight(growth_on, tz) if growth_on else None,
+    )
+
+
+def balances_import(
+    *,
+    path: str,
+    program: Program,
+    encoding: str = "utf-8",
+    dry_run: bool = False,
+    actor=None,
+    batch_size: int = 5000,
+    on_error: Callable[[str], None] = lambda error: None,
+    on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
+) -> ImportReport:
+    """Import opening balances (``member_id,points,earned_on,growth,growth_on``), once per member."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(program.time_zone)
+    report = ImportReport(path=str(path), dry_run=dry_run)
+    report.counts = dict.fromkeys(("read", "created", "unchanged", "rejected"), 0)
+    counts = report.counts
+    staging = Staging()
+    try:
+
+        def reject(number, raw, column, message):
+            error = f"{path}: row {number}, column {column}: {message}"
+            on_error(error)
+            staging.reject(number, raw, error)
+            counts["rejected"] += 1
+
+        for row in read_rows(path, required=BALANCE_REQUIRED, known=BALANCE_COLUMNS, encoding=encoding):
+            counts["read"] += 1
+            try:
+                balance = balance_parse(row.values, tz)
+            except FieldError as exc:
+                reject(row.number, row.raw, exc.field, exc.message)
+                continue
+            payload = [balance.member_id, balance.points, balance.earned_at and balance.earned_at.isoformat(), balance.growth, balance.growth_at and balance.growth_at.isoformat()]
+            staging.stage(row.number, balance.member_id, balance.member_id, payload, row.raw)
+        for number, raw, member_id, first in staging.duplicates():
+            reject(number, raw, "member_id", f"member {member_id} already appears in row {first}")
+
+        total, done = staging.count(), 0
+        for staged in staging.in_order(batch_size):
+            batch = []
+            for number, raw, (member_id, points, earned_at, growth, growth_at) in staged:
+                balance = OpeningBalance(
+                    member_id=member_id,
+                    points=points,
+                    earned_at=earned_at and datetime.fromisoformat(earned_at),
+                    growth=growth,
+                    growth_at=growth_at and datetime.fromisoformat(growth_at),
+                )
+                batch.append((number, raw, balance))
+            if dry_run:
+                known = set(Member.objects.filter(member_id__in={b.member_id for _, _, b in batch}).values_list("member_id", flat=True))
+                outcomes = [None if b.member_id in known else Rejection("member_id", f"unknown member {b.member_id!r}") for _, _, b in batch]
+            else:
+                outcomes = opening_balances_book_batch(balances=[b for _, _, b in batch], program=program, actor=actor).outcomes
+            for (number, raw, _), outcome in zip(batch, outcomes):
+                if isinstance(outcome, Rejection):
+                    reject(number, raw, outcome.field, outcome.message)
+                elif outcome is not None:
+                    counts[outcome.outcome] += 1
+            done += len(batch)
+            on_progress("book", done, total)
         if counts["rejected"] and not dry_run:
             report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
     finally:

@@ -1,18 +1,11 @@
-import sys
-import time
-
-from django.core.management.base import CommandError
-
-from common.commands import ContractCommand
+from common.commands import ImportCommand
 from membership.imports import orders_import
 from membership.selectors import NoActiveProgram, program_active_get
 
-SHOWN_ERRORS = 100
 
-
-class Command(ContractCommand):
+class Command(ImportCommand):
     help = "Import orders from CSV and book their growth and points under the active program, idempotently."
-    expected_errors = ContractCommand.expected_errors + (NoActiveProgram,)
+    expected_errors = ImportCommand.expected_errors + (NoActiveProgram,)
 
     def add_arguments(self, parser):
         parser.add_argument("path")
@@ -23,38 +16,12 @@ class Command(ContractCommand):
 
     def handle(self, *args, path, dry_run, no_points, encoding, batch_size, **options):
         program = program_active_get()
-        shown = 0
-        started = time.monotonic()
-
-        def on_error(error):
-            nonlocal shown
-            shown += 1
-            if shown <= SHOWN_ERRORS:
-                self.stderr.write(error)
-
-        def on_progress(phase, done, total):
-            rate = done / max(time.monotonic() - started, 1e-6)
-            if phase == "read":
-                self.progress(f"{done} rows read ({rate:,.0f} rows/s)")
-            else:
-                self.progress(f"{done}/{total} orders {'checked' if dry_run else 'booked'} ({rate:,.0f} rows/s)   ")
-
-        report = orders_import(
+        self.run_import(
+            orders_import,
             path=path,
             program=program,
             encoding=encoding,
             dry_run=dry_run,
             book_points=not no_points,
             batch_size=batch_size,
-            on_error=on_error,
-            on_progress=on_progress,
         )
-        if sys.stderr.isatty():
-            self.stderr.write("")
-        if shown > SHOWN_ERRORS:
-            self.stderr.write(f"… and {shown - SHOWN_ERRORS} more rejected row(s)")
-        if report.rejected_path:
-            self.stderr.write(f"rejected rows written to {report.rejected_path}")
-        self.stdout.write(report.summary())
-        if report.counts["rejected"]:
-            raise CommandError(f"{report.counts['rejected']} row(s) of {path} rejected")

@@ -160,3 +160,43 @@ def parse_day(value: str, field: str) -> date | None:
     if parsed is None:
         raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date (e.g. 1990-05-17)")
     return parsed
+
+
+def detect_encoding(path: str | Path) -> str:
+    """``utf-8`` if the whole file decodes as UTF-8 (with or without BOM), else ``gb18030``
+    (what Excel in Chinese saves as "CSV")."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "gb18030"
+    return "utf-8"
+
+
+def xlsx_to_csv(source: str | Path, target: str | Path) -> None:
+    """Write the first sheet of an Excel workbook as a UTF-8 CSV file, row by row."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(source, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for files that are not workbooks
+        raise FileError(f"{Path(source).name}: not an Excel workbook ({exc.__class__.__name__})") from None
+    try:
+        sheet = workbook.worksheets[0]
+        with open(target, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            for row in sheet.iter_rows(values_only=True):
+                writer.writerow(["" if v is None else _cell_text(v) for v in row])
+    finally:
+        workbook.close()
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,12 +1,67 @@
-from django.contrib import admin
-from django.forms.models import BaseInlineFormSet
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.forms.models import BaseInlineFormSet
+from import_export.admin import ImportExportMixin
 
 from common.admin import LedgerAdmin
 
+from .imports import import_job_create
+from .models import (
+    EarningRule,
+    GrowthEntry,
+    ImportJob,
+    Level,
+    LevelChange,
+    Member,
+    MemberEvent,
+    Order,
+    OrderCredit,
+    Program,
+    SettlementRun,
+)
+from .resources import EXPORT_FORMATS, IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
 from .selectors import member_level_progress_get
 from .services import levels_validate
-from .models import EarningRule, GrowthEntry, Level, LevelChange, Member, MemberEvent, Order, OrderCredit, Program, SettlementRun
+
+
+class ServiceImportExportMixin(ImportExportMixin):
+    """django-import-export's import (preview, then confirm) and export, with the import services
+    underneath; a file over ``IMPORT_IN_REQUEST_MAX_BYTES`` becomes an import job for a worker."""
+
+    import_formats = IMPORT_FORMATS
+    export_formats = EXPORT_FORMATS
+    skip_admin_log = True  # the ledgers and the import jobs are the record of what an import did
+    import_job_kind = ""
+    import_resource_classes: list = []
+    export_resource_classes: list = []
+
+    def get_import_resource_classes(self, request):
+        return self.import_resource_classes
+
+    def get_export_resource_classes(self, request):
+        return self.export_resource_classes
+
+    def import_action(self, request, **kwargs):
+        upload = request.FILES.get("import_file") if request.method == "POST" else None
+        if upload is not None and upload.size > settings.IMPORT_IN_REQUEST_MAX_BYTES:
+            if not self.has_import_permission(request):
+                raise PermissionDenied
+            job = import_job_create(kind=self.import_job_kind, upload=upload, actor=request.user)
+            self.message_user(
+                request,
+                _("%(name)s is large (%(size)s MB): it is imported by a worker as job #%(job)s; its progress and result are on this page.")
+                % {"name": upload.name, "size": f"{upload.size / 1e6:.1f}", "job": job.pk},
+                messages.INFO,
+            )
+            return HttpResponseRedirect(reverse("admin:membership_importjob_change", args=[job.pk]))
+        return super().import_action(request, **kwargs)
 
 
 class LevelFormSet(BaseInlineFormSet):
@@ -46,7 +101,10 @@ class ProgramAdmin(admin.ModelAdmin):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
+    import_resource_classes = [MemberImportResource]
+    export_resource_classes = [MemberExportResource]
+    import_job_kind = "members"
     list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
     list_filter = ("status", "level")
     search_fields = ("=member_id", "=phone", "name")
@@ -87,7 +145,10 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ServiceImportExportMixin, admin.ModelAdmin):
+    import_resource_classes = [OrderImportResource]
+    export_resource_classes = [OrderExportResource]
+    import_job_kind = "orders"
     list_display = ("order_id", "member", "paid_at", "status", "goods_amount", "discount_amount", "refunded_amount", "revision")
     list_filter = ("status",)
     search_fields = ("=order_id", "=member__member_id")
@@ -143,3 +204,72 @@ class OrderCreditAdmin(LedgerAdmin):
     list_display = ("order", "rule", "entitlement", "credited")
     search_fields = ("=order__order_id",)
     list_select_related = ("order", "rule")
+
+
+class ImportJobForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ("kind", "file", "book_points")
+        help_texts = {
+            "file": _("CSV (UTF-8 or GB18030) or Excel (.xlsx) with the columns of CONTRACT.md for its kind."),
+        }
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    form = ImportJobForm
+    list_display = ("id", "kind", "original_name", "status", "progress", "result", "created_by", "created_at", "finished_at")
+    list_filter = ("kind", "status")
+    search_fields = ("original_name",)
+    list_select_related = ("created_by",)
+    readonly_fields = (
+        "kind", "original_name", "book_points", "status", "progress", "result", "rejected_rows", "error",
+        "created_by", "created_at", "started_at", "finished_at",
+    )
+    change_form_template = "admin/membership/importjob/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        return ("kind", "file", "book_points") if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a job's result is kept as it ran
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        job = import_job_create(
+            kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], actor=request.user, book_points=form.cleaned_data["book_points"]
+        )
+        obj.pk, obj.file, obj.original_name = job.pk, job.file, job.original_name
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        if not obj.rows_total:
+            return "-" if obj.status != ImportJob.Status.DONE else f"{obj.rows_done:,}"
+        return f"{obj.rows_done:,} / {obj.rows_total:,} ({obj.rows_done * 100 // obj.rows_total}%)"
+
+    @admin.display(description=_("result"))
+    def result(self, obj):
+        return ", ".join(f"{k} {v:,}" for k, v in obj.counts.items()) or "-"
+
+    @admin.display(description=_("rejected rows"))
+    def rejected_rows(self, obj):
+        if not obj.rejected_file:
+            return "-"
+        url = reverse("admin:membership_importjob_rejected", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.rejected_file.name.rsplit("/", 1)[-1])
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.rejected_download)
+        return [path("<int:pk>/rejected/", view, name="membership_importjob_rejected"), *super().get_urls()]
+
+    def rejected_download(self, request, pk):
+        """The rejected rows of a job, to staff who may see the job (not a public media URL)."""
+        job = get_object_or_404(ImportJob, pk=pk)
+        if not self.has_view_permission(request, job) or not job.rejected_file:
+            raise PermissionDenied
+        return FileResponse(job.rejected_file.open("rb"), as_attachment=True, filename=job.rejected_file.name.rsplit("/", 1)[-1])

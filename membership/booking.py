@@ -414,3 +414,49 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
             result.outcomes[index] = booking
         book.flush()
         return result
+
+
+# ---------------------------------------------------------------- members
+
+
+MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at")
+
+
+def members_upsert_batch(*, rows: list[dict]) -> BatchResult:
+    """``services.member_upsert`` for many members at once: create the new ones, update the given
+    fields (None leaves a field as it is) of the known ones; one member per batch once."""
+    with transaction.atomic():
+        result = BatchResult([None] * len(rows))
+        existing = {
+            m.member_id: m
+            for m in Member.objects.select_for_update().filter(member_id__in=[r["member_id"] for r in rows]).order_by("pk")
+        }
+        new, changed = [], []
+        now = timezone.now()
+        for index, row in enumerate(rows):
+            given = {k: row.get(k) for k in MEMBER_FIELDS if row.get(k) is not None}
+            member = existing.get(row["member_id"])
+            if member is None:
+                member = new_row(Member, member_id=row["member_id"], **given)
+                if member.joined_at is None:
+                    member.joined_at = now
+                outcome = "created"
+            else:
+                fields = [k for k, v in given.items() if getattr(member, k) != v]
+                if not fields:
+                    result.outcomes[index] = BookingResult("unchanged")
+                    continue
+                for k in fields:
+                    setattr(member, k, given[k])
+                outcome = "changed"
+            try:
+                member.clean_fields(exclude=["level"])
+            except ValidationError as exc:
+                name, messages = next(iter(exc.message_dict.items()))
+                result.outcomes[index] = Rejection(name, messages[0])
+                continue
+            (new if outcome == "created" else changed).append(member)
+            result.outcomes[index] = BookingResult(outcome)
+        rows_insert(Member, new)
+        rows_update(Member, changed, [*MEMBER_FIELDS, "updated_at"])
+        return result

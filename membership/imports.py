@@ -14,21 +14,24 @@ Rejected rows are kept in the staging file too and written, in row order, to ``P
 from __future__ import annotations
 
 import json
+import shutil
+from contextlib import nullcontext
 import os
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from common.csvio import FieldError, parse_amount, parse_day, parse_when, read_header, read_rows, write_rejected
 from common.timeutil import local_midnight
 
-from .booking import OpeningBalance, Rejection, opening_balances_book_batch, orders_book_batch
+from .booking import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
 from .models import Member, Order, Program
 from .rules import OrderFacts
 from .services import order_validate
@@ -183,6 +186,8 @@ def orders_import(
     batch_size: int = 5000,
     on_error: Callable[[str], None] = lambda error: None,
     on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
+    on_row: Callable[[int, object], None] = lambda number, outcome: None,
+    name: str = "",
 ) -> ImportReport:
     """Import an orders file as CONTRACT.md says. Raises ``FileError`` if the file as a whole is unusable."""
     report = ImportReport(path=str(path), dry_run=dry_run)
@@ -191,10 +196,11 @@ def orders_import(
     try:
 
         def reject(number, raw, column, message):
-            error = f"{path}: row {number}, column {column}: {message}"
+            error = f"{name or path}: row {number}, column {column}: {message}"
             on_error(error)
             staging.reject(number, raw, error)
             counts["rejected"] += 1
+            on_row(number, Rejection(column, message))
 
         for row in read_rows(path, required=ORDER_REQUIRED, known=ORDER_COLUMNS, encoding=encoding):
             counts["read"] += 1
@@ -215,22 +221,23 @@ def orders_import(
         for number, raw, order_id, first in staging.duplicates():
             reject(number, raw, "order_id", f"order {order_id} already appears in row {first}")
 
-        total, done = staging.count(), 0
-        for staged in staging.in_order(batch_size):
-            batch = [(number, raw, _order_from(payload)) for number, raw, payload in staged]
-            if dry_run:
-                known = set(Member.objects.filter(member_id__in={f.member_id for _, _, f in batch}).values_list("member_id", flat=True))
-                outcomes = [None if f.member_id in known else Rejection("member_id", f"unknown member {f.member_id!r}") for _, _, f in batch]
-            else:
+        # A dry run books everything in one transaction and rolls it back, so its counts are exact.
+        with transaction.atomic() if dry_run else nullcontext():
+            total, done = staging.count(), 0
+            for staged in staging.in_order(batch_size):
+                batch = [(number, raw, _order_from(payload)) for number, raw, payload in staged]
                 outcomes = orders_book_batch(facts=[f for _, _, f in batch], program=program, book_points=book_points).outcomes
-            for (number, raw, _), outcome in zip(batch, outcomes):
-                if isinstance(outcome, Rejection):
-                    reject(number, raw, outcome.field, outcome.message)
-                elif outcome is not None:
-                    counts[outcome.outcome] += 1
-                    counts["capped"] += bool(outcome.capped)
-            done += len(batch)
-            on_progress("book", done, total)
+                for (number, raw, _), outcome in zip(batch, outcomes):
+                    if isinstance(outcome, Rejection):
+                        reject(number, raw, outcome.field, outcome.message)
+                    else:
+                        counts[outcome.outcome] += 1
+                        counts["capped"] += bool(outcome.capped)
+                        on_row(number, outcome)
+                done += len(batch)
+                on_progress("book", done, total)
+            if dry_run:
+                transaction.set_rollback(True)
 
         if counts["rejected"] and not dry_run:
             report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
@@ -283,6 +290,8 @@ def balances_import(
     batch_size: int = 5000,
     on_error: Callable[[str], None] = lambda error: None,
     on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
+    on_row: Callable[[int, object], None] = lambda number, outcome: None,
+    name: str = "",
 ) -> ImportReport:
     """Import opening balances (``member_id,points,earned_on,growth,growth_on``), once per member."""
     from zoneinfo import ZoneInfo
@@ -295,10 +304,11 @@ def balances_import(
     try:
 
         def reject(number, raw, column, message):
-            error = f"{path}: row {number}, column {column}: {message}"
+            error = f"{name or path}: row {number}, column {column}: {message}"
             on_error(error)
             staging.reject(number, raw, error)
             counts["rejected"] += 1
+            on_row(number, Rejection(column, message))
 
         for row in read_rows(path, required=BALANCE_REQUIRED, known=BALANCE_COLUMNS, encoding=encoding):
             counts["read"] += 1
@@ -324,16 +334,15 @@ def balances_import(
                     growth_at=growth_at and datetime.fromisoformat(growth_at),
                 )
                 batch.append((number, raw, balance))
-            if dry_run:
-                known = set(Member.objects.filter(member_id__in={b.member_id for _, _, b in batch}).values_list("member_id", flat=True))
-                outcomes = [None if b.member_id in known else Rejection("member_id", f"unknown member {b.member_id!r}") for _, _, b in batch]
-            else:
+            with transaction.atomic():  # each member once per file: batches are independent
                 outcomes = opening_balances_book_batch(balances=[b for _, _, b in batch], program=program, actor=actor).outcomes
+                transaction.set_rollback(dry_run)
             for (number, raw, _), outcome in zip(batch, outcomes):
                 if isinstance(outcome, Rejection):
                     reject(number, raw, outcome.field, outcome.message)
-                elif outcome is not None:
+                else:
                     counts[outcome.outcome] += 1
+                    on_row(number, outcome)
             done += len(batch)
             on_progress("book", done, total)
         if counts["rejected"] and not dry_run:
@@ -341,3 +350,166 @@ def balances_import(
     finally:
         staging.close()
     return report
+
+
+# ---------------------------------------------------------------- members
+
+MEMBER_COLUMNS = ("member_id", "name", "phone", "birthday", "joined_at")
+MEMBER_REQUIRED = ("member_id",)
+
+
+def member_parse(values: dict) -> dict:
+    member_id = values.get("member_id", "")
+    if not member_id:
+        raise FieldError("member_id", "member_id is required")
+    if len(member_id) > 64:
+        raise FieldError("member_id", f"member_id {member_id[:20]!r}… is longer than 64 characters")
+    joined_at = parse_when(values.get("joined_at", ""), "joined_at")
+    return dict(
+        member_id=member_id,
+        name=values.get("name") or None,
+        phone=values.get("phone") or None,
+        birthday=parse_day(values.get("birthday", ""), "birthday"),
+        joined_at=joined_at,
+    )
+
+
+def members_import(
+    *,
+    path: str,
+    encoding: str = "utf-8",
+    dry_run: bool = False,
+    batch_size: int = 5000,
+    on_error: Callable[[str], None] = lambda error: None,
+    on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
+    on_row: Callable[[int, object], None] = lambda number, outcome: None,
+    name: str = "",
+) -> ImportReport:
+    """Import members (``member_id,name,phone,birthday,joined_at``): new ones are created, known
+    ones get the fields given (an empty cell leaves a field as it is), never a duplicate."""
+    report = ImportReport(path=str(path), dry_run=dry_run)
+    report.counts = dict.fromkeys(("read", "created", "changed", "unchanged", "rejected"), 0)
+    counts = report.counts
+    staging = Staging()
+    try:
+
+        def reject(number, raw, column, message):
+            error = f"{name or path}: row {number}, column {column}: {message}"
+            on_error(error)
+            staging.reject(number, raw, error)
+            counts["rejected"] += 1
+            on_row(number, Rejection(column, message))
+
+        for row in read_rows(path, required=MEMBER_REQUIRED, known=MEMBER_COLUMNS, encoding=encoding):
+            counts["read"] += 1
+            try:
+                fields = member_parse(row.values)
+            except FieldError as exc:
+                reject(row.number, row.raw, exc.field, exc.message)
+                continue
+            payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+            staging.stage(row.number, f"{row.number:012d}", fields["member_id"], payload, row.raw)
+        for number, raw, member_id, first in staging.duplicates():
+            reject(number, raw, "member_id", f"member {member_id} already appears in row {first}")
+
+        total, done = staging.count(), 0
+        for staged in staging.in_order(batch_size):
+            batch = []
+            for number, raw, payload in staged:
+                payload["birthday"] = payload["birthday"] and date.fromisoformat(payload["birthday"])
+                payload["joined_at"] = payload["joined_at"] and datetime.fromisoformat(payload["joined_at"])
+                batch.append((number, raw, payload))
+            with transaction.atomic():  # each member once per file: batches are independent
+                outcomes = members_upsert_batch(rows=[p for _, _, p in batch]).outcomes
+                transaction.set_rollback(dry_run)
+            for (number, raw, _), outcome in zip(batch, outcomes):
+                if isinstance(outcome, Rejection):
+                    reject(number, raw, outcome.field, outcome.message)
+                else:
+                    counts[outcome.outcome] += 1
+                    on_row(number, outcome)
+            done += len(batch)
+            on_progress("book", done, total)
+        if counts["rejected"] and not dry_run:
+            report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
+    finally:
+        staging.close()
+    return report
+
+
+# ---------------------------------------------------------------- import jobs
+
+IMPORTS = {"orders": orders_import, "members": members_import, "balances": balances_import}
+
+
+def import_job_create(*, kind: str, upload, actor, book_points: bool = True):
+    """Keep an uploaded file as an ``ImportJob`` and queue it for a worker (after the commit)."""
+    from .models import ImportJob
+    from .tasks import import_job_run_task
+
+    if kind not in IMPORTS:
+        raise ValidationError({"kind": f"unknown import kind {kind!r}"})
+    with transaction.atomic():
+        job = ImportJob(kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, created_by=actor)
+        job.file.save(Path(upload.name).name, upload, save=False)
+        job.save()
+        transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int):
+    """Run a queued import job; a job a crashed worker left running is run again (imports are idempotent)."""
+    from django.core.files import File
+    from django.utils import timezone
+
+    from common.csvio import FileError, detect_encoding, xlsx_to_csv
+
+    from .models import ImportJob
+    from .selectors import NoActiveProgram, program_active_get
+
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status == ImportJob.Status.DONE:
+            return job
+        job.status, job.started_at, job.error = ImportJob.Status.RUNNING, timezone.now(), ""
+        job.save(update_fields=["status", "started_at", "error"])
+    work = Path(tempfile.mkdtemp(prefix="import-job-"))
+    try:
+        path = work / Path(job.original_name).with_suffix(".csv").name
+        with job.file.open("rb") as source, open(work / "upload", "wb") as copy:
+            for chunk in source.chunks():
+                copy.write(chunk)
+        if job.original_name.lower().endswith((".xlsx", ".xlsm")):
+            xlsx_to_csv(work / "upload", path)
+        else:
+            (work / "upload").rename(path)
+
+        def progress(phase, done, total):
+            if phase == "book":
+                ImportJob.objects.filter(pk=job.pk).update(rows_done=done, rows_total=total)
+
+        arguments = dict(path=str(path), name=job.original_name, encoding=detect_encoding(path), on_progress=progress)
+        if job.kind != "members":
+            arguments["program"] = program_active_get()
+        if job.kind == "orders":
+            arguments["book_points"] = job.book_points
+        if job.kind == "balances":
+            arguments["actor"] = job.created_by
+        report = IMPORTS[job.kind](**arguments)
+        job.refresh_from_db(fields=["rows_done", "rows_total"])
+        job.counts = report.counts
+        if report.rejected_path:
+            with open(report.rejected_path, "rb") as rejected:
+                job.rejected_file.save(f"{Path(job.original_name).stem}.rejected.csv", File(rejected), save=False)
+        job.status = ImportJob.Status.DONE
+    except (FileError, ValidationError, NoActiveProgram) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        job.status, job.error = ImportJob.Status.FAILED, text.replace(str(work / "upload"), job.original_name).replace(str(path), job.original_name)
+    except Exception as exc:
+        job.status, job.error = ImportJob.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
+        raise
+    finally:
+        job.finished_at = timezone.now()
+        job.save(update_fields=["counts", "rejected_file", "status", "error", "finished_at"])
+        shutil.rmtree(work, ignore_errors=True)
+    return job

@@ -368,3 +368,45 @@ class LevelChange(models.Model):
         verbose_name = _("level change")
         verbose_name_plural = _("level changes")
         constraints = [models.UniqueConstraint(fields=["member", "run"], name="level_change_once_per_run")]
+
+
+class ImportJob(models.Model):
+    """An import file too large for a web request, run by a Celery worker; its result is kept."""
+
+    class Kind(models.TextChoices):
+        ORDERS = "orders", _("Orders")
+        MEMBERS = "members", _("Members")
+        BALANCES = "balances", _("Opening balances")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    book_points = models.BooleanField(
+        _("book points"), default=True, help_text=_("Orders only: off credits growth only (the previous system paid the points).")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.PositiveIntegerField(_("rows to book"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows booked"), default=0)
+    counts = models.JSONField(_("result"), default=dict, blank=True)
+    rejected_file = models.FileField(_("rejected rows"), upload_to="imports/%Y/%m/", blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import job")
+        verbose_name_plural = _("import jobs")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.original_name}"

@@ -16,3 +16,12 @@ def settle_month(month: str) -> dict:
         "down": run.members_down,
         "points_expired": run.points_expired,
     }
+
+
+@shared_task(name="membership.import_job_run")
+def import_job_run_task(job_id: int) -> dict:
+    """Run an import job that the admin queued."""
+    from .imports import import_job_run
+
+    job = import_job_run(job_id=job_id)
+    return {"job": job.pk, "status": job.status, "counts": job.counts}

@@ -1,0 +1,195 @@
+"""django-import-export resources: the admin's import (preview, then confirm) and export.
+
+The imports run the same services as the contract commands (``membership.imports``): the preview
+books the file in a transaction that is rolled back, so what it shows is exactly what the
+confirmation will book; rows the services reject are shown with their row number, column and reason.
+"""
+
+import csv
+import os
+import tempfile
+
+import tablib
+from django.core.exceptions import ValidationError
+from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from import_export import fields, resources
+from import_export.formats import base_formats
+from import_export.results import Error, RowResult
+
+from common.csvio import FileError
+
+from .booking import Rejection
+from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, members_import, orders_import
+from .models import GrowthEntry, Member, Order
+from .selectors import NoActiveProgram, program_active_get
+
+
+class CSV(base_formats.CSV):
+    """CSV as Excel saves it: UTF-8 with or without a BOM, or GB18030 (read as bytes, then decoded)."""
+
+    def is_binary(self):
+        return True
+
+    def get_read_mode(self):
+        return "rb"
+
+    def create_dataset(self, in_stream, **kwargs):
+        if isinstance(in_stream, bytes):
+            try:
+                in_stream = in_stream.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                in_stream = in_stream.decode("gb18030")
+        return tablib.import_set(in_stream, format="csv")
+
+
+IMPORT_FORMATS = [CSV, base_formats.XLSX]
+EXPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
+
+OUTCOME_TYPES = {
+    "created": RowResult.IMPORT_TYPE_NEW,
+    "changed": RowResult.IMPORT_TYPE_UPDATE,
+    "unchanged": RowResult.IMPORT_TYPE_SKIP,
+}
+
+
+class ServiceImportResource(resources.ModelResource):
+    """Imports a dataset by writing it out as the contract's CSV and running an import service."""
+
+    columns: tuple = ()
+    key_column = ""
+
+    def run_service(self, **arguments):
+        raise NotImplementedError
+
+    def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False, **kwargs):
+        result = self.get_result_class()()
+        headers = [str(h or "").strip().lstrip("\ufeff").lower() for h in (dataset.headers or [])]
+        result.diff_headers = list(headers)
+        result.add_dataset_headers(headers)
+        handle, path = tempfile.mkstemp(suffix=".csv")
+        outcomes = {}
+        try:
+            with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(headers)
+                for row in dataset:
+                    writer.writerow(["" if v is None else _text(v) for v in row])
+            self.run_service(
+                path=path,
+                name=kwargs.get("file_name") or "upload",
+                dry_run=dry_run,
+                on_row=lambda number, outcome: outcomes.__setitem__(number, outcome),
+                on_error=lambda error: None,
+                actor=kwargs.get("user"),
+            )
+        except (FileError, NoActiveProgram) as exc:
+            result.append_base_error(Error(exc))
+            return result
+        finally:
+            os.unlink(path)
+        for index, values in enumerate(dataset.dict if headers else []):
+            number = index + 2  # the header is row 1, as in a spreadsheet
+            values = {str(k or "").strip().lstrip("\ufeff").lower(): ("" if v is None else _text(v)) for k, v in values.items()}
+            outcome = outcomes.get(number)
+            if isinstance(outcome, Rejection) or outcome is None:
+                message = outcome.message if outcome else "the row was rejected (see the rejected rows)"
+                field = outcome.field if outcome and outcome.field in headers else "__all__"
+                result.append_invalid_row(number, values, ValidationError({field: [message]}))
+                result.totals[RowResult.IMPORT_TYPE_INVALID] += 1
+                continue
+            row = RowResult()
+            row.import_type = OUTCOME_TYPES[outcome.outcome]
+            row.diff = [values.get(h, "") for h in headers]
+            row.object_repr = values.get(self.key_column, "")
+            result.append_row_result(row)
+            result.increment_row_result_total(row)
+        return result
+
+
+def _text(value) -> str:
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class OrderImportResource(ServiceImportResource):
+    """Orders: ``order_id,member_id,paid_at,status,goods_amount,…`` booked by the active program's rules."""
+
+    columns = ORDER_COLUMNS
+    key_column = "order_id"
+
+    class Meta:
+        model = Order
+        fields = ORDER_COLUMNS
+        import_id_fields = ("order_id",)
+        name = "Orders (booked by the program's rules)"
+
+    def run_service(self, *, actor=None, **arguments):
+        return orders_import(program=program_active_get(), **arguments)
+
+
+class MemberImportResource(ServiceImportResource):
+    columns = MEMBER_COLUMNS
+    key_column = "member_id"
+
+    class Meta:
+        model = Member
+        fields = MEMBER_COLUMNS
+        import_id_fields = ("member_id",)
+        name = "Members"
+
+    def run_service(self, *, actor=None, **arguments):
+        return members_import(**arguments)
+
+
+class OrderExportResource(resources.ModelResource):
+    member_id = fields.Field(attribute="member__member_id", column_name="member_id")
+
+    class Meta:
+        model = Order
+        fields = ("order_id", "member_id", "paid_at", "status", "goods_amount", "discount_amount", "shipping_amount", "refunded_amount", "category", "shop_id", "revision")
+        export_order = fields
+        name = "Orders"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("member")
+
+
+class MemberExportResource(resources.ModelResource):
+    level = fields.Field(attribute="level__code", column_name="level")
+    growth_total = fields.Field(attribute="growth_total", column_name="growth_total")
+    points_balance = fields.Field(column_name="points_balance")
+
+    class Meta:
+        model = Member
+        fields = ("member_id", "name", "phone", "birthday", "joined_at", "status", "level", "level_valid_until", "growth_total", "points_balance")
+        export_order = fields
+        name = "Members"
+
+    def filter_export(self, queryset, **kwargs):
+        """Lifetime growth and points as ``export_members`` has them, in the same query as the members."""
+        from django.utils import timezone
+
+        from points.models import PointsAccount, PointsLot
+
+        growth = GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
+        balance = PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")
+        lapsed = (
+            PointsLot.objects.filter(member=OuterRef("pk"), remaining__gt=0, expires_at__lte=timezone.now())
+            .order_by()
+            .values("member")
+            .annotate(s=Sum("remaining"))
+            .values("s")
+        )
+        return queryset.select_related("level").annotate(
+            growth_total=Coalesce(Subquery(growth, output_field=IntegerField()), Value(0)),
+            booked_points=Coalesce(Subquery(balance, output_field=IntegerField()), Value(0)),
+            lapsed_points=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
+        )
+
+    def dehydrate_points_balance(self, member) -> int:
+        """Points available now: the booked balance less lots past their end not yet expired by a settlement."""
+        return member.booked_points if member.booked_points <= 0 else member.booked_points - member.lapsed_points

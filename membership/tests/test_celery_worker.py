@@ -33,11 +33,13 @@ pytestmark = [
 
 
 @pytest.fixture
-def worker(transactional_db):
+def worker(transactional_db, settings, tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
+    settings.MEDIA_ROOT = tmp_path / "media"  # shared with the worker for uploaded import files
     env = {
         **os.environ,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
@@ -69,3 +71,22 @@ def test_settlement_runs_through_a_worker(program, worker, django_user_model):
     assert again["already_done"] is True
     assert SettlementRun.objects.get().trigger == "celery"
     assert LevelChange.objects.count() == 1
+
+
+def test_an_import_job_runs_through_a_worker(program, worker, django_user_model, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from membership.models import ImportJob, Order
+    from membership.tasks import import_job_run_task
+
+    staff = django_user_model.objects.create_user("importer")
+    MemberFactory(member_id="W1")
+    text = "order_id,member_id,paid_at,status,goods_amount\nWO1,W1,2026-03-01 10:00:00,completed,88.80\nWO2,NOBODY,2026-03-01 10:00:00,completed,1\n"
+    job = ImportJob(kind="orders", original_name="daily.csv", created_by=staff)
+    job.file.save("daily.csv", ContentFile(text.encode("gb18030")), save=True)
+    summary = import_job_run_task.apply_async(args=[job.pk], queue=worker).get(timeout=90)
+    assert summary["status"] == "done" and summary["counts"]["created"] == 1 and summary["counts"]["rejected"] == 1
+    job.refresh_from_db()
+    assert (job.rows_done, job.rows_total) == (2, 2) and job.rejected_file
+    assert "daily.csv: row 3, column member_id: unknown member 'NOBODY'" in job.rejected_file.read().decode("gb18030")
+    assert Order.objects.get().order_id == "WO1"

@@ -105,6 +105,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A worker that starts settles a month the schedule missed while no worker was running.
+SETTLEMENT_CATCH_UP_ON_START = env.bool("SETTLEMENT_CATCH_UP_ON_START", default=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 

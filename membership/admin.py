@@ -28,7 +28,7 @@ from .models import (
 )
 from .resources import EXPORT_FORMATS, IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
 from .selectors import member_level_progress_get
-from .services import levels_validate
+from .services import levels_validate, settlement_schedule_sync
 
 
 class ServiceImportExportMixin(ImportExportMixin):
@@ -98,6 +98,11 @@ class ProgramAdmin(admin.ModelAdmin):
         (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
         (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.is_active:
+            settlement_schedule_sync(program=obj)
 
 
 @admin.register(Member)

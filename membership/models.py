@@ -410,3 +410,34 @@ class ImportJob(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.original_name}"
+
+
+class SettlementChunk(models.Model):
+    """A range of members of a settlement run, settled in one transaction by one worker.
+
+    ``first_member`` and ``last_member`` are member primary keys, inclusive; the last chunk of a
+    run has no ``last_member`` (members who joined while the run was planned are in it).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+
+    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="chunks")
+    first_member = models.BigIntegerField()
+    last_member = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    members_evaluated = models.PositiveIntegerField(default=0)
+    members_up = models.PositiveIntegerField(default=0)
+    members_down = models.PositiveIntegerField(default=0)
+    members_renewed = models.PositiveIntegerField(default=0)
+    lots_expired = models.PositiveIntegerField(default=0)
+    points_expired = models.PositiveBigIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement chunk")
+        verbose_name_plural = _("settlement chunks")
+        ordering = ["run", "first_member"]
+        constraints = [models.UniqueConstraint(fields=["run", "first_member"], name="settlement_chunk_once")]

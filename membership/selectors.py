@@ -65,13 +65,18 @@ def growth_window_bounds(*, program: Program, month: date) -> tuple[datetime | N
     return local_midnight(add_months(first, 1 - program.growth_window_months), tz), end
 
 
-def growth_window_sums(*, program: Program, month: date) -> dict[int, int]:
-    """Every member's growth in the window of ``month``, as {member pk: sum} (members with entries only)."""
+def growth_window_sums(*, program: Program, month: date, members: tuple[int, int | None] | None = None) -> dict[int, int]:
+    """Every member's growth in the window of ``month``, as {member pk: sum} (members with entries only);
+    with ``members`` (first pk, last pk or None), only the members in that range."""
     start, end = growth_window_bounds(program=program, month=month)
     entries = GrowthEntry.objects.filter(effective_at__lt=end)
     if start is not None:
         entries = entries.filter(effective_at__gte=start)
-    return dict(entries.values_list("member_id").annotate(s=Sum("amount")).values_list("member_id", "s"))
+    if members is not None:
+        entries = entries.filter(member_id__gte=members[0])
+        if members[1] is not None:
+            entries = entries.filter(member_id__lte=members[1])
+    return dict(entries.order_by().values_list("member_id").annotate(s=Sum("amount")).values_list("member_id", "s"))
 
 
 def growth_window_total(*, program: Program, member: Member, month: date) -> int:

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
-from common.bulk import rows_update
+from common.bulk import new_row, rows_insert, rows_update
 from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds, month_last_day
 
 from .models import (
@@ -33,6 +33,7 @@ from .models import (
     Order,
     OrderCredit,
     Program,
+    SettlementChunk,
     SettlementRun,
     Source,
 )
@@ -517,94 +518,165 @@ def settlement_decide(*, levels, current, valid_until: date | None, growth: int,
     return lower, (_renewal(month, lower) if target.rank >= lower.rank else None), LevelChange.Reason.DOWNGRADE
 
 
+SETTLEMENT_CHUNK = 50_000
+
+
 def settlement_run_execute(
-    *, month: date, actor=None, trigger: str = "command", dry_run: bool = False, batch_size: int = 5000
+    *, month: date, actor=None, trigger: str = "command", dry_run: bool = False, chunk_size: int = SETTLEMENT_CHUNK
 ) -> SettlementOutcome:
-    """Settle ``month``: levels from the growth window, then points that end by the month's end expire.
+    """Settle ``month`` here and now: plan the run (``settlement_run_start``), settle its chunks
+    one after another (``settlement_chunk_execute``) and close it (``settlement_run_finish``).
 
     A settled month is not settled again; a run that stopped midway is finished by running it
-    again (members settled by the first attempt have their level change row and are skipped).
+    again (its done chunks are skipped). Celery runs the same three steps, the chunks in parallel.
     """
+    if dry_run:
+        return settlement_preview(month=month)
+    outcome = settlement_run_start(month=month, actor=actor, trigger=trigger, chunk_size=chunk_size)
+    if outcome.already_done:
+        return outcome
+    for chunk_id in SettlementChunk.objects.filter(run=outcome.run, status=SettlementChunk.Status.PENDING).values_list("pk", flat=True):
+        settlement_chunk_execute(chunk_id=chunk_id)
+    return SettlementOutcome(settlement_run_finish(run_id=outcome.run.pk))
+
+
+def settlement_run_start(*, month: date, actor=None, trigger: str = "command", chunk_size: int = SETTLEMENT_CHUNK) -> SettlementOutcome:
+    """Open the run of ``month`` (or reopen one that stopped) and split the members into chunks."""
+    program = program_active_get()
+    month = month.replace(day=1)
+    if not program_levels(program=program):
+        raise SettlementRefused(f"program {program.code} has no levels to settle.")
+    with transaction.atomic():
+        latest = settlement_latest_month()
+        if latest and month < latest:
+            raise SettlementRefused(
+                f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order."
+            )
+        run = SettlementRun.objects.select_for_update().filter(month=month).first()
+        if run and run.status == SettlementRun.Status.DONE:
+            return SettlementOutcome(run, already_done=True)
+        if run is None:
+            run = SettlementRun.objects.create(program=program, month=month, started_by=actor, trigger=trigger)
+            bounds = _chunk_bounds(chunk_size)
+            SettlementChunk.objects.bulk_create(
+                SettlementChunk(run=run, first_member=first, last_member=last) for first, last in bounds
+            )
+        elif run.status == SettlementRun.Status.FAILED:
+            run.status, run.error = SettlementRun.Status.RUNNING, ""
+            run.save(update_fields=["status", "error"])
+    return SettlementOutcome(run)
+
+
+def _chunk_bounds(size: int) -> list[tuple[int, int | None]]:
+    """(first pk, last pk) of consecutive ranges of ``size`` members; the last range is open-ended."""
+    firsts = []
+    for index, pk in enumerate(Member.objects.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=20000)):
+        if index % size == 0:
+            firsts.append(pk)
+    if not firsts:
+        return [(0, None)]
+    return [(first, nxt - 1) for first, nxt in zip(firsts, firsts[1:])] + [(firsts[-1], None)]
+
+
+def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
+    """Settle the members of one chunk in one transaction: their levels from the growth window,
+    then their points that end by the month's end. Returns False if the chunk was already done.
+
+    The chunk row is locked first, so a chunk handed to two workers is settled once.
+    """
+    from points.services import points_expire_due
+
+    with transaction.atomic():
+        chunk = SettlementChunk.objects.select_for_update().select_related("run__program").get(pk=chunk_id)
+        if chunk.status == SettlementChunk.Status.DONE:
+            return False
+        run, program = chunk.run, chunk.run.program
+        month = run.month
+        levels = program_levels(program=program)
+        by_id = {level.pk: level for level in levels}
+        span = (chunk.first_member, chunk.last_member)
+        sums = growth_window_sums(program=program, month=month, members=span)
+        members = Member.objects.filter(pk__gte=chunk.first_member)
+        if chunk.last_member is not None:
+            members = members.filter(pk__lte=chunk.last_member)
+        updates, history = [], []
+        counts = {LevelChange.Reason.UPGRADE: 0, LevelChange.Reason.DOWNGRADE: 0, LevelChange.Reason.RENEWAL: 0}
+        now = timezone.now()
+        evaluated = 0
+        for pk, level_id, valid_until in members.order_by("pk").values_list("pk", "level_id", "level_valid_until").iterator(chunk_size=20000):
+            evaluated += 1
+            current = by_id.get(level_id, levels[0])
+            growth = sums.get(pk, 0)
+            decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
+            if decision is None:
+                continue
+            new_level, new_valid, reason = decision
+            counts[reason] += 1
+            updates.append(new_row(Member, id=pk, level_id=new_level.pk, level_valid_until=new_valid, updated_at=now))
+            history.append(
+                new_row(
+                    LevelChange,
+                    member_id=pk,
+                    run_id=run.pk,
+                    from_level_id=current.pk,
+                    to_level_id=new_level.pk,
+                    valid_until=new_valid,
+                    window_growth=growth,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
+        rows_update(Member, updates, ["level", "level_valid_until", "updated_at"])
+        rows_insert(LevelChange, history)
+        until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
+        lots, points = points_expire_due(until=until, members=span)
+        chunk.members_evaluated = evaluated
+        chunk.members_up = counts[LevelChange.Reason.UPGRADE]
+        chunk.members_down = counts[LevelChange.Reason.DOWNGRADE]
+        chunk.members_renewed = counts[LevelChange.Reason.RENEWAL]
+        chunk.lots_expired, chunk.points_expired = lots, points
+        chunk.status, chunk.worker, chunk.finished_at = SettlementChunk.Status.DONE, worker[:200], timezone.now()
+        chunk.save()
+    return True
+
+
+def settlement_run_finish(*, run_id: int) -> SettlementRun:
+    """Close a run whose chunks are all done, adding up their counts; a run with chunks left stays open."""
+    with transaction.atomic():
+        run = SettlementRun.objects.select_for_update().get(pk=run_id)
+        chunks = SettlementChunk.objects.filter(run=run)
+        if run.status == SettlementRun.Status.DONE or chunks.exclude(status=SettlementChunk.Status.DONE).exists():
+            return run
+        totals = chunks.aggregate(
+            evaluated=Sum("members_evaluated"), up=Sum("members_up"), down=Sum("members_down"),
+            renewed=Sum("members_renewed"), lots=Sum("lots_expired"), points=Sum("points_expired"),
+        )
+        run.members_evaluated = totals["evaluated"] or 0
+        run.members_up = totals["up"] or 0
+        run.members_down = totals["down"] or 0
+        run.members_renewed = totals["renewed"] or 0
+        run.members_kept = run.members_evaluated - run.members_up - run.members_down
+        run.lots_expired = totals["lots"] or 0
+        run.points_expired = totals["points"] or 0
+        run.status, run.finished_at = SettlementRun.Status.DONE, timezone.now()
+        run.save()
+    return run
+
+
+def settlement_preview(*, month: date) -> SettlementOutcome:
+    """What settling ``month`` would do, changing nothing."""
     program = program_active_get()
     month = month.replace(day=1)
     latest = settlement_latest_month()
     if latest and month < latest:
-        raise SettlementRefused(
-            f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order."
-        )
-    existing = SettlementRun.objects.filter(month=month).first()
-    if existing and existing.status == SettlementRun.Status.DONE:
-        return SettlementOutcome(existing, already_done=True)
+        raise SettlementRefused(f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order.")
     levels = program_levels(program=program)
     if not levels:
         raise SettlementRefused(f"program {program.code} has no levels to settle.")
     by_id = {level.pk: level for level in levels}
     sums = growth_window_sums(program=program, month=month)
     until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
-
-    if dry_run:
-        return SettlementOutcome(None, preview=_settlement_preview(levels, by_id, sums, month, until))
-
-    run = existing or SettlementRun.objects.create(program=program, month=month, started_by=actor, trigger=trigger)
-    if existing:
-        SettlementRun.objects.filter(pk=run.pk).update(status=SettlementRun.Status.RUNNING, error="")
-    try:
-        done = set(LevelChange.objects.filter(run=run).values_list("member_id", flat=True))
-        members = Member.objects.order_by("pk").values_list("pk", "level_id", "level_valid_until")
-        batch = []
-        for row in members.iterator(chunk_size=batch_size):
-            batch.append(row)
-            if len(batch) >= batch_size:
-                _settle_batch(run, levels, by_id, sums, month, batch, done)
-                batch = []
-        if batch:
-            _settle_batch(run, levels, by_id, sums, month, batch, done)
-        from points.services import points_expire_due
-
-        lots, expired = points_expire_due(until=until)
-        changes = LevelChange.objects.filter(run=run)
-        run.members_evaluated = Member.objects.count()
-        run.members_up = changes.filter(reason=LevelChange.Reason.UPGRADE).count()
-        run.members_down = changes.filter(reason=LevelChange.Reason.DOWNGRADE).count()
-        run.members_renewed = changes.filter(reason=LevelChange.Reason.RENEWAL).count()
-        run.members_kept = run.members_evaluated - run.members_up - run.members_down
-        run.lots_expired += lots
-        run.points_expired += expired
-        run.status = SettlementRun.Status.DONE
-        run.finished_at = timezone.now()
-        run.save()
-    except Exception as exc:
-        SettlementRun.objects.filter(pk=run.pk).update(status=SettlementRun.Status.FAILED, error=str(exc)[:2000])
-        raise
-    return SettlementOutcome(run)
-
-
-@transaction.atomic
-def _settle_batch(run, levels, by_id, sums, month, batch, done):
-    updates, history = [], []
-    for pk, level_id, valid_until in batch:
-        if pk in done:
-            continue
-        current = by_id.get(level_id, levels[0])
-        growth = sums.get(pk, 0)
-        decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
-        if decision is None:
-            continue
-        new_level, new_valid, reason = decision
-        updates.append(Member(pk=pk, level_id=new_level.pk, level_valid_until=new_valid))
-        history.append(
-            LevelChange(
-                member_id=pk,
-                run=run,
-                from_level_id=current.pk,
-                to_level_id=new_level.pk,
-                valid_until=new_valid,
-                window_growth=growth,
-                reason=reason,
-            )
-        )
-    rows_update(Member, updates, ["level", "level_valid_until", "updated_at"])
-    LevelChange.objects.bulk_create(history, batch_size=1000)
+    return SettlementOutcome(None, preview=_settlement_preview(levels, by_id, sums, month, until))
 
 
 def _settlement_preview(levels, by_id, sums, month, until) -> dict:
@@ -715,4 +787,51 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
             program.is_active = True
             program.save(update_fields=["is_active", "updated_at"])
             changes += 1
+    if program.is_active:
+        changes += settlement_schedule_sync(program=program)
     return program, changes
+
+
+SETTLEMENT_TASK_NAME = "Monthly settlement"
+
+
+def settlement_schedule_sync(*, program: Program) -> int:
+    """Make the beat schedule run ``membership.settle_due`` on the program's settlement day and hour
+    (local time); returns 1 if the schedule changed. The program's fields are the source of truth."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute="0",
+        hour=str(program.settlement_hour),
+        day_of_month=str(program.settlement_day),
+        month_of_year="*",
+        day_of_week="*",
+        timezone=program.time_zone,
+    )
+    task = PeriodicTask.objects.filter(name=SETTLEMENT_TASK_NAME).first()
+    if task and task.crontab_id == schedule.pk and task.task == "membership.settle_due" and task.enabled:
+        return 0
+    task = task or PeriodicTask(name=SETTLEMENT_TASK_NAME)
+    task.task, task.crontab, task.interval, task.enabled = "membership.settle_due", schedule, None, True
+    task.description = f"Settles the month before on day {program.settlement_day} at {program.settlement_hour:02d}:00 ({program.time_zone})."
+    task.save()
+    return 1
+
+
+def settlement_due_month(*, now: datetime | None = None) -> date | None:
+    """The month the schedule should have settled by ``now`` if it is not settled yet, else None.
+
+    Settling month M is due on the program's settlement day and hour of month M+1 (local time).
+    """
+    program = program_active_get()
+    tz = ZoneInfo(program.time_zone)
+    local = (now or timezone.now()).astimezone(tz)
+    this_month = local.date().replace(day=1)
+    due_at = datetime(local.year, local.month, program.settlement_day, program.settlement_hour, tzinfo=tz)
+    month = add_months(this_month, -1 if local >= due_at else -2)
+    latest = settlement_latest_month()
+    if latest and month < latest:
+        return None
+    if SettlementRun.objects.filter(month=month, status=SettlementRun.Status.DONE).exists():
+        return None
+    return month

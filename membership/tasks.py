@@ -1,21 +1,69 @@
-from celery import shared_task
+"""Celery tasks: each fetches by id or month and calls a service."""
 
-from .services import settlement_month_parse, settlement_run_execute
+import socket
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from .services import (
+    settlement_chunk_execute,
+    settlement_due_month,
+    settlement_month_parse,
+    settlement_run_finish,
+    settlement_run_start,
+)
 
 
 @shared_task(name="membership.settle_month")
-def settle_month(month: str) -> dict:
-    """Settle ``month`` (YYYY-MM), as the ``settle`` command does."""
-    outcome = settlement_run_execute(month=settlement_month_parse(month), trigger="celery")
+def settle_month(month: str, trigger: str = "celery", chunk_size: int | None = None) -> dict:
+    """Open the settlement of ``month`` (YYYY-MM) and hand its chunks to the workers; the last
+    chunk to finish closes the run."""
+    from .models import SettlementChunk
+
+    options = {"chunk_size": chunk_size} if chunk_size else {}
+    outcome = settlement_run_start(month=settlement_month_parse(month), trigger=trigger, **options)
     run = outcome.run
-    return {
-        "month": month,
-        "already_done": outcome.already_done,
-        "status": run.status,
-        "up": run.members_up,
-        "down": run.members_down,
-        "points_expired": run.points_expired,
-    }
+    if outcome.already_done:
+        return {"month": month, "run": run.pk, "already_done": True, "chunks": 0}
+    pending = list(SettlementChunk.objects.filter(run=run, status=SettlementChunk.Status.PENDING).values_list("pk", flat=True))
+    queue = (settle_month.request.delivery_info or {}).get("routing_key")  # the chunks go where the run was sent
+    for chunk_id in pending:
+        settle_chunk.apply_async(args=[chunk_id], queue=queue)
+    if not pending:
+        settlement_run_finish(run_id=run.pk)
+    return {"month": month, "run": run.pk, "already_done": False, "chunks": len(pending)}
+
+
+@shared_task(name="membership.settle_chunk", acks_late=True)
+def settle_chunk(chunk_id: int) -> dict:
+    """Settle one chunk; if it was the last one left, close the run."""
+    from .models import SettlementChunk
+
+    did = settlement_chunk_execute(chunk_id=chunk_id, worker=f"{socket.gethostname()}:{settle_chunk.request.hostname or ''}")
+    run_id = SettlementChunk.objects.values_list("run_id", flat=True).get(pk=chunk_id)
+    run = settlement_run_finish(run_id=run_id)
+    return {"chunk": chunk_id, "settled": did, "run_status": run.status}
+
+
+@shared_task(name="membership.settle_due")
+def settle_due() -> dict:
+    """What the beat schedule runs: settle the month before, once it is due and not settled yet."""
+    month = settlement_due_month()
+    if month is None:
+        return {"due": None}
+    return settle_month(month.strftime("%Y-%m"), trigger="schedule")
+
+
+@worker_ready.connect
+def catch_up_missed_settlement(sender=None, **kwargs):
+    """A settlement the schedule missed while no worker ran is caught up when a worker starts, on
+    a queue it consumes; ``settle_due`` does nothing once the month is settled, so it runs once."""
+    from django.conf import settings
+
+    if not settings.SETTLEMENT_CATCH_UP_ON_START:
+        return
+    queues = [queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", [])]
+    settle_due.apply_async(queue=queues[0] if queues else None)
 
 
 @shared_task(name="membership.import_job_run")

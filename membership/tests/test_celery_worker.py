@@ -1,8 +1,9 @@
-"""The settlement task through a real Celery worker process on the Redis broker."""
+"""Tasks through real Celery worker processes on the Redis broker and PostgreSQL."""
 
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from membership.models import LevelChange, SettlementRun
+from membership.models import LevelChange, SettlementChunk, SettlementRun
 from membership.services import growth_adjust
 from membership.tasks import settle_month
 from membership.tests.factories import MemberFactory, local
@@ -32,25 +33,26 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def worker(transactional_db, settings, tmp_path):
-    queue = f"test-{uuid.uuid4().hex[:8]}"
+def start_worker(queue, name, media_root):
     db = connection.settings_dict
-    settings.MEDIA_ROOT = tmp_path / "media"  # shared with the worker for uploaded import files
     env = {
         **os.environ,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "MEDIA_ROOT": str(media_root),
         "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        "SETTLEMENT_CATCH_UP_ON_START": "false",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue, "--loglevel=WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue, "-n", f"{name}@%h",
+         "--loglevel=WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
         cwd=Path(settings.BASE_DIR),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    yield queue
+
+
+def stop(process):
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -58,19 +60,58 @@ def worker(transactional_db, settings, tmp_path):
         process.kill()
 
 
+@pytest.fixture
+def worker(transactional_db, settings, tmp_path):
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    settings.MEDIA_ROOT = tmp_path / "media"  # shared with the worker for uploaded import files
+    process = start_worker(queue, "w1", settings.MEDIA_ROOT)
+    yield queue
+    stop(process)
+
+
+def run_done(month: str, timeout: float = 90) -> SettlementRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = SettlementRun.objects.filter(month=date.fromisoformat(month + "-01"), status="done").first()
+        if run:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"the settlement of {month} did not finish in {timeout} s")
+
+
 def test_settlement_runs_through_a_worker(program, worker, django_user_model):
     staff = django_user_model.objects.create_user("ops")
     member = MemberFactory()
     growth_adjust(member=member, amount=5000, reason="migration", actor=staff, effective_at=local(2026, 9, 10))
-    result = settle_month.apply_async(args=["2026-09"], queue=worker)
-    summary = result.get(timeout=90)
-    assert summary == {"month": "2026-09", "already_done": False, "status": "done", "up": 1, "down": 0, "points_expired": 0}
+    summary = settle_month.apply_async(args=["2026-09"], queue=worker).get(timeout=90)
+    assert summary["already_done"] is False and summary["chunks"] == 1
+    run = run_done("2026-09")
+    assert (run.trigger, run.members_evaluated, run.members_up, run.members_down) == ("celery", 1, 1, 0)
     member.refresh_from_db()
     assert member.level.code == "V2" and member.level_valid_until == date(2027, 9, 30)
     again = settle_month.apply_async(args=["2026-09"], queue=worker).get(timeout=90)
     assert again["already_done"] is True
-    assert SettlementRun.objects.get().trigger == "celery"
     assert LevelChange.objects.count() == 1
+
+
+def test_two_workers_settle_the_chunks_of_one_run_in_parallel(transactional_db, program, settings, tmp_path, django_user_model):
+    staff = django_user_model.objects.create_user("ops")
+    members = [MemberFactory() for _ in range(60)]
+    for n, member in enumerate(members):
+        growth_adjust(member=member, amount=1000 * (n % 6) or 10, reason="migration", actor=staff, effective_at=local(2026, 9, 10))
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    workers = [start_worker(queue, name, tmp_path) for name in ("w1", "w2")]
+    try:
+        summary = settle_month.apply_async(args=["2026-09"], kwargs={"chunk_size": 3}, queue=queue).get(timeout=90)
+        assert summary["chunks"] == 20
+        run = run_done("2026-09")
+    finally:
+        for process in workers:
+            stop(process)
+    assert run.members_evaluated == 60 and run.members_up == 50
+    assert LevelChange.objects.count() == 50  # every member settled once
+    hosts = set(SettlementChunk.objects.filter(run=run).values_list("worker", flat=True))
+    assert {host.split("@")[0].rsplit(":", 1)[-1] for host in hosts} == {"w1", "w2"}
 
 
 def test_an_import_job_runs_through_a_worker(program, worker, django_user_model, settings, tmp_path):

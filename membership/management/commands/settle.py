@@ -1,6 +1,6 @@
 from common.commands import ContractCommand
 from membership.selectors import NoActiveProgram
-from membership.services import SettlementRefused, settlement_month_parse, settlement_run_execute
+from membership.services import SETTLEMENT_CHUNK, SettlementRefused, settlement_month_parse, settlement_run_execute
 
 
 class Command(ContractCommand):
@@ -10,9 +10,10 @@ class Command(ContractCommand):
     def add_arguments(self, parser):
         parser.add_argument("month", help="the month to settle, YYYY-MM")
         parser.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+        parser.add_argument("--chunk-size", type=int, default=SETTLEMENT_CHUNK, help=f"members settled per transaction (default {SETTLEMENT_CHUNK:,})")
 
-    def handle(self, *args, month, dry_run, **options):
-        outcome = settlement_run_execute(month=settlement_month_parse(month), trigger="command", dry_run=dry_run)
+    def handle(self, *args, month, dry_run, chunk_size, **options):
+        outcome = settlement_run_execute(month=settlement_month_parse(month), trigger="command", dry_run=dry_run, chunk_size=chunk_size)
         if dry_run:
             p = outcome.preview
             levels = ", ".join(f"{code} {n}" for code, n in p["levels_after"].items())

@@ -162,20 +162,20 @@ def test_a_failed_run_is_finished_by_running_it_again(program, staff, monkeypatc
     for m in members:
         grant(m, 1000, local(2025, 11, 1), staff)
     calls = {"n": 0}
-    original = services._settle_batch
+    original = services.settlement_chunk_execute
 
-    def crash_after_first_batch(*args, **kwargs):
+    def crash_after_first_chunk(**kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("worker lost")
-        return original(*args, **kwargs)
+        return original(**kwargs)
 
-    monkeypatch.setattr(services, "_settle_batch", crash_after_first_batch)
+    monkeypatch.setattr(services, "settlement_chunk_execute", crash_after_first_chunk)
     with pytest.raises(RuntimeError):
-        settlement_run_execute(month=date(2025, 11, 1), batch_size=2)
+        settlement_run_execute(month=date(2025, 11, 1), chunk_size=2)
     assert LevelChange.objects.count() == 2
-    monkeypatch.setattr(services, "_settle_batch", original)
-    run = settlement_run_execute(month=date(2025, 11, 1), batch_size=2).run
+    monkeypatch.setattr(services, "settlement_chunk_execute", original)
+    run = settlement_run_execute(month=date(2025, 11, 1), chunk_size=2).run
     assert run.status == "done" and run.members_up == 5
     assert LevelChange.objects.count() == 5
     assert all(level(m)[0] == "V1" for m in Member.objects.all())

@@ -1,7 +1,8 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -24,11 +25,19 @@ from .models import (
     Order,
     OrderCredit,
     Program,
+    SettlementChunk,
     SettlementRun,
 )
 from .resources import EXPORT_FORMATS, IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
 from .selectors import member_level_progress_get
-from .services import levels_validate, settlement_schedule_sync
+from .services import (
+    SettlementRefused,
+    levels_validate,
+    settlement_default_month,
+    settlement_month_parse,
+    settlement_preview,
+    settlement_schedule_sync,
+)
 
 
 class ServiceImportExportMixin(ImportExportMixin):
@@ -105,8 +114,27 @@ class ProgramAdmin(admin.ModelAdmin):
             settlement_schedule_sync(program=obj)
 
 
+class LevelChangeInline(admin.TabularInline):
+    """Why the member has the level they have: every settlement that changed or renewed it."""
+
+    model = LevelChange
+    fields = ("run", "from_level", "to_level", "valid_until", "window_growth", "reason")
+    readonly_fields = fields
+    ordering = ("-run__month",)
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("level history")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Member)
 class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
+    inlines = [LevelChangeInline]
     import_resource_classes = [MemberImportResource]
     export_resource_classes = [MemberExportResource]
     import_job_kind = "members"
@@ -181,12 +209,60 @@ class GrowthEntryAdmin(LedgerAdmin):
     date_hierarchy = "effective_at"
 
 
+class SettlementChunkInline(admin.TabularInline):
+    model = SettlementChunk
+    fields = ("first_member", "last_member", "status", "members_evaluated", "members_up", "members_down", "members_renewed", "points_expired", "worker", "finished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class SettleForm(forms.Form):
+    month = forms.CharField(label=_("month"), help_text=_("YYYY-MM, e.g. 2026-10"), max_length=7)
+
+
 @admin.register(SettlementRun)
 class SettlementRunAdmin(LedgerAdmin):
     list_display = (
         "month", "status", "started_at", "finished_at", "trigger", "members_evaluated", "members_up",
         "members_down", "members_kept", "members_renewed", "points_expired",
     )
+    inlines = [SettlementChunkInline]
+    change_list_template = "admin/membership/settlementrun/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.settle_view)
+        return [path("settle/", view, name="membership_settlementrun_settle"), *super().get_urls()]
+
+    def settle_view(self, request):
+        """Preview the settlement of a month (what would change, by level), then start it on the workers."""
+        from .tasks import settle_month
+
+        if not request.user.has_perm("membership.add_settlementrun"):
+            raise PermissionDenied
+        form = SettleForm(request.POST or None, initial={"month": f"{settlement_default_month():%Y-%m}"})
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                month = settlement_month_parse(form.cleaned_data["month"])
+                if "run" in request.POST:
+                    settle_month.delay(f"{month:%Y-%m}", trigger=f"admin:{request.user.get_username()}")
+                    self.message_user(request, _("The settlement of %(month)s was started on the workers.") % {"month": f"{month:%Y-%m}"})
+                    return HttpResponseRedirect(reverse("admin:membership_settlementrun_changelist"))
+                preview = settlement_preview(month=month).preview
+            except (ValidationError, SettlementRefused) as exc:
+                form.add_error("month", exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Settle a month"),
+            "opts": self.model._meta,
+            "form": form,
+            "preview": preview,
+        }
+        return TemplateResponse(request, "admin/membership/settlementrun/settle.html", context)
 
 
 @admin.register(LevelChange)

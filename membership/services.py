@@ -818,6 +818,13 @@ def settlement_schedule_sync(*, program: Program) -> int:
     return 1
 
 
+def settlement_default_month(*, now: datetime | None = None) -> date:
+    """The month a settlement would normally settle now: the month before, in the program's time zone."""
+    program = program_active_get()
+    local = (now or timezone.now()).astimezone(ZoneInfo(program.time_zone))
+    return add_months(local.date().replace(day=1), -1)
+
+
 def settlement_due_month(*, now: datetime | None = None) -> date | None:
     """The month the schedule should have settled by ``now`` if it is not settled yet, else None.
 

@@ -23,10 +23,11 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import run_command, throwaway_database  # noqa: E402
 
 
 def make_files(directory: Path, orders: int, members: int, seed: int = 7) -> tuple[Path, Path]:
@@ -55,40 +56,6 @@ def make_files(directory: Path, orders: int, members: int, seed: int = 7) -> tup
                 rng.choice(("数码", "服饰", "食品", "家居")), f"S{rng.randint(1, 500):04d}",
             ])
     return members_path, orders_path
-
-
-def throwaway_database(url: str, directory: Path) -> tuple[str, callable]:
-    parsed = urlparse(url)
-    if parsed.scheme.startswith("postgres"):
-        import psycopg
-
-        name = f"bench_import_{os.getpid()}"
-        admin = urlunparse(parsed._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"CREATE DATABASE {name}")
-
-        def drop():
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-        return urlunparse(parsed._replace(path=f"/{name}")), drop
-    return f"sqlite:///{directory / 'bench.sqlite3'}", lambda: None
-
-
-def run_command(args: list[str], env: dict) -> tuple[float, float, str]:
-    """Run a manage.py command in its own process: (seconds, peak memory in MB, last line of output)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"{' '.join(args)} failed:\n{err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, (out.strip().splitlines() or [""])[-1]
 
 
 def raw_load(orders_path: Path) -> float:

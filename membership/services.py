@@ -10,6 +10,7 @@ Booking rules (the default program's are in CONTRACT.md):
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -494,7 +495,12 @@ class SettlementOutcome:
 def _renewal(month: date, level) -> date | None:
     if level.rank == 0 or level.validity_months is None:
         return None
-    return month_last_day(add_months(month, level.validity_months))
+    return _month_end_after(month, level.validity_months)
+
+
+@functools.lru_cache(maxsize=256)
+def _month_end_after(month: date, months: int) -> date:
+    return month_last_day(add_months(month, months))
 
 
 def settlement_decide(*, levels, current, valid_until: date | None, growth: int, month: date):
@@ -512,7 +518,7 @@ def settlement_decide(*, levels, current, valid_until: date | None, growth: int,
             return None  # the lowest level never expires and needs no renewal
         reason = LevelChange.Reason.UPGRADE if target.rank > current.rank else LevelChange.Reason.RENEWAL
         return target, _renewal(month, target), reason
-    if valid_until is not None and valid_until > month_last_day(month):
+    if valid_until is not None and valid_until > _month_end_after(month, 0):
         return None
     lower = levels[index - 1]
     return lower, (_renewal(month, lower) if target.rank >= lower.rank else None), LevelChange.Reason.DOWNGRADE

@@ -1,0 +1,44 @@
+"""What the benchmarks share: a throwaway database on the configured server, a timed command."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def throwaway_database(url: str, directory: Path) -> tuple[str, callable]:
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("postgres"):
+        import psycopg
+
+        name = f"bench_{os.getpid()}"
+        admin = urlunparse(parsed._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+
+        def drop():
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+        return urlunparse(parsed._replace(path=f"/{name}")), drop
+    return f"sqlite:///{directory / 'bench.sqlite3'}", lambda: None
+
+
+def run_command(args: list[str], env: dict) -> tuple[float, float, str]:
+    """Run a manage.py command in its own process: (seconds, peak memory in MB, last line of output)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{' '.join(args)} failed:\n{err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024, (out.strip().splitlines() or [""])[-1]

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from common.bulk import new_row, rows_insert, rows_update
 from common.timeutil import add_months
 from membership.models import Member, Program, Source
 
@@ -179,28 +180,33 @@ def points_lots_of(*, source: str, source_ref: str, rule=None):
 
 
 @transaction.atomic
-def points_expire_due(*, until: datetime, batch_size: int = 2000) -> tuple[int, int]:
+def points_expire_due(*, until: datetime, members: tuple[int, int | None] | None = None, batch_size: int = 5000) -> tuple[int, int]:
     """Expire every lot that ends at or before ``until``, oldest first; returns (lots, points).
+    With ``members`` (first pk, last pk or None), only the lots of members in that range.
 
     Each lot's expiry is one entry keyed by the lot, so running this twice expires nothing twice.
     """
     lots_done = points_done = 0
+    due = PointsLot.objects.filter(remaining__gt=0, expires_at__lte=until)
+    if members is not None:
+        due = due.filter(member_id__gte=members[0])
+        if members[1] is not None:
+            due = due.filter(member_id__lte=members[1])
     while True:
-        batch = list(
-            PointsLot.objects.filter(remaining__gt=0, expires_at__lte=until)
-            .order_by("member_id", "expires_at", "pk")
-            .select_for_update()[:batch_size]
-        )
+        batch = list(due.order_by("member_id", "expires_at", "pk").select_for_update()[:batch_size])
         if not batch:
             return lots_done, points_done
         member_ids = sorted({lot.member_id for lot in batch})
-        list(PointsAccount.objects.select_for_update().filter(member_id__in=member_ids).order_by("member_id"))
+        accounts = {a.member_id: a for a in PointsAccount.objects.select_for_update().filter(member_id__in=member_ids).order_by("member_id")}
+        now = timezone.now()
         entries = [
-            PointsEntry(
+            new_row(
+                PointsEntry,
                 member_id=lot.member_id,
                 kind=PointsEntry.Kind.EXPIRY,
                 amount=-lot.remaining,
                 effective_at=lot.expires_at,
+                booked_at=now,
                 source=Source.SETTLEMENT,
                 source_ref=f"lot:{lot.pk}",
                 idempotency_key=f"expiry:lot:{lot.pk}",
@@ -208,17 +214,12 @@ def points_expire_due(*, until: datetime, batch_size: int = 2000) -> tuple[int, 
             )
             for lot in batch
         ]
-        PointsEntry.objects.bulk_create(entries)
-        PointsAllocation.objects.bulk_create(
-            [PointsAllocation(entry=e, lot=lot, amount=e.amount) for e, lot in zip(entries, batch)]
-        )
-        totals: dict[int, int] = {}
+        rows_insert(PointsEntry, entries)
+        rows_insert(PointsAllocation, [new_row(PointsAllocation, entry_id=e.pk, lot_id=lot.pk, amount=e.amount) for e, lot in zip(entries, batch)])
         for lot in batch:
-            totals[lot.member_id] = totals.get(lot.member_id, 0) + lot.remaining
+            accounts[lot.member_id].balance -= lot.remaining
             points_done += lot.remaining
             lot.remaining = 0
-        PointsLot.objects.bulk_update(batch, ["remaining"])
-        for member_id, total in totals.items():
-            PointsAccount.objects.filter(member_id=member_id).update(balance=F("balance") - total, updated_at=timezone.now())
+        rows_update(PointsLot, batch, ["remaining"])
+        rows_update(PointsAccount, list(accounts.values()), ["balance", "updated_at"])
         lots_done += len(batch)
-

@@ -116,7 +116,13 @@ def test_console_switches_to_chinese(admin_client, program):
     assert response.status_code == 302
     page = admin_client.get(reverse("admin:index"))
     assert page.status_code == 200
-    assert "站点管理" in page.content.decode() or "注销" in page.content.decode() or "登出" in page.content.decode()
+    content = page.content.decode()
+    # Django's own strings and ours: the branding, the apps and the ledgers are in Chinese.
+    for text in ("会员运营后台", "会员计划", "成长值流水", "积分流水", "结算批次", "手工调整"):
+        assert text in content, text
+    MemberFactory()
+    members = admin_client.get(reverse("admin:membership_member_changelist")).content.decode()
+    assert "会员编号" in members and "等级" in members
 
 
 def test_member_page_explains_the_level_and_the_distance_to_the_next(admin_client, program):

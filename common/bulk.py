@@ -6,7 +6,7 @@ later in the same transaction can point at them.
 
 import operator
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.base import ModelState
 from django.utils import timezone
 

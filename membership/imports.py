@@ -14,11 +14,11 @@ Rejected rows are kept in the staging file too and written, in row order, to ``P
 from __future__ import annotations
 
 import json
-import shutil
-from contextlib import nullcontext
 import os
+import shutil
 import sqlite3
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ from common.csvio import FieldError, parse_amount, parse_day, parse_when, read_h
 from common.timeutil import local_midnight
 
 from .booking import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
-from .models import Member, Order, Program
+from .models import Order, Program
 from .rules import OrderFacts
 from .services import order_validate
 
@@ -176,67 +176,91 @@ def _order_from(payload: list) -> OrderFacts:
     )
 
 
-def orders_import(
+@dataclass
+class ImportKind:
+    """What differs between the imports: the columns, how a row is read, how a batch is booked.
+
+    ``parse`` turns a row's values into (sort key, key unique in the file, what to stage);
+    ``book`` books a batch of staged payloads and returns an outcome per payload. With
+    ``dependent_batches``, later batches depend on earlier ones (caps, lots), so a dry run books
+    the whole file in one transaction before rolling back; otherwise each batch is rolled back.
+    """
+
+    noun: str
+    columns: tuple
+    required: tuple
+    counts: tuple
+    parse: Callable[[dict], tuple[str, str, list | dict]]
+    book: Callable[[list], list]
+    dependent_batches: bool = False
+
+
+def _import(
+    kind: ImportKind,
     *,
     path: str,
-    program: Program,
     encoding: str = "utf-8",
     dry_run: bool = False,
-    book_points: bool = True,
     batch_size: int = 5000,
     on_error: Callable[[str], None] = lambda error: None,
     on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
     on_row: Callable[[int, object], None] = lambda number, outcome: None,
     name: str = "",
 ) -> ImportReport:
-    """Import an orders file as CONTRACT.md says. Raises ``FileError`` if the file as a whole is unusable."""
+    """Read and check every row, stage the valid ones, then book them in batches (see the module docstring).
+
+    Raises ``FileError`` if the file as a whole is unusable; each rejected row is reported through
+    ``on_error`` as a sentence naming the file (``name``, else ``path``), row and column.
+    """
     report = ImportReport(path=str(path), dry_run=dry_run)
-    counts = report.counts
+    report.counts = counts = dict.fromkeys(kind.counts, 0)
+    label = name or path
     staging = Staging()
     try:
 
         def reject(number, raw, column, message):
-            error = f"{name or path}: row {number}, column {column}: {message}"
+            error = f"{label}: row {number}, column {column}: {message}"
             on_error(error)
             staging.reject(number, raw, error)
             counts["rejected"] += 1
             on_row(number, Rejection(column, message))
 
-        for row in read_rows(path, required=ORDER_REQUIRED, known=ORDER_COLUMNS, encoding=encoding):
+        for row in read_rows(path, required=kind.required, known=kind.columns, encoding=encoding):
             counts["read"] += 1
             try:
-                facts = order_parse(row.values)
+                sort_key, key, payload = kind.parse(row.values)
             except FieldError as exc:
                 reject(row.number, row.raw, exc.field, exc.message)
                 continue
             except ValidationError as exc:
-                name, messages = next(iter(exc.message_dict.items()))
-                reject(row.number, row.raw, name, messages[0])
+                column, messages = next(iter(exc.message_dict.items()))
+                reject(row.number, row.raw, column, messages[0])
                 continue
-            sort_key = facts.paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-            staging.stage(row.number, sort_key, facts.order_id, _order_payload(facts), row.raw)
+            staging.stage(row.number, sort_key, key, payload, row.raw)
             if counts["read"] % 10000 == 0:
                 on_progress("read", counts["read"], 0)
 
-        for number, raw, order_id, first in staging.duplicates():
-            reject(number, raw, "order_id", f"order {order_id} already appears in row {first}")
+        for number, raw, key, first in staging.duplicates():
+            reject(number, raw, kind.columns[0], f"{kind.noun} {key} already appears in row {first}")
 
-        # A dry run books everything in one transaction and rolls it back, so its counts are exact.
-        with transaction.atomic() if dry_run else nullcontext():
-            total, done = staging.count(), 0
+        total, done = staging.count(), 0
+        with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
             for staged in staging.in_order(batch_size):
-                batch = [(number, raw, _order_from(payload)) for number, raw, payload in staged]
-                outcomes = orders_book_batch(facts=[f for _, _, f in batch], program=program, book_points=book_points).outcomes
-                for (number, raw, _), outcome in zip(batch, outcomes):
+                with transaction.atomic():
+                    outcomes = kind.book([payload for _, _, payload in staged])
+                    if dry_run and not kind.dependent_batches:
+                        transaction.set_rollback(True)
+                for (number, raw, _), outcome in zip(staged, outcomes):
                     if isinstance(outcome, Rejection):
                         reject(number, raw, outcome.field, outcome.message)
-                    else:
-                        counts[outcome.outcome] += 1
+                        continue
+                    counts[outcome.outcome] += 1
+                    if "capped" in counts:
                         counts["capped"] += bool(outcome.capped)
-                        on_row(number, outcome)
-                done += len(batch)
+                    on_row(number, outcome)
+                done += len(staged)
                 on_progress("book", done, total)
-            if dry_run:
+            if dry_run and kind.dependent_batches:
                 transaction.set_rollback(True)
 
         if counts["rejected"] and not dry_run:
@@ -244,6 +268,29 @@ def orders_import(
     finally:
         staging.close()
     return report
+
+
+def orders_import(*, path: str, program: Program, book_points: bool = True, **options) -> ImportReport:
+    """Import an orders file as CONTRACT.md says: each order booked by the program's rules, in
+    order of ``paid_at``, then ``order_id``; a dry run books the file and rolls it all back."""
+
+    def parse(values):
+        facts = order_parse(values)
+        return facts.paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"), facts.order_id, _order_payload(facts)
+
+    def book(payloads):
+        return orders_book_batch(facts=[_order_from(p) for p in payloads], program=program, book_points=book_points).outcomes
+
+    kind = ImportKind(
+        noun="order",
+        columns=ORDER_COLUMNS,
+        required=ORDER_REQUIRED,
+        counts=("read", "created", "changed", "unchanged", "rejected", "capped"),
+        parse=parse,
+        book=book,
+        dependent_batches=True,
+    )
+    return _import(kind, path=path, **options)
 
 
 # ---------------------------------------------------------------- opening balances
@@ -280,76 +327,39 @@ def balance_parse(values: dict, tz) -> OpeningBalance:
     )
 
 
-def balances_import(
-    *,
-    path: str,
-    program: Program,
-    encoding: str = "utf-8",
-    dry_run: bool = False,
-    actor=None,
-    batch_size: int = 5000,
-    on_error: Callable[[str], None] = lambda error: None,
-    on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
-    on_row: Callable[[int, object], None] = lambda number, outcome: None,
-    name: str = "",
-) -> ImportReport:
+def balances_import(*, path: str, program: Program, actor=None, **options) -> ImportReport:
     """Import opening balances (``member_id,points,earned_on,growth,growth_on``), once per member."""
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(program.time_zone)
-    report = ImportReport(path=str(path), dry_run=dry_run)
-    report.counts = dict.fromkeys(("read", "created", "unchanged", "rejected"), 0)
-    counts = report.counts
-    staging = Staging()
-    try:
 
-        def reject(number, raw, column, message):
-            error = f"{name or path}: row {number}, column {column}: {message}"
-            on_error(error)
-            staging.reject(number, raw, error)
-            counts["rejected"] += 1
-            on_row(number, Rejection(column, message))
+    def parse(values):
+        b = balance_parse(values, tz)
+        payload = [b.member_id, b.points, b.earned_at and b.earned_at.isoformat(), b.growth, b.growth_at and b.growth_at.isoformat()]
+        return b.member_id, b.member_id, payload
 
-        for row in read_rows(path, required=BALANCE_REQUIRED, known=BALANCE_COLUMNS, encoding=encoding):
-            counts["read"] += 1
-            try:
-                balance = balance_parse(row.values, tz)
-            except FieldError as exc:
-                reject(row.number, row.raw, exc.field, exc.message)
-                continue
-            payload = [balance.member_id, balance.points, balance.earned_at and balance.earned_at.isoformat(), balance.growth, balance.growth_at and balance.growth_at.isoformat()]
-            staging.stage(row.number, balance.member_id, balance.member_id, payload, row.raw)
-        for number, raw, member_id, first in staging.duplicates():
-            reject(number, raw, "member_id", f"member {member_id} already appears in row {first}")
+    def book(payloads):
+        balances = [
+            OpeningBalance(
+                member_id=member_id,
+                points=points,
+                earned_at=earned_at and datetime.fromisoformat(earned_at),
+                growth=growth,
+                growth_at=growth_at and datetime.fromisoformat(growth_at),
+            )
+            for member_id, points, earned_at, growth, growth_at in payloads
+        ]
+        return opening_balances_book_batch(balances=balances, program=program, actor=actor).outcomes
 
-        total, done = staging.count(), 0
-        for staged in staging.in_order(batch_size):
-            batch = []
-            for number, raw, (member_id, points, earned_at, growth, growth_at) in staged:
-                balance = OpeningBalance(
-                    member_id=member_id,
-                    points=points,
-                    earned_at=earned_at and datetime.fromisoformat(earned_at),
-                    growth=growth,
-                    growth_at=growth_at and datetime.fromisoformat(growth_at),
-                )
-                batch.append((number, raw, balance))
-            with transaction.atomic():  # each member once per file: batches are independent
-                outcomes = opening_balances_book_batch(balances=[b for _, _, b in batch], program=program, actor=actor).outcomes
-                transaction.set_rollback(dry_run)
-            for (number, raw, _), outcome in zip(batch, outcomes):
-                if isinstance(outcome, Rejection):
-                    reject(number, raw, outcome.field, outcome.message)
-                else:
-                    counts[outcome.outcome] += 1
-                    on_row(number, outcome)
-            done += len(batch)
-            on_progress("book", done, total)
-        if counts["rejected"] and not dry_run:
-            report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
-    finally:
-        staging.close()
-    return report
+    kind = ImportKind(
+        noun="member",
+        columns=BALANCE_COLUMNS,
+        required=BALANCE_REQUIRED,
+        counts=("read", "created", "unchanged", "rejected"),
+        parse=parse,
+        book=book,
+    )
+    return _import(kind, path=path, **options)
 
 
 # ---------------------------------------------------------------- members
@@ -374,67 +384,30 @@ def member_parse(values: dict) -> dict:
     )
 
 
-def members_import(
-    *,
-    path: str,
-    encoding: str = "utf-8",
-    dry_run: bool = False,
-    batch_size: int = 5000,
-    on_error: Callable[[str], None] = lambda error: None,
-    on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
-    on_row: Callable[[int, object], None] = lambda number, outcome: None,
-    name: str = "",
-) -> ImportReport:
+def members_import(*, path: str, **options) -> ImportReport:
     """Import members (``member_id,name,phone,birthday,joined_at``): new ones are created, known
     ones get the fields given (an empty cell leaves a field as it is), never a duplicate."""
-    report = ImportReport(path=str(path), dry_run=dry_run)
-    report.counts = dict.fromkeys(("read", "created", "changed", "unchanged", "rejected"), 0)
-    counts = report.counts
-    staging = Staging()
-    try:
 
-        def reject(number, raw, column, message):
-            error = f"{name or path}: row {number}, column {column}: {message}"
-            on_error(error)
-            staging.reject(number, raw, error)
-            counts["rejected"] += 1
-            on_row(number, Rejection(column, message))
+    def parse(values):
+        fields = member_parse(values)
+        payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+        return "", fields["member_id"], payload
 
-        for row in read_rows(path, required=MEMBER_REQUIRED, known=MEMBER_COLUMNS, encoding=encoding):
-            counts["read"] += 1
-            try:
-                fields = member_parse(row.values)
-            except FieldError as exc:
-                reject(row.number, row.raw, exc.field, exc.message)
-                continue
-            payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
-            staging.stage(row.number, f"{row.number:012d}", fields["member_id"], payload, row.raw)
-        for number, raw, member_id, first in staging.duplicates():
-            reject(number, raw, "member_id", f"member {member_id} already appears in row {first}")
+    def book(payloads):
+        for payload in payloads:
+            payload["birthday"] = payload["birthday"] and date.fromisoformat(payload["birthday"])
+            payload["joined_at"] = payload["joined_at"] and datetime.fromisoformat(payload["joined_at"])
+        return members_upsert_batch(rows=payloads).outcomes
 
-        total, done = staging.count(), 0
-        for staged in staging.in_order(batch_size):
-            batch = []
-            for number, raw, payload in staged:
-                payload["birthday"] = payload["birthday"] and date.fromisoformat(payload["birthday"])
-                payload["joined_at"] = payload["joined_at"] and datetime.fromisoformat(payload["joined_at"])
-                batch.append((number, raw, payload))
-            with transaction.atomic():  # each member once per file: batches are independent
-                outcomes = members_upsert_batch(rows=[p for _, _, p in batch]).outcomes
-                transaction.set_rollback(dry_run)
-            for (number, raw, _), outcome in zip(batch, outcomes):
-                if isinstance(outcome, Rejection):
-                    reject(number, raw, outcome.field, outcome.message)
-                else:
-                    counts[outcome.outcome] += 1
-                    on_row(number, outcome)
-            done += len(batch)
-            on_progress("book", done, total)
-        if counts["rejected"] and not dry_run:
-            report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
-    finally:
-        staging.close()
-    return report
+    kind = ImportKind(
+        noun="member",
+        columns=MEMBER_COLUMNS,
+        required=MEMBER_REQUIRED,
+        counts=("read", "created", "changed", "unchanged", "rejected"),
+        parse=parse,
+        book=book,
+    )
+    return _import(kind, path=path, **options)
 
 
 # ---------------------------------------------------------------- import jobs

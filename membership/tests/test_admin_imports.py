@@ -94,20 +94,21 @@ def test_member_import_reads_gb18030_and_excel_exports_members(admin_client, pro
 def test_a_large_upload_becomes_a_job_that_a_worker_runs_and_keeps(admin_client, admin_user, program, tmp_path, settings, eager_celery, django_capture_on_commit_callbacks):
     settings.IMPORT_IN_REQUEST_MAX_BYTES = 100
     MemberFactory(member_id="A1")
-    text = HEADER + "\n" + "".join(f"JO{n},A1,2026-03-01 10:00:00,completed,10,0,0,0,,\n" for n in range(20)) + "JO99,NOBODY,2026-03-01,completed,1,0,0,0,,\n"
+    text = HEADER + "\n" + "".join(f"JO{n},A1,2026-03-01 10:00:00,completed,10,0,0,0,,\n" for n in range(20)) + "JO98,A1,2026-03-01,completed,1,0,0,5,,\nJO99,NOBODY,2026-03-01,completed,1,0,0,0,,\n"
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:membership_order_import"), {"import_file": upload(tmp_path, "big.csv", text), "format": 0, "resource": 0})
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("admin:membership_importjob_change", args=[job.pk])
     assert (job.kind, job.status, job.created_by, job.rows_done, job.rows_total) == ("orders", "done", admin_user, 21, 21)
-    assert job.counts == {"read": 21, "created": 20, "changed": 0, "unchanged": 0, "rejected": 1, "capped": 0}
+    assert job.counts == {"read": 22, "created": 20, "changed": 0, "unchanged": 0, "rejected": 2, "capped": 0}
     assert Order.objects.count() == 20
 
     page = admin_client.get(reverse("admin:membership_importjob_change", args=[job.pk])).content.decode()
     assert "20 / 21" not in page and "21 / 21 (100%)" in page
     rejected = admin_client.get(reverse("admin:membership_importjob_rejected", args=[job.pk]))
     content = b"".join(rejected.streaming_content).decode("utf-8-sig")
-    assert "big.csv: row 22, column member_id: unknown member 'NOBODY'" in content
+    assert "big.csv: row 22, column refunded_amount: refunded_amount 5 is larger than what was paid (1)" in content
+    assert "big.csv: row 23, column member_id: unknown member 'NOBODY'" in content
 
 
 def test_opening_balances_import_as_a_job_from_the_job_page(admin_client, program, tmp_path, eager_celery, django_capture_on_commit_callbacks):

@@ -4,7 +4,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
 
 import membership.imports
 from membership.models import GrowthEntry, Member, Order

@@ -87,7 +87,8 @@ UPDATE_BATCH = 1000
 
 
 def rows_update(model, objects: list, fields: list[str]) -> None:
-    """Write ``fields`` of ``objects`` (saved rows) back, in a few statements.
+    """Write ``fields`` of ``objects`` (saved rows, or any objects with ``pk`` and the fields'
+    attribute names) back, in a few statements.
 
     On PostgreSQL one ``UPDATE … FROM unnest(arrays)`` per 50,000 rows (a handful of parameters,
     whatever the row count); elsewhere ``UPDATE … FROM (VALUES …)`` per 1,000 rows. Django's

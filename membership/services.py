@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -618,7 +619,7 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
                 continue
             new_level, new_valid, reason = decision
             counts[reason] += 1
-            updates.append(new_row(Member, id=pk, level_id=new_level.pk, level_valid_until=new_valid, updated_at=now))
+            updates.append(SimpleNamespace(pk=pk, level_id=new_level.pk, level_valid_until=new_valid, updated_at=now))
             history.append(
                 new_row(
                     LevelChange,

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ from .models import (
     Source,
 )
 from .rules import STRATEGIES, OrderFacts, strategy_for
-from .selectors import cap_room_get, growth_window_sums, program_active_get, program_levels, settlement_latest_month
+from .selectors import cap_room_get, growth_window_bounds, growth_window_sums, program_active_get, program_levels, settlement_latest_month
 
 ORDER_FIELDS = (
     "paid_at",
@@ -598,44 +598,11 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         if chunk.status == SettlementChunk.Status.DONE:
             return False
         run, program = chunk.run, chunk.run.program
-        month = run.month
         levels = program_levels(program=program)
-        by_id = {level.pk: level for level in levels}
         span = (chunk.first_member, chunk.last_member)
-        sums = growth_window_sums(program=program, month=month, members=span)
-        members = Member.objects.filter(pk__gte=chunk.first_member)
-        if chunk.last_member is not None:
-            members = members.filter(pk__lte=chunk.last_member)
-        updates, history = [], []
-        counts = {LevelChange.Reason.UPGRADE: 0, LevelChange.Reason.DOWNGRADE: 0, LevelChange.Reason.RENEWAL: 0}
-        now = timezone.now()
-        evaluated = 0
-        for pk, level_id, valid_until in members.order_by("pk").values_list("pk", "level_id", "level_valid_until").iterator(chunk_size=20000):
-            evaluated += 1
-            current = by_id.get(level_id, levels[0])
-            growth = sums.get(pk, 0)
-            decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
-            if decision is None:
-                continue
-            new_level, new_valid, reason = decision
-            counts[reason] += 1
-            updates.append(SimpleNamespace(pk=pk, level_id=new_level.pk, level_valid_until=new_valid, updated_at=now))
-            history.append(
-                new_row(
-                    LevelChange,
-                    member_id=pk,
-                    run_id=run.pk,
-                    from_level_id=current.pk,
-                    to_level_id=new_level.pk,
-                    valid_until=new_valid,
-                    window_growth=growth,
-                    reason=reason,
-                    created_at=now,
-                )
-            )
-        rows_update(Member, updates, ["level", "level_valid_until", "updated_at"])
-        rows_insert(LevelChange, history)
-        until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
+        settle = _settle_members_sql if connection.vendor == "postgresql" else _settle_members
+        evaluated, counts = settle(program=program, run=run, levels=levels, span=span)
+        until = local_midnight(add_months(run.month, 1), ZoneInfo(program.time_zone))
         lots, points = points_expire_due(until=until, members=span)
         chunk.members_evaluated = evaluated
         chunk.members_up = counts[LevelChange.Reason.UPGRADE]
@@ -645,6 +612,110 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         chunk.status, chunk.worker, chunk.finished_at = SettlementChunk.Status.DONE, worker[:200], timezone.now()
         chunk.save()
     return True
+
+
+def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
+    """Settle the members in ``span`` one decision at a time (``settlement_decide``), writing in bulk."""
+    month = run.month
+    by_id = {level.pk: level for level in levels}
+    sums = growth_window_sums(program=program, month=month, members=span)
+    members = Member.objects.filter(pk__gte=span[0])
+    if span[1] is not None:
+        members = members.filter(pk__lte=span[1])
+    updates, history = [], []
+    counts = dict.fromkeys(LevelChange.Reason.values, 0)
+    now = timezone.now()
+    evaluated = 0
+    for pk, level_id, valid_until in members.order_by("pk").values_list("pk", "level_id", "level_valid_until").iterator(chunk_size=20000):
+        evaluated += 1
+        current = by_id.get(level_id, levels[0])
+        growth = sums.get(pk, 0)
+        decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
+        if decision is None:
+            continue
+        new_level, new_valid, reason = decision
+        counts[reason] += 1
+        updates.append(SimpleNamespace(pk=pk, level_id=new_level.pk, level_valid_until=new_valid, updated_at=now))
+        history.append(
+            new_row(
+                LevelChange,
+                member_id=pk,
+                run_id=run.pk,
+                from_level_id=current.pk,
+                to_level_id=new_level.pk,
+                valid_until=new_valid,
+                window_growth=growth,
+                reason=reason,
+                created_at=now,
+            )
+        )
+    rows_update(Member, updates, ["level", "level_valid_until", "updated_at"])
+    rows_insert(LevelChange, history)
+    return evaluated, counts
+
+
+def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
+    """``_settle_members`` as one statement on PostgreSQL: the same decisions as ``settlement_decide``
+    (the settlement tests and the property test run on both paths), made by the database next to
+    the data, so no member row travels to Python and back."""
+    month = run.month
+    start, end = growth_window_bounds(program=program, month=month)
+    table = ", ".join(f"(%(i{n})s, %(id{n})s::bigint, %(th{n})s::bigint, %(rn{n})s::date)" for n in range(len(levels)))
+    window = "AND e.effective_at >= %(start)s" if start is not None else ""
+    last = "AND m.id <= %(last)s" if span[1] is not None else ""
+    last_entry = "AND e.member_id <= %(last)s" if span[1] is not None else ""
+    sql = f"""
+        WITH lv(idx, id, threshold, renewal) AS (VALUES {table}),
+        sums AS (
+            SELECT e.member_id, SUM(e.amount) AS g FROM membership_growthentry e
+            WHERE e.member_id >= %(first)s {last_entry} AND e.effective_at < %(end)s {window}
+            GROUP BY e.member_id
+        ),
+        cur AS (
+            SELECT m.id, COALESCE(l.idx, 0) AS cur_idx, m.level_valid_until AS valid, COALESCE(s.g, 0) AS g,
+                   COALESCE((SELECT max(t.idx) FROM lv t WHERE t.threshold <= COALESCE(s.g, 0)), 0) AS target
+            FROM membership_member m
+            LEFT JOIN lv l ON l.id = m.level_id
+            LEFT JOIN sums s ON s.member_id = m.id
+            WHERE m.id >= %(first)s {last}
+        ),
+        dec AS (
+            SELECT id, cur_idx, g, target,
+                   CASE WHEN target >= cur_idx THEN NULLIF(target, 0)
+                        WHEN valid IS NOT NULL AND valid > %(month_end)s THEN NULL
+                        ELSE cur_idx - 1 END AS new_idx,
+                   CASE WHEN target > cur_idx THEN 'upgrade' WHEN target = cur_idx THEN 'renewal' ELSE 'downgrade' END AS reason
+            FROM cur
+        ),
+        chg AS (
+            SELECT d.id, d.g, d.reason, cl.id AS from_id, nl.id AS to_id,
+                   CASE WHEN d.target < d.new_idx THEN NULL ELSE nl.renewal END AS new_valid
+            FROM dec d JOIN lv nl ON nl.idx = d.new_idx JOIN lv cl ON cl.idx = d.cur_idx
+        ),
+        upd AS (
+            UPDATE membership_member m SET level_id = chg.to_id, level_valid_until = chg.new_valid, updated_at = %(now)s
+            FROM chg WHERE m.id = chg.id
+        ),
+        ins AS (
+            INSERT INTO membership_levelchange (member_id, run_id, from_level_id, to_level_id, valid_until, window_growth, reason, created_at)
+            SELECT id, %(run)s, from_id, to_id, new_valid, g, reason, %(now)s FROM chg
+        )
+        SELECT (SELECT count(*) FROM cur), reason, count(*) FROM chg GROUP BY reason
+    """
+    params = {"first": span[0], "last": span[1], "start": start, "end": end, "month_end": month_last_day(month), "now": timezone.now(), "run": run.pk}
+    for n, level in enumerate(levels):
+        params.update({f"i{n}": n, f"id{n}": level.pk, f"th{n}": level.threshold, f"rn{n}": _renewal(month, level)})
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    counts = dict.fromkeys(LevelChange.Reason.values, 0)
+    evaluated = 0
+    for total, reason, n in rows:
+        counts[reason] = n
+        evaluated = total
+    if not rows:
+        evaluated = Member.objects.filter(pk__gte=span[0], **({"pk__lte": span[1]} if span[1] is not None else {})).count()
+    return evaluated, counts
 
 
 def settlement_run_finish(*, run_id: int) -> SettlementRun:

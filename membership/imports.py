@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from common.csvio import FieldError, parse_amount, parse_day, parse_when, read_header, read_rows, write_rejected
+from common.roles import permission_require
 from common.timeutil import local_midnight
 
 from .booking import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
@@ -187,6 +188,7 @@ class ImportKind:
     """
 
     noun: str
+    permission: str
     columns: tuple
     required: tuple
     counts: tuple
@@ -206,12 +208,14 @@ def _import(
     on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
     on_row: Callable[[int, object], None] = lambda number, outcome: None,
     name: str = "",
+    actor=None,
 ) -> ImportReport:
     """Read and check every row, stage the valid ones, then book them in batches (see the module docstring).
 
     Raises ``FileError`` if the file as a whole is unusable; each rejected row is reported through
     ``on_error`` as a sentence naming the file (``name``, else ``path``), row and column.
     """
+    permission_require(actor, kind.permission, f"import {kind.noun}s")
     report = ImportReport(path=str(path), dry_run=dry_run)
     report.counts = counts = dict.fromkeys(kind.counts, 0)
     label = name or path
@@ -241,7 +245,7 @@ def _import(
                 on_progress("read", counts["read"], 0)
 
         for number, raw, key, first in staging.duplicates():
-            reject(number, raw, kind.columns[0], f"{kind.noun} {key} already appears in row {first}")
+            reject(number, raw, kind.columns[0], f"{kind.columns[0].removesuffix('_id')} {key} already appears in row {first}")
 
         total, done = staging.count(), 0
         with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
@@ -283,6 +287,7 @@ def orders_import(*, path: str, program: Program, book_points: bool = True, **op
 
     kind = ImportKind(
         noun="order",
+        permission="membership.add_order",
         columns=ORDER_COLUMNS,
         required=ORDER_REQUIRED,
         counts=("read", "created", "changed", "unchanged", "rejected", "capped"),
@@ -352,14 +357,15 @@ def balances_import(*, path: str, program: Program, actor=None, **options) -> Im
         return opening_balances_book_batch(balances=balances, program=program, actor=actor).outcomes
 
     kind = ImportKind(
-        noun="member",
+        noun="opening balance",
+        permission="membership.import_opening_balances",
         columns=BALANCE_COLUMNS,
         required=BALANCE_REQUIRED,
         counts=("read", "created", "unchanged", "rejected"),
         parse=parse,
         book=book,
     )
-    return _import(kind, path=path, **options)
+    return _import(kind, path=path, actor=actor, **options)
 
 
 # ---------------------------------------------------------------- members
@@ -401,6 +407,7 @@ def members_import(*, path: str, **options) -> ImportReport:
 
     kind = ImportKind(
         noun="member",
+        permission="membership.add_member",
         columns=MEMBER_COLUMNS,
         required=MEMBER_REQUIRED,
         counts=("read", "created", "changed", "unchanged", "rejected"),
@@ -413,6 +420,7 @@ def members_import(*, path: str, **options) -> ImportReport:
 # ---------------------------------------------------------------- import jobs
 
 IMPORTS = {"orders": orders_import, "members": members_import, "balances": balances_import}
+IMPORT_PERMISSIONS = {"orders": "membership.add_order", "members": "membership.add_member", "balances": "membership.import_opening_balances"}
 
 
 def import_job_create(*, kind: str, upload, actor, book_points: bool = True):
@@ -422,6 +430,8 @@ def import_job_create(*, kind: str, upload, actor, book_points: bool = True):
 
     if kind not in IMPORTS:
         raise ValidationError({"kind": f"unknown import kind {kind!r}"})
+    permission_require(actor, "membership.add_importjob", "start import jobs")
+    permission_require(actor, IMPORT_PERMISSIONS[kind], f"import {kind}")
     with transaction.atomic():
         job = ImportJob(kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, created_by=actor)
         job.file.save(Path(upload.name).name, upload, save=False)
@@ -466,8 +476,7 @@ def import_job_run(*, job_id: int):
             arguments["program"] = program_active_get()
         if job.kind == "orders":
             arguments["book_points"] = job.book_points
-        if job.kind == "balances":
-            arguments["actor"] = job.created_by
+        arguments["actor"] = job.created_by
         report = IMPORTS[job.kind](**arguments)
         job.refresh_from_db(fields=["rows_done", "rows_total"])
         job.counts = report.counts

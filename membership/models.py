@@ -407,6 +407,7 @@ class ImportJob(models.Model):
         verbose_name = _("import job")
         verbose_name_plural = _("import jobs")
         ordering = ["-created_at"]
+        permissions = [("import_opening_balances", "Can import opening balances from a previous system")]
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.original_name}"

@@ -127,7 +127,7 @@ class OrderImportResource(ServiceImportResource):
         import_id_fields = ("order_id",)
         name = "Orders (booked by the program's rules)"
 
-    def run_service(self, *, actor=None, **arguments):
+    def run_service(self, **arguments):
         return orders_import(program=program_active_get(), **arguments)
 
 
@@ -141,7 +141,7 @@ class MemberImportResource(ServiceImportResource):
         import_id_fields = ("member_id",)
         name = "Members"
 
-    def run_service(self, *, actor=None, **arguments):
+    def run_service(self, **arguments):
         return members_import(**arguments)
 
 

@@ -23,6 +23,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from common.bulk import new_row, rows_insert, rows_update
+from common.roles import permission_require
 from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds, month_last_day
 
 from .models import (
@@ -549,6 +550,7 @@ def settlement_run_execute(
 
 def settlement_run_start(*, month: date, actor=None, trigger: str = "command", chunk_size: int = SETTLEMENT_CHUNK) -> SettlementOutcome:
     """Open the run of ``month`` (or reopen one that stopped) and split the members into chunks."""
+    permission_require(actor, "membership.add_settlementrun", "run settlements")
     program = program_active_get()
     month = month.replace(day=1)
     if not program_levels(program=program):

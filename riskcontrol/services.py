@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
 from membership.services import growth_adjust
@@ -18,8 +19,10 @@ from .models import ManualAdjustment
 
 
 def _require(actor, permission: str, action: str):
-    if actor is None or not actor.has_perm(permission):
-        raise PermissionDenied(f"{getattr(actor, 'username', 'nobody')} may not {action}.")
+    """Adjustments are always made by a person: the system (None) may not make them either."""
+    if actor is None:
+        raise PermissionDenied(f"nobody may {action} without saying who they are.")
+    permission_require(actor, permission, action)
 
 
 @transaction.atomic

@@ -1,0 +1,65 @@
+"""The staff roles of the console, as Django groups with model permissions.
+
+The services check these permissions themselves (``permission_require``), so a role holds however
+a change is attempted — admin page, action, URL typed by hand — not only where buttons are hidden.
+Ledger rows have no role that may add, change or delete them: the admin refuses that to everyone.
+"""
+
+from django.core.exceptions import PermissionDenied
+
+APPS = ("membership", "points", "benefits", "riskcontrol", "django_celery_beat")
+
+ROLES = {
+    # Reads everything, changes nothing.
+    "Viewer": [],
+    # Day-to-day operations: adjustments up to the approval threshold, imports, member profiles.
+    "Operator": [
+        "riskcontrol.add_manualadjustment",
+        "membership.add_order",
+        "membership.add_member",
+        "membership.change_member",
+        "membership.add_importjob",
+    ],
+    # Approves (or rejects) adjustments above the threshold that someone else requested.
+    "Approver": [
+        "riskcontrol.approve_manualadjustment",
+    ],
+    # The program's configuration, the settlement and its schedule, opening balances.
+    "Program admin": [
+        "membership.change_program",
+        "membership.add_level",
+        "membership.change_level",
+        "membership.delete_level",
+        "membership.add_earningrule",
+        "membership.change_earningrule",
+        "membership.delete_earningrule",
+        "membership.add_settlementrun",
+        "membership.add_importjob",
+        "membership.import_opening_balances",
+        "benefits.add_benefit",
+        "benefits.change_benefit",
+        "benefits.delete_benefit",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.change_crontabschedule",
+        "django_celery_beat.add_crontabschedule",
+    ],
+}
+
+
+def roles_sync(*, group_model, permission_model) -> None:
+    """Create the groups and give each exactly the view permissions of the console's apps plus
+    its own (run by a migration; running it again changes nothing)."""
+    views = list(permission_model.objects.filter(content_type__app_label__in=APPS, codename__startswith="view_"))
+    for name, codes in ROLES.items():
+        group, _ = group_model.objects.get_or_create(name=name)
+        wanted = list(views)
+        for code in codes:
+            app_label, codename = code.split(".")
+            wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def permission_require(actor, permission: str, action: str) -> None:
+    """Refuse ``action`` to an actor without ``permission`` (None is the system: commands, schedules)."""
+    if actor is not None and not actor.has_perm(permission):
+        raise PermissionDenied(f"{actor.get_username()} may not {action}.")

@@ -1,0 +1,87 @@
+"""The roles created by migration, enforced by the services and the admin, not only by hidden buttons."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from membership.imports import import_job_create
+from membership.services import settlement_run_start
+from membership.tests.factories import MemberFactory
+from riskcontrol.models import ManualAdjustment
+from riskcontrol.services import adjustment_approve, adjustment_request
+
+pytestmark = pytest.mark.django_db
+
+
+def member_of(django_user_model, *roles, name=None):
+    user = django_user_model.objects.create_user(name or "-".join(roles).lower().replace(" ", "_"), password="pw", is_staff=True)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return django_user_model.objects.get(pk=user.pk)
+
+
+def test_the_four_roles_exist_after_migrating():
+    assert set(Group.objects.values_list("name", flat=True)) >= {"Viewer", "Operator", "Approver", "Program admin"}
+    viewer = Group.objects.get(name="Viewer").permissions.values_list("codename", flat=True)
+    assert all(code.startswith("view_") for code in viewer) and "view_growthentry" in viewer and "view_member" in viewer
+
+
+def test_a_viewer_reads_everything_and_changes_nothing(client, django_user_model, program):
+    viewer = member_of(django_user_model, "Viewer")
+    member = MemberFactory()
+    client.force_login(viewer)
+    for name in ("membership_member", "membership_order", "membership_growthentry", "points_pointsentry", "riskcontrol_manualadjustment", "membership_program"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+    assert client.get(reverse("admin:membership_member_change", args=[member.pk])).status_code == 200
+    assert client.get(reverse("admin:riskcontrol_manualadjustment_add")).status_code == 403
+    assert client.get(reverse("admin:membership_order_import")).status_code == 403
+    assert client.get(reverse("admin:membership_settlementrun_settle")).status_code == 403
+    with pytest.raises(PermissionDenied):
+        adjustment_request(member=member, currency="growth", amount=10, reason_code="goodwill", reason="x", actor=viewer)
+    with pytest.raises(PermissionDenied):
+        settlement_run_start(month=program.created_at.date(), actor=viewer)
+
+
+def test_an_operator_adjusts_and_imports_but_neither_approves_nor_settles_nor_configures(client, django_user_model, program, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    operator = member_of(django_user_model, "Operator")
+    member = MemberFactory()
+    small = adjustment_request(member=member, currency="points", amount=100, reason_code="goodwill", reason="late parcel", actor=operator)
+    assert small.status == ManualAdjustment.Status.BOOKED
+    big = adjustment_request(member=member, currency="points", amount=5000, reason_code="goodwill", reason="lost parcel", actor=operator)
+    assert big.status == ManualAdjustment.Status.PENDING
+    other = member_of(django_user_model, "Operator", name="operator2")
+    with pytest.raises(PermissionDenied):
+        adjustment_approve(adjustment=big, actor=other)
+    with pytest.raises(PermissionDenied):
+        settlement_run_start(month=program.created_at.date(), actor=operator)
+    upload = SimpleUploadedFile("orders.csv", b"order_id,member_id,paid_at,status,goods_amount\n")
+    assert import_job_create(kind="orders", upload=upload, actor=operator).kind == "orders"
+    with pytest.raises(PermissionDenied):
+        import_job_create(kind="balances", upload=SimpleUploadedFile("b.csv", b"member_id\n"), actor=operator)
+    client.force_login(operator)
+    assert client.get(reverse("admin:membership_order_import")).status_code == 200
+    assert client.post(reverse("admin:membership_program_change", args=[program.pk]), {"name": "x"}).status_code == 403
+
+
+def test_an_approver_approves_what_someone_else_asked_for(django_user_model, program):
+    operator = member_of(django_user_model, "Operator")
+    approver = member_of(django_user_model, "Approver")
+    member = MemberFactory()
+    big = adjustment_request(member=member, currency="growth", amount=5000, reason_code="migration", reason="legacy growth", actor=operator)
+    assert adjustment_approve(adjustment=big, actor=approver).status == ManualAdjustment.Status.BOOKED
+
+
+def test_a_program_admin_configures_and_settles(client, django_user_model, program):
+    admin = member_of(django_user_model, "Program admin")
+    assert settlement_run_start(month=program.created_at.date().replace(day=1), actor=admin).run is not None
+    client.force_login(admin)
+    assert client.get(reverse("admin:membership_program_change", args=[program.pk])).status_code == 200
+    assert client.get(reverse("admin:membership_settlementrun_settle")).status_code == 200
+    assert client.get(reverse("admin:django_celery_beat_periodictask_changelist")).status_code == 200
+
+
+def test_no_role_adds_changes_or_deletes_ledger_rows_not_even_a_superuser(admin_client):
+    for name in ("membership_growthentry", "points_pointsentry", "membership_levelchange"):
+        assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 403

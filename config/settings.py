@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "import_export",
+    "auditlog",
     "membership",
     "points",
     "benefits",
@@ -44,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -117,6 +119,22 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 # Admin uploads larger than this become an import job run by a Celery worker, not the web request.
 IMPORT_IN_REQUEST_MAX_BYTES = env.int("IMPORT_IN_REQUEST_MAX_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# The audit log (django-auditlog): every change staff make to these, with who, when, before and after.
+# Ledgers are not listed: they are insert-only and carry who and why themselves.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "membership.program", "exclude_fields": ["updated_at"]},
+    "membership.level",
+    "membership.earningrule",
+    {"model": "membership.member", "exclude_fields": ["updated_at"]},
+    "membership.importjob",
+    "benefits.benefit",
+    "riskcontrol.manualadjustment",
+    {"model": "auth.user", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},
+    {"model": "auth.group", "m2m_fields": ["permissions"]},
+    "django_celery_beat.periodictask",
+    "django_celery_beat.crontabschedule",
+)
 
 LOGGING = {
     "version": 1,

@@ -46,6 +46,20 @@ ROLES = {
 }
 
 
+def roles_ensure(apps, **kwargs) -> None:
+    """Create every app's permissions, then the roles. Run by a migration (with its historical
+    ``apps``) and after every ``migrate`` (with the project's), so a database flushed by tests or
+    a model added later still has its roles."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        module = getattr(app_config, "models_module", None)
+        app_config.models_module = module or True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = module
+    roles_sync(group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission"))
+
+
 def roles_sync(*, group_model, permission_model) -> None:
     """Create the groups and give each exactly the view permissions of the console's apps plus
     its own (run by a migration; running it again changes nothing)."""

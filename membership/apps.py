@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class MembershipConfig(AppConfig):
     name = "membership"
     verbose_name = _("Membership")
+
+    def ready(self):
+        from django.apps import apps
+        from django.db.models.signals import post_migrate
+
+        from common.roles import roles_ensure
+
+        post_migrate.connect(lambda sender, **kwargs: roles_ensure(apps), sender=self, weak=False, dispatch_uid="membership-roles")

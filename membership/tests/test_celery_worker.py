@@ -120,7 +120,10 @@ def test_an_import_job_runs_through_a_worker(program, worker, django_user_model,
     from membership.models import ImportJob, Order
     from membership.tasks import import_job_run_task
 
+    from django.contrib.auth.models import Group
+
     staff = django_user_model.objects.create_user("importer")
+    staff.groups.add(Group.objects.get(name="Operator"))
     MemberFactory(member_id="W1")
     text = "order_id,member_id,paid_at,status,goods_amount\nWO1,W1,2026-03-01 10:00:00,completed,88.80\nWO2,NOBODY,2026-03-01 10:00:00,completed,1\n"
     job = ImportJob(kind="orders", original_name="daily.csv", created_by=staff)

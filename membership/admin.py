@@ -106,6 +106,7 @@ class ProgramAdmin(admin.ModelAdmin):
         (_("Levels and settlement"), {"fields": ("growth_window_months", "settlement_day", "settlement_hour")}),
         (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
         (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
+        (_("Manual adjustments and points value"), {"fields": ("adjustment_approval_threshold", "points_per_yuan")}),
     )
 
     def save_model(self, request, obj, form, change):

@@ -61,6 +61,11 @@ class Program(models.Model):
         default=1000,
         help_text=_("A manual adjustment of more growth or points than this waits for a second staff member's approval."),
     )
+    points_per_yuan = models.PositiveIntegerField(
+        _("points per yuan"),
+        default=100,
+        help_text=_("What points are worth in cash (100 = 100 points for 1 yuan): the liability of outstanding points."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

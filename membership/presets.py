@@ -16,6 +16,7 @@ DEFAULT = {
     "daily_points_cap": None,
     "monthly_points_cap": None,
     "adjustment_approval_threshold": 1000,
+    "points_per_yuan": 100,
     "levels": [
         {"code": "V0", "name": "普通会员", "name_en": "Regular", "rank": 0, "threshold": 0, "validity_months": None},
         {"code": "V1", "name": "白银会员", "name_en": "Silver", "rank": 1, "threshold": 1000, "validity_months": 12},

@@ -186,3 +186,79 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
         "to_next": max(0, nxt.threshold - window_growth) if nxt else 0,
         "to_keep": max(0, current.threshold - window_growth),
     }
+
+
+def dashboard_get(*, months: int = 12) -> dict:
+    """The figures of the console's front page, each from one aggregate query.
+
+    Members by level (the pyramid); growth credited and points issued, spent, expired and taken
+    back per local month over the last ``months`` months; outstanding points and their cash value
+    at the program's rate; the last settlement runs.
+    """
+    from decimal import Decimal
+
+    from django.db.models import Count, Q
+    from django.db.models.functions import TruncMonth
+
+    from points.models import PointsAccount, PointsEntry
+
+    program = program_active_get()
+    tz = ZoneInfo(program.time_zone)
+    levels = program_levels(program=program)
+    by_level = dict(Member.objects.order_by().values_list("level_id").annotate(n=Count("pk")).values_list("level_id", "n"))
+    lowest = levels[0].pk if levels else None
+    pyramid = [
+        {"code": level.code, "name": level.name, "members": by_level.get(level.pk, 0) + (by_level.get(None, 0) if level.pk == lowest else 0)}
+        for level in levels
+    ]
+    this_month = timezone.now().astimezone(tz).date().replace(day=1)
+    first = add_months(this_month, 1 - months)
+    labels = [add_months(first, n) for n in range(months)]
+    series = {name: [0] * months for name in ("growth", "points_issued", "points_spent", "points_expired", "points_reversed")}
+    index = {month: n for n, month in enumerate(labels)}
+    since = local_midnight(first, tz)
+
+    growth = (
+        GrowthEntry.objects.filter(effective_at__gte=since)
+        .annotate(month=TruncMonth("effective_at", tzinfo=tz))
+        .order_by()
+        .values_list("month")
+        .annotate(s=Sum("amount"))
+    )
+    for month, total in growth:
+        n = index.get(_as_date(month))
+        if n is not None:
+            series["growth"][n] = total or 0
+    kinds = {
+        "points_issued": Q(amount__gt=0) & ~Q(kind=PointsEntry.Kind.REFUND),
+        "points_spent": Q(kind=PointsEntry.Kind.SPEND),
+        "points_expired": Q(kind=PointsEntry.Kind.EXPIRY),
+        "points_reversed": Q(kind=PointsEntry.Kind.REVERSAL),
+    }
+    points = (
+        PointsEntry.objects.filter(effective_at__gte=since)
+        .annotate(month=TruncMonth("effective_at", tzinfo=tz))
+        .order_by()
+        .values_list("month")
+        .annotate(**{name: Sum("amount", filter=condition) for name, condition in kinds.items()})
+    )
+    for month, *totals in points:
+        n = index.get(_as_date(month))
+        if n is not None:
+            for name, total in zip(kinds, totals):
+                series[name][n] = abs(total or 0)
+    outstanding = PointsAccount.objects.filter(balance__gt=0).aggregate(s=Sum("balance"))["s"] or 0
+    return {
+        "program": program,
+        "members": sum(level["members"] for level in pyramid),
+        "pyramid": pyramid,
+        "months": [f"{month:%Y-%m}" for month in labels],
+        "series": series,
+        "points_outstanding": outstanding,
+        "points_liability": (Decimal(outstanding) / Decimal(program.points_per_yuan or 1)).quantize(Decimal("0.01")),
+        "runs": list(SettlementRun.objects.order_by("-month")[:5]),
+    }
+
+
+def _as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else value

@@ -806,6 +806,7 @@ PROGRAM_FIELDS = (
     "daily_points_cap",
     "monthly_points_cap",
     "adjustment_approval_threshold",
+    "points_per_yuan",
 )
 
 

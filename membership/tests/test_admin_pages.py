@@ -1,5 +1,7 @@
 """Every admin page opens: changelists, add forms, change forms, with data in them."""
 
+from datetime import date
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -13,7 +15,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def data(program, admin_user):
-    from datetime import date
 
     from membership.models import EarningRule
 
@@ -136,3 +137,31 @@ def test_member_page_explains_the_level_and_the_distance_to_the_next(admin_clien
     assert "1,500 growth in the window" in page
     assert "reaches V1 or higher at the next settlement" in page  # still V0 until a settlement places them
     assert "1,500 available" in page
+
+
+def test_the_front_page_dashboard_shows_the_pyramid_the_months_and_the_liability(admin_client, program):
+    import json
+    import re
+
+    from django.contrib.staticfiles import finders
+    from django.utils import timezone
+
+    from membership.services import order_book as book
+    from membership.services import settlement_run_execute
+
+    members = [MemberFactory() for _ in range(3)]
+    now = timezone.now()
+    book(facts=order("D1", members[0], now, goods="1500"))
+    book(facts=order("D2", members[1], now, goods="6000.50"))
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert 'id="dashboard-members">3<' in page
+    assert 'id="dashboard-outstanding">7500<' in page and "¥75.00" in page
+    pyramid = json.loads(re.search(r'id="dashboard-pyramid" type="application/json">(.*?)</script>', page).group(1))
+    assert [(level["code"], level["members"]) for level in pyramid] == [("V0", 3), ("V1", 0), ("V2", 0), ("V3", 0), ("V4", 0)]
+    series = json.loads(re.search(r'id="dashboard-series" type="application/json">(.*?)</script>', page).group(1))
+    assert series["growth"][-1] == 7500 and series["points_issued"][-1] == 7500
+    assert "chart-4.4.7.umd.js" in page and finders.find("membership/vendor/chart-4.4.7.umd.js")
+    settlement_run_execute(month=timezone.localdate().replace(day=1))
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    pyramid = json.loads(re.search(r'id="dashboard-pyramid" type="application/json">(.*?)</script>', page).group(1))
+    assert [level["members"] for level in pyramid] == [1, 1, 1, 0, 0]

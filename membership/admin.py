@@ -6,7 +6,8 @@ from django.template.response import TemplateResponse
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
@@ -140,11 +141,13 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     export_resource_classes = [MemberExportResource]
     import_job_kind = "members"
     list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
-    list_filter = ("status", "level")
+    list_filter = ("status", "level", ("joined_at", admin.DateFieldListFilter))
     search_fields = ("=member_id", "=phone", "name")
     list_select_related = ("level",)
     show_full_result_count = False
-    readonly_fields = ("level", "level_valid_until", "level_progress", "points_summary", "created_at", "updated_at")
+    readonly_fields = (
+        "level", "level_valid_until", "level_progress", "points_summary", "recent_growth", "recent_points", "created_at", "updated_at",
+    )
     ordering = ("-pk",)
 
     @admin.display(description=_("level progress"))
@@ -160,9 +163,43 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
         ]
         if p["next_level"] and p["to_next"]:
             parts.append(_("%(n)s more to reach %(level)s") % {"n": f"{p['to_next']:,}", "level": p["next_level"].code})
+            if p["months_to_next"]:
+                parts.append(
+                    _("about %(months)s month(s) at the pace of the last 3 months (%(pace)s a month)")
+                    % {"months": p["months_to_next"], "pace": f"{p['monthly_pace']:,}"}
+                )
         elif p["next_level"]:
             parts.append(_("reaches %(level)s or higher at the next settlement") % {"level": p["next_level"].code})
-        return "; ".join(str(part) for part in parts)
+        text = "; ".join(str(part) for part in parts)
+        if p["drops_to"] is not None:
+            warning = _("Warning: the settlement of %(month)s drops this member to %(level)s unless %(n)s more growth is earned this month.") % {
+                "month": f"{p['next_settlement']:%Y-%m}", "level": p["drops_to"].code, "n": f"{p['to_keep']:,}"
+            }
+            return format_html('{}<br><strong class="errornote" style="display:inline-block">{}</strong>', text, warning)
+        return text
+
+    @admin.display(description=_("latest growth entries"))
+    def recent_growth(self, obj):
+        return self._recent(obj, obj.growth_entries, "admin:membership_growthentry_changelist") if obj.pk else "-"
+
+    @admin.display(description=_("latest points entries"))
+    def recent_points(self, obj):
+        return self._recent(obj, obj.points_entries, "admin:points_pointsentry_changelist") if obj.pk else "-"
+
+    def _recent(self, obj, entries, changelist):
+        """The ten newest ledger entries; the whole ledger is the changelist filtered to the member
+        (paginated, newest first, filterable by kind, source and date)."""
+        rows = entries.select_related("rule").order_by("-effective_at", "-pk")[:10]
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td style='text-align:right'>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (f"{timezone.localtime(e.effective_at):%Y-%m-%d %H:%M}", e.get_kind_display(), f"{e.amount:+,}", e.get_source_display(), e.source_ref or e.reason)
+                for e in rows
+            ),
+        )
+        link = format_html('<a href="{}?q={}">{}</a>', reverse(changelist), obj.member_id, _("the whole ledger"))
+        return format_html("<table>{}</table>{}", body, link)
 
     @admin.display(description=_("points"))
     def points_summary(self, obj):

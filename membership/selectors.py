@@ -1,3 +1,4 @@
+import math
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -7,7 +8,7 @@ from django.utils import timezone
 
 from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds
 
-from .models import CAPPED_SOURCES, GrowthEntry, Level, Member, Program, SettlementRun
+from .models import CAPPED_SOURCES, GrowthEntry, Level, LevelChange, Member, Program, SettlementRun
 
 
 class NoActiveProgram(Exception):
@@ -177,14 +178,28 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
     current = member_level_get(member=member, levels=levels)
     higher = [level for level in levels if level.rank > current.rank]
     nxt = higher[0] if higher else None
+    to_next = max(0, nxt.threshold - window_growth) if nxt else 0
+    # The pace: growth over the last three full months, a month.
+    recent = GrowthEntry.objects.filter(
+        member=member, effective_at__gte=local_midnight(add_months(month, -3), tz), effective_at__lt=local_midnight(month, tz)
+    ).aggregate(s=Sum("amount"))["s"] or 0
+    pace = recent / 3
+    from .services import settlement_decide
+
+    decision = settlement_decide(levels=levels, current=current, valid_until=member.level_valid_until, growth=window_growth, month=month)
+    drops_to = decision[0] if decision and decision[2] == LevelChange.Reason.DOWNGRADE else None
     return {
         "level": current,
         "valid_until": member.level_valid_until,
         "window_growth": window_growth,
         "window": growth_window_bounds(program=program, month=month),
         "next_level": nxt,
-        "to_next": max(0, nxt.threshold - window_growth) if nxt else 0,
+        "to_next": to_next,
         "to_keep": max(0, current.threshold - window_growth),
+        "monthly_pace": round(pace),
+        "months_to_next": math.ceil(to_next / pace) if nxt and to_next and pace > 0 else None,
+        "next_settlement": month,
+        "drops_to": drops_to,
     }
 
 

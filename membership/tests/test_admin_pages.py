@@ -165,3 +165,39 @@ def test_the_front_page_dashboard_shows_the_pyramid_the_months_and_the_liability
     page = admin_client.get(reverse("admin:index")).content.decode()
     pyramid = json.loads(re.search(r'id="dashboard-pyramid" type="application/json">(.*?)</script>', page).group(1))
     assert [level["members"] for level in pyramid] == [1, 1, 1, 0, 0]
+
+
+def test_member_page_forecasts_the_next_level_and_warns_of_a_downgrade(admin_client, program):
+    from django.utils import timezone
+
+    from common.timeutil import add_months, month_last_day
+    from membership.models import Level, Member
+    from membership.services import order_book as book
+
+    today = timezone.localdate()
+    climber = MemberFactory()
+    two_months_ago = timezone.now() - timezone.timedelta(days=62)
+    book(facts=order("F1", climber, two_months_ago, goods="3000"))
+    Member.objects.filter(pk=climber.pk).update(level=Level.objects.get(code="V1"), level_valid_until=month_last_day(add_months(today, 6)))
+    page = admin_client.get(reverse("admin:membership_member_change", args=[climber.pk])).content.decode()
+    assert "about 2 month(s) at the pace of the last 3 months (1,000 a month)" in page
+    assert "2,000 more to reach V2" in page and "Warning" not in page
+
+    lapsing = MemberFactory()
+    Member.objects.filter(pk=lapsing.pk).update(level=Level.objects.get(code="V2"), level_valid_until=month_last_day(today))
+    page = admin_client.get(reverse("admin:membership_member_change", args=[lapsing.pk])).content.decode()
+    assert f"the settlement of {today:%Y-%m} drops this member to V1 unless 5,000 more growth is earned this month" in page
+    Member.objects.filter(pk=lapsing.pk).update(level_valid_until=month_last_day(add_months(today, 1)))
+    page = admin_client.get(reverse("admin:membership_member_change", args=[lapsing.pk])).content.decode()
+    assert "drops this member" not in page
+
+
+def test_member_page_lists_the_latest_ledger_entries_and_links_the_whole_ledger(admin_client, program):
+    member = MemberFactory(member_id="LEDGER1")
+    for n in range(12):
+        order_book(facts=order(f"L{n}", member, local(2026, 1, 1 + n), goods=str(100 + n)))
+    page = admin_client.get(reverse("admin:membership_member_change", args=[member.pk])).content.decode()
+    assert "+111" in page and "+102" in page and "+101" not in page  # the ten newest
+    assert f'{reverse("admin:membership_growthentry_changelist")}?q=LEDGER1' in page
+    ledger = admin_client.get(reverse("admin:membership_growthentry_changelist"), {"q": "LEDGER1", "kind__exact": "credit"})
+    assert ledger.status_code == 200 and ledger.context["cl"].result_count == 12

@@ -1,10 +1,22 @@
+import tempfile
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from common.csvio import FileError, detect_encoding
+
 from .models import ManualAdjustment
-from .services import adjustment_approve, adjustment_reject, adjustment_request
+from .services import adjustment_approve, adjustment_reject, adjustment_request, adjustments_import
+
+
+class AdjustmentBatchForm(forms.Form):
+    file = forms.FileField(label=_("file"), help_text=_("CSV: member_id, amount, reason; optional currency (points), reason_code (other), reference."))
+    batch = forms.CharField(label=_("batch name"), max_length=150, help_text=_("Importing the same batch again requests nothing twice."))
 
 
 @admin.register(ManualAdjustment)
@@ -16,6 +28,37 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ("member",)
     show_full_result_count = False
     actions = ["approve_adjustments", "reject_adjustments"]
+    change_list_template = "admin/riskcontrol/manualadjustment/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.batch_view)
+        return [path("batch/", view, name="riskcontrol_manualadjustment_batch"), *super().get_urls()]
+
+    def batch_view(self, request):
+        """Adjustments from a CSV file, through the same threshold and approval as one at a time."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AdjustmentBatchForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+                handle.flush()
+                try:
+                    report = adjustments_import(
+                        path=handle.name, name=upload.name, batch=form.cleaned_data["batch"], actor=request.user,
+                        encoding=detect_encoding(handle.name),
+                    )
+                except (FileError, ValidationError) as exc:
+                    form.add_error("file", str(exc) if isinstance(exc, FileError) else "; ".join(exc.messages))
+                else:
+                    for error in report.errors[:50]:
+                        self.message_user(request, error, messages.ERROR)
+                    self.message_user(request, report.summary(), messages.WARNING if report.counts["rejected"] else messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_changelist"))
+        context = {**self.admin_site.each_context(request), "title": _("Adjustments from a file"), "opts": self.model._meta, "form": form}
+        return TemplateResponse(request, "admin/riskcontrol/manualadjustment/batch.html", context)
     add_fields = ("member", "currency", "amount", "reason_code", "reason", "reference")
 
     def get_fields(self, request, obj=None):

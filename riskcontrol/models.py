@@ -27,6 +27,10 @@ class ManualAdjustment(models.Model):
     currency = models.CharField(_("currency"), max_length=10, choices=Currency.choices)
     amount = models.IntegerField(_("amount"), help_text=_("Positive adds, negative deducts."))
     reason_code = models.CharField(_("reason"), max_length=20, choices=ReasonCode.choices)
+    batch_key = models.CharField(
+        _("batch row"), max_length=200, null=True, blank=True, unique=True,
+        help_text=_("For adjustments from a batch file: the batch and the row, so a file imported twice books once."),
+    )
     reason = models.CharField(_("explanation"), max_length=255)
     reference = models.CharField(_("reference"), max_length=100, blank=True, help_text=_("Ticket, order or case number."))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)

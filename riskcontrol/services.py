@@ -4,6 +4,8 @@ An adjustment within the program's approval threshold books at once; a larger on
 different staff member with the approval permission. Rejected and approved requests are kept.
 """
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -35,10 +37,12 @@ def adjustment_request(
     reason: str,
     actor,
     reference: str = "",
+    batch_key: str | None = None,
 ) -> ManualAdjustment:
     """Record an adjustment; book it at once if it is within the approval threshold."""
     _require(actor, "riskcontrol.add_manualadjustment", "request manual adjustments")
     adjustment = ManualAdjustment(
+        batch_key=batch_key,
         member=member,
         currency=currency,
         amount=amount,
@@ -125,3 +129,80 @@ def _book(adjustment: ManualAdjustment, *, decided_by, note: str):
     adjustment.status = ManualAdjustment.Status.BOOKED
     adjustment.decided_by, adjustment.decided_at, adjustment.decision_note = decided_by, now, note
     adjustment.save()
+
+
+ADJUSTMENT_COLUMNS = ("member_id", "amount", "reason", "currency", "reason_code", "reference")
+
+
+@dataclass
+class AdjustmentBatchReport:
+    counts: dict
+    errors: list[str]
+    rejected_path: object = None
+
+    def summary(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.counts.items())
+
+
+def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8", name: str = "", dry_run: bool = False) -> AdjustmentBatchReport:
+    """Adjustments from a CSV file (``member_id,amount,reason`` and optionally ``currency`` (points
+    by default), ``reason_code`` (other), ``reference``), each through ``adjustment_request``: within
+    the threshold it books at once, above it waits for approval. Each row is keyed by the batch
+    name and its row number, so importing the same batch twice requests nothing twice.
+    """
+    from common.csvio import FieldError, read_header, read_rows, write_rejected
+
+    _require(actor, "riskcontrol.add_manualadjustment", "request manual adjustments")
+    batch = (batch or "").strip()
+    if not batch:
+        raise ValidationError({"batch": "name the batch (e.g. the file and the date), so it is imported once"})
+    label = name or path
+    counts = dict.fromkeys(("read", "booked", "pending", "unchanged", "rejected"), 0)
+    errors, rejected = [], []
+    members = {}
+    for row in read_rows(path, required=("member_id", "amount", "reason"), known=ADJUSTMENT_COLUMNS, encoding=encoding):
+        counts["read"] += 1
+        key = f"{batch}:{row.number}"[:200]
+        values = row.values
+        try:
+            if ManualAdjustment.objects.filter(batch_key=key).exists():
+                counts["unchanged"] += 1
+                continue
+            member_id = values.get("member_id", "")
+            member = members.get(member_id) or Member.objects.filter(member_id=member_id).first()
+            if member is None:
+                raise FieldError("member_id", f"unknown member {member_id!r}")
+            members[member_id] = member
+            text = values.get("amount", "").replace(",", "")
+            if not text.lstrip("-").isdigit() or int(text) == 0:
+                raise FieldError("amount", f"amount {text!r} is not a whole number other than 0")
+            currency = (values.get("currency") or Currency.POINTS).lower()
+            if currency not in Currency.values:
+                raise FieldError("currency", f"currency {currency!r} is not one of {', '.join(Currency.values)}")
+            reason_code = values.get("reason_code") or ManualAdjustment.ReasonCode.OTHER
+            if reason_code not in ManualAdjustment.ReasonCode.values:
+                raise FieldError("reason_code", f"reason_code {reason_code!r} is not one of {', '.join(ManualAdjustment.ReasonCode.values)}")
+            if not values.get("reason"):
+                raise FieldError("reason", "reason is required: say why")
+            with transaction.atomic():
+                adjustment = adjustment_request(
+                    member=member, currency=currency, amount=int(text), reason_code=reason_code, reason=values["reason"],
+                    reference=values.get("reference", ""), actor=actor, batch_key=key,
+                )
+                if dry_run:
+                    transaction.set_rollback(True)
+            counts["booked" if adjustment.status == ManualAdjustment.Status.BOOKED else "pending"] += 1
+        except FieldError as exc:
+            error = f"{label}: row {row.number}, column {exc.field}: {exc.message}"
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("", exc.messages)
+            error = f"{label}: row {row.number}, column {field}: {messages[0]}"
+        else:
+            continue
+        counts["rejected"] += 1
+        errors.append(error)
+        rejected.append((row.raw, error))
+    report = AdjustmentBatchReport(counts=counts, errors=errors)
+    if rejected and not dry_run:
+        report.rejected_path = write_rejected(path, read_header(path, encoding), rejected, encoding)
+    return report

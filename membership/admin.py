@@ -38,6 +38,7 @@ from .services import (
     settlement_month_parse,
     settlement_preview,
     settlement_schedule_sync,
+    settlement_whatif,
 )
 
 
@@ -110,10 +111,41 @@ class ProgramAdmin(admin.ModelAdmin):
         (_("Manual adjustments and points value"), {"fields": ("adjustment_approval_threshold", "points_per_yuan")}),
     )
 
+    change_form_template = "admin/membership/program/change_form.html"
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if obj.is_active:
             settlement_schedule_sync(program=obj)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.whatif_view)
+        return [path("<int:pk>/whatif/", view, name="membership_program_whatif"), *super().get_urls()]
+
+    def whatif_view(self, request, pk):
+        """Other thresholds, tried before saving them: who would move up and down at the next settlement."""
+        program = get_object_or_404(Program, pk=pk)
+        if not self.has_view_permission(request, program):
+            raise PermissionDenied
+        levels = list(program.levels.order_by("rank"))
+        fields = {level.code: forms.IntegerField(label=f"{level.code} {level.name}", min_value=0, initial=level.threshold) for level in levels}
+        form = type("WhatIfForm", (forms.Form,), fields)(request.POST or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = settlement_whatif(thresholds=form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+        rows = []
+        if result:
+            for level in levels:
+                now, proposed = result["now"]["levels_after"][level.code], result["proposed"]["levels_after"][level.code]
+                rows.append((level, now, proposed, proposed - now))
+        context = {
+            **self.admin_site.each_context(request), "title": _("What if the thresholds were different"), "opts": self.model._meta,
+            "original": program, "form": form, "result": result, "rows": rows,
+        }
+        return TemplateResponse(request, "admin/membership/program/whatif.html", context)
 
 
 class LevelChangeInline(admin.TabularInline):

@@ -30,6 +30,7 @@ from .models import (
     Currency,
     EarningRule,
     GrowthEntry,
+    Level,
     LevelChange,
     Member,
     MemberEvent,
@@ -757,6 +758,33 @@ def settlement_preview(*, month: date) -> SettlementOutcome:
     sums = growth_window_sums(program=program, month=month)
     until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
     return SettlementOutcome(None, preview=_settlement_preview(levels, by_id, sums, month, until))
+
+
+def settlement_whatif(*, thresholds: dict[str, int], month: date | None = None) -> dict:
+    """How the next settlement would come out with other level thresholds, changing nothing:
+    the preview with the thresholds as they are and with ``thresholds`` ({level code: threshold})."""
+    program = program_active_get()
+    month = (month or settlement_default_month_next()).replace(day=1)
+    levels = program_levels(program=program)
+    proposed = []
+    for level in levels:
+        copy = Level(**{f.attname: getattr(level, f.attname) for f in Level._meta.concrete_fields})
+        copy.threshold = thresholds.get(level.code, level.threshold)
+        proposed.append(copy)
+    levels_validate([(level.code, level.rank, level.threshold) for level in proposed])
+    sums = growth_window_sums(program=program, month=month)
+    until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
+    return {
+        "month": month,
+        "now": _settlement_preview(levels, {level.pk: level for level in levels}, sums, month, until),
+        "proposed": _settlement_preview(proposed, {level.pk: level for level in proposed}, sums, month, until),
+    }
+
+
+def settlement_default_month_next(*, now: datetime | None = None) -> date:
+    """The month the next scheduled settlement will settle: the current month, in the program's time zone."""
+    program = program_active_get()
+    return (now or timezone.now()).astimezone(ZoneInfo(program.time_zone)).date().replace(day=1)
 
 
 def _settlement_preview(levels, by_id, sums, month, until) -> dict:

@@ -201,3 +201,21 @@ def test_member_page_lists_the_latest_ledger_entries_and_links_the_whole_ledger(
     assert f'{reverse("admin:membership_growthentry_changelist")}?q=LEDGER1' in page
     ledger = admin_client.get(reverse("admin:membership_growthentry_changelist"), {"q": "LEDGER1", "kind__exact": "credit"})
     assert ledger.status_code == 200 and ledger.context["cl"].result_count == 12
+
+
+def test_what_if_shows_how_other_thresholds_move_members_and_saves_nothing(admin_client, program):
+    from django.utils import timezone
+
+    from membership.models import Level
+    from membership.services import order_book as book
+
+    for n, goods in enumerate(("1200", "4000", "6000")):
+        book(facts=order(f"W{n}", MemberFactory(), timezone.now(), goods=goods))
+    url = reverse("admin:membership_program_whatif", args=[program.pk])
+    assert url in admin_client.get(reverse("admin:membership_program_change", args=[program.pk])).content.decode()
+    response = admin_client.post(url, {"V0": 0, "V1": 1000, "V2": 3000, "V3": 20000, "V4": 50000})
+    rows = {level.code: (now, proposed) for level, now, proposed, _ in response.context["rows"]}
+    assert rows["V1"] == (2, 1) and rows["V2"] == (1, 2)
+    assert Level.objects.get(program=program, code="V2").threshold == 5000  # nothing saved
+    response = admin_client.post(url, {"V0": 0, "V1": 6000, "V2": 5000, "V3": 20000, "V4": 50000})
+    assert "thresholds must rise with rank" in response.content.decode()

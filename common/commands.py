@@ -24,7 +24,7 @@ def error_field(exc) -> str:
 
 
 class ContractCommand(BaseCommand):
-    """A command whose expected failures become one plain sentence and exit code 1."""
+    """A command whose expected failures become one plain sentence and a non-zero exit code."""
 
     expected_errors = (FileError, ValidationError)
 
@@ -35,7 +35,9 @@ class ContractCommand(BaseCommand):
             raise
         except self.expected_errors as exc:
             text = validation_text(exc) if isinstance(exc, ValidationError) else str(exc)
-            raise CommandError(text) from None
+            # A file that cannot be read as a whole (missing, empty, wrong header, wrong encoding,
+            # not text) exits 2; rejected rows and other refusals exit 1.
+            raise CommandError(text, returncode=2 if isinstance(exc, FileError) else 1) from None
 
     def progress(self, text: str):
         if sys.stderr.isatty():

@@ -21,7 +21,7 @@ def run(*args):
         call_command(*args, stdout=out, stderr=err)
         return 0, out.getvalue(), err.getvalue()
     except CommandError as exc:
-        return 1, out.getvalue(), err.getvalue() + str(exc)
+        return exc.returncode, out.getvalue(), err.getvalue() + str(exc)
 
 
 def write(path, text, encoding="utf-8"):
@@ -82,7 +82,7 @@ def test_import_members_gb18030_and_bom(program, tmp_path):
 
 def test_gb18030_file_read_as_utf8_names_the_row_and_the_fix(program, tmp_path):
     code, _, err = run("import_members", write(tmp_path / "g.csv", "member_id,name\nG1,王小明\n", "gb18030"))
-    assert code == 1
+    assert code == 2
     assert "row 2" in err and "--encoding gb18030" in err
     assert Member.objects.count() == 0
 
@@ -193,14 +193,32 @@ def test_import_orders_no_points_credits_growth_only(program, tmp_path):
         ("", "the file is empty"),
     ],
 )
-def test_import_orders_bad_file_is_one_sentence(program, tmp_path, content, message):
+def test_import_orders_bad_file_is_one_sentence_and_exit_code_2(program, tmp_path, content, message):
     code, _, err = run("import_orders", write(tmp_path / "o.csv", content))
-    assert code == 1 and message in err and "Traceback" not in err
+    assert code == 2 and message in err and "Traceback" not in err
 
 
 def test_missing_file_is_named(program, tmp_path):
     code, _, err = run("import_orders", str(tmp_path / "nope.csv"))
-    assert code == 1 and "nope.csv: no such file" in err
+    assert code == 2 and "nope.csv: no such file" in err
+
+
+def test_binary_garbage_and_a_wrong_encoding_exit_2_from_the_shell(tmp_path):
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 40)
+    chinese = tmp_path / "gbk.csv"
+    chinese.write_bytes("member_id,name\nG1,张三\n".encode("gb18030"))
+    for path, expected in ((garbage, "garbage.csv: row 1: the text is not valid utf-8"), (chinese, "gbk.csv: row 2: the text is not valid utf-8; for Excel files in Chinese try --encoding gb18030")):
+        done = subprocess.run(
+            [sys.executable, "manage.py", "import_members", str(path)], cwd=settings.BASE_DIR, capture_output=True, text=True,
+            env={**__import__("os").environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"},
+        )
+        assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr
 
 
 def test_export_members_columns_and_values(program, tmp_path):
@@ -238,13 +256,13 @@ def test_a_file_that_breaks_off_midway_writes_nothing(program, tmp_path):
     path = tmp_path / "m.csv"
     path.write_bytes("member_id,name\nA,张三\nB,李四\n".encode() + "C,王五\n".encode("gb18030"))
     code, _, err = run("import_members", str(path))
-    assert code == 1 and "row 4" in err
+    assert code == 2 and "row 4" in err
     assert Member.objects.count() == 0
     run("import_members", write(tmp_path / "mm.csv", "member_id\nA\n"))
     path = tmp_path / "o.csv"
     path.write_bytes(f"{ORDER_HEADER}\nO1,A,2026-01-05,completed,100,,,,,\n".encode() + "O2,A,2026-01-05,completed,100,,,,王五,\n".encode("gb18030"))
     code, _, err = run("import_orders", str(path))
-    assert code == 1 and "row 3" in err
+    assert code == 2 and "row 3" in err
     assert Order.objects.count() == 0 and GrowthEntry.objects.count() == 0
 
 

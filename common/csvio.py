@@ -83,6 +83,8 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
 def _decoded_lines(handle, path, codec: str, encoding: str):
     """Decode line by line, so an undecodable byte is reported with the line it is on."""
     for number, raw in enumerate(handle, 1):
+        if b"\x00" in raw:
+            raise FileError(f"{path}: row {number}: this is not a text file (it holds NUL bytes); save it from Excel as CSV")
         try:
             yield raw.decode(codec if number == 1 else codec.replace("utf-8-sig", "utf-8"))
         except UnicodeDecodeError:

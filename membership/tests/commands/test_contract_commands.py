@@ -213,7 +213,7 @@ def test_binary_garbage_and_a_wrong_encoding_exit_2_from_the_shell(tmp_path):
     garbage.write_bytes(bytes(range(256)) * 40)
     chinese = tmp_path / "gbk.csv"
     chinese.write_bytes("member_id,name\nG1,张三\n".encode("gb18030"))
-    for path, expected in ((garbage, "garbage.csv: row 1: the text is not valid utf-8"), (chinese, "gbk.csv: row 2: the text is not valid utf-8; for Excel files in Chinese try --encoding gb18030")):
+    for path, expected in ((garbage, "garbage.csv: row 1: this is not a text file (it holds NUL bytes); save it from Excel as CSV"), (chinese, "gbk.csv: row 2: the text is not valid utf-8; for Excel files in Chinese try --encoding gb18030")):
         done = subprocess.run(
             [sys.executable, "manage.py", "import_members", str(path)], cwd=settings.BASE_DIR, capture_output=True, text=True,
             env={**__import__("os").environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"},

@@ -1,0 +1,131 @@
+"""The console in a real browser: Playwright driving Chromium, headless, against a live server.
+
+Each test keeps a screenshot under ``artifacts/``.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+
+from membership.models import Order, SettlementRun
+from membership.tests.factories import MemberFactory
+from riskcontrol.models import ManualAdjustment
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)"), pytest.mark.django_db(transaction=True)]
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def staff(django_user_model, program):
+    def make(name, *roles):
+        user = django_user_model.objects.create_user(name, password="pw-" + name, is_staff=True)
+        user.groups.set(Group.objects.filter(name__in=roles))
+        return user
+
+    return make
+
+
+def signed_in(browser, live_server, username):
+    page = browser.new_context(locale="en-US").new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-" + username)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_and_find_a_member(browser, live_server, staff):
+    staff("viewer", "Viewer")
+    MemberFactory(member_id="E2E0001", name="张三")
+    page = signed_in(browser, live_server, "viewer")
+    assert page.locator("#dashboard").is_visible()
+    page.goto(f"{live_server.url}/admin/membership/member/")
+    page.fill("#searchbar", "E2E0001")
+    page.press("#searchbar", "Enter")
+    page.click("text=E2E0001")
+    page.wait_for_selector(".field-level_progress")
+    assert "张三" in page.content()
+    shot(page, "find-a-member")
+
+
+def test_an_adjustment_above_the_threshold_is_approved_by_a_second_person(browser, live_server, staff):
+    staff("operator", "Operator")
+    staff("approver", "Approver")
+    MemberFactory(member_id="E2E0002")
+    page = signed_in(browser, live_server, "operator")
+    page.goto(f"{live_server.url}/admin/riskcontrol/manualadjustment/add/")
+    page.click(".field-member .select2-selection")
+    page.fill(".select2-search__field", "E2E0002")
+    page.click(".select2-results__option:has-text('E2E0002')")
+    page.select_option("#id_currency", "points")
+    page.fill("#id_amount", "5000")
+    page.select_option("#id_reason_code", "compensation")
+    page.fill("#id_reason", "parcel lost twice")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist")
+    assert "waits for another staff member" in page.content()
+    assert ManualAdjustment.objects.get().status == "pending"
+
+    page = signed_in(browser, live_server, "approver")
+    page.goto(f"{live_server.url}/admin/riskcontrol/manualadjustment/")
+    page.check("input.action-select")
+    page.select_option("select[name=action]", "approve_adjustments")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+    assert ManualAdjustment.objects.get().status == "booked"
+    shot(page, "adjustment-approved")
+
+
+def test_import_a_small_csv_with_its_preview(browser, live_server, staff, tmp_path):
+    staff("operator", "Operator")
+    MemberFactory(member_id="E2E0003")
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,member_id,paid_at,status,goods_amount\nE1,E2E0003,2026-03-01 10:00,completed,120.50\nE2,E2E0003,2026-03-02 10:00,paid,80\n")
+    page = signed_in(browser, live_server, "operator")
+    page.goto(f"{live_server.url}/admin/membership/order/import/")
+    page.set_input_files("#id_import_file", str(path))
+    page.select_option("#id_format", index=1)
+    page.click("input[type=submit]")
+    page.wait_for_selector("table.import-preview")
+    shot(page, "import-preview")
+    assert not Order.objects.exists()
+    page.click("input[name=confirm]")
+    page.wait_for_selector(".messagelist")
+    assert Order.objects.count() == 2
+    shot(page, "import-done")
+
+
+def test_a_settlement_dry_run(browser, live_server, staff):
+    staff("programadmin", "Program admin")
+    MemberFactory(member_id="E2E0004")
+    page = signed_in(browser, live_server, "programadmin")
+    page.goto(f"{live_server.url}/admin/membership/settlementrun/")
+    page.click("text=Settle a month")
+    page.fill("#id_month", "2026-10")
+    page.click("input[name=preview]")
+    page.wait_for_selector("#preview-up")
+    assert page.inner_text("#preview-up") == "0"
+    assert not SettlementRun.objects.exists()
+    shot(page, "settlement-dry-run")

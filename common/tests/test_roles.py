@@ -85,3 +85,29 @@ def test_a_program_admin_configures_and_settles(client, django_user_model, progr
 def test_no_role_adds_changes_or_deletes_ledger_rows_not_even_a_superuser(admin_client):
     for name in ("membership_growthentry", "points_pointsentry", "membership_levelchange"):
         assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 403
+
+
+def test_a_viewer_gets_403_on_every_add_change_and_delete(client, django_user_model, admin_user, program):
+    from django.contrib import admin
+
+    from membership.services import order_book
+    from membership.tests.factories import local, order
+
+    member = MemberFactory()
+    order_book(facts=order("V1", member, local(2026, 3, 1), goods="50"))
+    adjustment_request(member=member, currency="points", amount=10, reason_code="goodwill", reason="x", actor=admin_user)
+    client.force_login(member_of(django_user_model, "Viewer"))
+    for model, model_admin in admin.site._registry.items():
+        info = model._meta.app_label, model._meta.model_name
+        assert client.get(reverse("admin:%s_%s_add" % info)).status_code == 403, info
+        obj = model._default_manager.first()
+        if obj is not None:
+            assert client.post(reverse("admin:%s_%s_change" % info, args=[obj.pk]), {}).status_code == 403, info
+            assert client.post(reverse("admin:%s_%s_delete" % info, args=[obj.pk]), {"post": "yes"}).status_code == 403, info
+
+
+def test_an_operator_cannot_approve_their_own_adjustment(django_user_model, program):
+    both = member_of(django_user_model, "Operator", "Approver", name="both")
+    big = adjustment_request(member=MemberFactory(), currency="points", amount=5000, reason_code="goodwill", reason="x", actor=both)
+    with pytest.raises(PermissionDenied, match="different staff member"):
+        adjustment_approve(adjustment=big, actor=both)

@@ -1,4 +1,18 @@
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``CAP`` rows: a list of ten million ledger rows pages at the cost of ten
+    thousand. Beyond the cap the list says "10,000" and the pages beyond are reached by their number."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list.order_by()[: self.CAP].count()
 
 
 class LedgerAdmin(admin.ModelAdmin):
@@ -6,6 +20,7 @@ class LedgerAdmin(admin.ModelAdmin):
 
     show_full_result_count = False
     list_per_page = 50
+    paginator = CappedCountPaginator
 
     def has_add_permission(self, request):
         return False
@@ -15,3 +30,27 @@ class LedgerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class LedgerEntryAdmin(LedgerAdmin):
+    """The growth and points ledgers: newest first on the (member, effective_at) and effective_at
+    indexes; a search term is a member id or a source reference, matched exactly through indexes."""
+
+    list_display = ("effective_at", "member", "kind", "amount", "capped", "source", "source_ref", "rule", "booked_at", "created_by", "reason")
+    list_filter = ("kind", "source", ("effective_at", admin.DateFieldListFilter))
+    search_fields = ("member__member_id", "source_ref")
+    search_help_text = _("A member id or a source reference (order id, event id…), exactly.")
+    list_select_related = ("member", "rule", "created_by")
+    ordering = ("-effective_at",)
+
+    def get_search_results(self, request, queryset, search_term):
+        from membership.models import Member, Source
+
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        member = Member.objects.filter(member_id=term).values_list("pk", flat=True).first()
+        if member is not None:
+            return queryset.filter(member_id=member), False
+        # Through the (source, source_ref) index, one range per source.
+        return queryset.filter(source__in=Source.values, source_ref=term), False

@@ -116,6 +116,8 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # Importing needs the model's "add" permission and exporting its "view" permission.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+# The front-page dashboard's figures are computed at most this often.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # Admin uploads larger than this become an import job run by a Celery worker, not the web request.
 IMPORT_IN_REQUEST_MAX_BYTES = env.int("IMPORT_IN_REQUEST_MAX_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -6,13 +6,14 @@ from django.template.response import TemplateResponse
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 
-from common.admin import LedgerAdmin
+from common.admin import LedgerAdmin, LedgerEntryAdmin
 
 from .imports import import_job_create
 from .models import (
@@ -174,7 +175,18 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     import_job_kind = "members"
     list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
     list_filter = ("status", "level", ("joined_at", admin.DateFieldListFilter))
-    search_fields = ("=member_id", "=phone", "name")
+    search_fields = ("member_id", "phone", "name")
+    search_help_text = _("A member id or a phone number (exactly), or part of a name.")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A member id or phone through their indexes; only a term that is neither searches names."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = queryset.filter(Q(member_id=term) | Q(phone=term))
+        if exact.exists():
+            return exact, False
+        return queryset.filter(name__icontains=term), False
     list_select_related = ("level",)
     show_full_result_count = False
     readonly_fields = (
@@ -271,12 +283,8 @@ class OrderAdmin(ServiceImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(GrowthEntry)
-class GrowthEntryAdmin(LedgerAdmin):
-    list_display = ("booked_at", "member", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule", "created_by", "reason")
-    list_filter = ("kind", "source")
-    search_fields = ("=member__member_id", "=source_ref")
-    list_select_related = ("member", "rule", "created_by")
-    date_hierarchy = "effective_at"
+class GrowthEntryAdmin(LedgerEntryAdmin):
+    pass
 
 
 class SettlementChunkInline(admin.TabularInline):

@@ -1,17 +1,13 @@
 from django.contrib import admin
 
-from common.admin import LedgerAdmin
+from common.admin import LedgerAdmin, LedgerEntryAdmin
 
 from .models import PointsAccount, PointsEntry, PointsLot
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(LedgerAdmin):
-    list_display = ("booked_at", "member", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule", "created_by", "reason")
-    list_filter = ("kind", "source")
-    search_fields = ("=member__member_id", "=source_ref")
-    list_select_related = ("member", "rule", "created_by")
-    date_hierarchy = "effective_at"
+class PointsEntryAdmin(LedgerEntryAdmin):
+    pass
 
 
 @admin.register(PointsAccount)

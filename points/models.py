@@ -40,6 +40,7 @@ class PointsEntry(LedgerEntryBase):
         verbose_name_plural = _("points ledger")
         indexes = [
             models.Index(fields=["member", "effective_at"], name="points_member_effective_idx"),
+            models.Index(fields=["effective_at"], name="points_effective_idx"),
             models.Index(fields=["source", "source_ref"], name="points_source_idx"),
         ]
 

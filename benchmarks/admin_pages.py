@@ -1,0 +1,136 @@
+"""Benchmark: the console's busiest pages on big tables.
+
+    .venv/bin/python benchmarks/admin_pages.py [--members 1000000] [--entries 10000000]
+
+Makes its own data in a throwaway database on the server that DATABASE_URL names: M members,
+G growth entries and as many points entries (spread over the members; one member has 10,000 of
+each), written by SQL. Then it times, through Django's test client signed in as a superuser,
+the pages operations staff open all day: the member and ledger lists (plain, searched, filtered)
+and the member page. Each page is opened three times; the best time is shown.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import throwaway_database  # noqa: E402
+
+
+def make_data(members: int, entries: int):
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("this benchmark seeds with PostgreSQL's generate_series: set DATABASE_URL to a PostgreSQL server")
+    with connection.cursor() as cursor, transaction.atomic():
+        cursor.execute(
+            "INSERT INTO membership_member (member_id, name, phone, status, joined_at, created_at, updated_at) "
+            "SELECT 'B' || lpad(g::text, 8, '0'), '会员' || g, '139' || lpad(g::text, 8, '0'), 'active', "
+            "  now() - (g %% 1500) * interval '1 day', now(), now() FROM generate_series(1, %s) g",
+            [members],
+        )
+        cursor.execute("SELECT min(id) FROM membership_member")
+        first = cursor.fetchone()[0]
+        cursor.execute("UPDATE membership_member SET level_id = l.id FROM membership_level l WHERE l.code = 'V1' AND membership_member.id % 5 = 0")
+        for table in ("membership_growthentry", "points_pointsentry"):
+            # One member with 10,000 entries, the rest spread evenly.
+            cursor.execute(
+                f"INSERT INTO {table} (member_id, kind, amount, capped, effective_at, booked_at, source, source_ref, idempotency_key, reason) "
+                "SELECT CASE WHEN g <= 10000 THEN %s ELSE %s + (g %% %s) END, "
+                "  CASE WHEN g %% 10 = 0 THEN 'reversal' ELSE 'credit' END, CASE WHEN g %% 10 = 0 THEN -50 ELSE 100 END, 0, "
+                "  now() - (g %% 730) * interval '1 day', now() - (g %% 730) * interval '1 day', 'order', 'O' || g, %s || g, '' "
+                "FROM generate_series(1, %s) g",
+                [first, first, members, f"bench:{table}:", entries],
+            )
+        cursor.execute("ANALYZE")
+    return first
+
+
+def timed(client, url: str, params=None) -> float:
+    best = None
+    for _ in range(3):
+        started = time.perf_counter()
+        response = client.get(url, params or {})
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise SystemExit(f"{url} answered {response.status_code}")
+        best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--entries", type=int, default=10_000_000)
+    args = parser.parse_args()
+
+    configured = os.environ.get("DATABASE_URL", "")
+    with tempfile.TemporaryDirectory(prefix="bench-admin-") as tmp:
+        url, drop = throwaway_database(configured, Path(tmp))
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        try:
+            import django
+
+            django.setup()
+            from django.conf import settings
+            from django.contrib.auth import get_user_model
+            from django.core.management import call_command
+            from django.test import Client
+            from django.urls import reverse
+
+            from membership.services import program_load
+
+            settings.ALLOWED_HOSTS = ["*"]
+            call_command("migrate", verbosity=0)
+            program_load(name="default")
+            started = time.perf_counter()
+            busy = make_data(args.members, args.entries)
+            print(f"made {args.members:,} members, {args.entries:,} growth and {args.entries:,} points entries in {time.perf_counter() - started:.0f} s")
+            user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
+            client = Client()
+            client.force_login(user)
+            pages = [
+                ("members", reverse("admin:membership_member_changelist"), None),
+                ("members, search by member id", reverse("admin:membership_member_changelist"), {"q": "B00500000"}),
+                ("members, search by phone", reverse("admin:membership_member_changelist"), {"q": "13900500000"}),
+                ("members, filter by level", reverse("admin:membership_member_changelist"), {"level__id__exact": "2"}),
+                ("member page (10,000 entries)", reverse("admin:membership_member_change", args=[busy]), None),
+                ("growth ledger", reverse("admin:membership_growthentry_changelist"), None),
+                ("growth ledger, one member", reverse("admin:membership_growthentry_changelist"), {"q": "B00000001"}),
+                ("growth ledger, by kind", reverse("admin:membership_growthentry_changelist"), {"kind__exact": "reversal"}),
+                ("points ledger", reverse("admin:points_pointsentry_changelist"), None),
+                ("points ledger, one member, by kind", reverse("admin:points_pointsentry_changelist"), {"q": "B00000001", "kind__exact": "credit"}),
+                ("dashboard (figures cached)", reverse("admin:index"), None),
+            ]
+            for name, page, params in pages:
+                print(f"{name + ':':<40} {timed(client, page, params) * 1000:8.0f} ms")
+                if os.environ.get("BENCH_SQL"):
+                    from django.db import connection
+
+                    spent = []
+
+                    def wrapper(execute, sql, params_, many, context):
+                        started = time.perf_counter()
+                        try:
+                            return execute(sql, params_, many, context)
+                        finally:
+                            spent.append((time.perf_counter() - started, sql))
+
+                    with connection.execute_wrapper(wrapper):
+                        client.get(page, params or {})
+                    for seconds, sql in sorted(spent, reverse=True)[:2]:
+                        print(f"    {seconds * 1000:6.0f} ms  {sql[:300]}")
+            settings.DASHBOARD_CACHE_SECONDS = 0
+            print(f"{'dashboard (figures computed):':<40} {timed(client, reverse('admin:index')) * 1000:8.0f} ms")
+        finally:
+            drop()
+
+
+if __name__ == "__main__":
+    main()

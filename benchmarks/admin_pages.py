@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import throwaway_database  # noqa: E402
+from benchmarks.common import django_on, throwaway_database  # noqa: E402
 
 
 def make_data(members: int, entries: int):
@@ -72,23 +72,14 @@ def main():
     configured = os.environ.get("DATABASE_URL", "")
     with tempfile.TemporaryDirectory(prefix="bench-admin-") as tmp:
         url, drop = throwaway_database(configured, Path(tmp))
-        os.environ["DATABASE_URL"] = url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         try:
-            import django
-
-            django.setup()
+            django_on(url)
             from django.conf import settings
             from django.contrib.auth import get_user_model
-            from django.core.management import call_command
             from django.test import Client
             from django.urls import reverse
 
-            from membership.services import program_load
-
             settings.ALLOWED_HOSTS = ["*"]
-            call_command("migrate", verbosity=0)
-            program_load(name="default")
             started = time.perf_counter()
             busy = make_data(args.members, args.entries)
             print(f"made {args.members:,} members, {args.entries:,} growth and {args.entries:,} points entries in {time.perf_counter() - started:.0f} s")

@@ -42,3 +42,21 @@ def run_command(args: list[str], env: dict) -> tuple[float, float, str]:
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed:\n{err[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024, (out.strip().splitlines() or [""])[-1]
+
+
+def django_on(url: str) -> dict:
+    """Point this process at the database ``url``, set Django up, migrate and load the default
+    program. Returns the environment for child processes (commands, workers) on the same database."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "false"}
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from membership.services import program_load
+
+    call_command("migrate", verbosity=0)
+    program_load(name="default")
+    return env

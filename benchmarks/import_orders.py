@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import run_command, throwaway_database  # noqa: E402
+from benchmarks.common import django_on, run_command, throwaway_database  # noqa: E402
 
 
 def make_files(directory: Path, orders: int, members: int, seed: int = 7) -> tuple[Path, Path]:
@@ -123,22 +123,13 @@ def main():
         members_path, orders_path = make_files(directory, args.orders, args.members)
         print(f"made {args.orders:,} orders for {args.members:,} members in {time.perf_counter() - started:.1f} s ({orders_path.stat().st_size / 1e6:.0f} MB)")
         url, drop = throwaway_database(configured, directory)
-        env = {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "false"}
-        os.environ["DATABASE_URL"] = url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         try:
-            import django
-
-            django.setup()
-            from django.core.management import call_command
+            env = django_on(url)
             from django.db import connection
 
             from common.bulk import rows_insert
             from membership.models import Member
-            from membership.services import program_load
 
-            call_command("migrate", verbosity=0)
-            program_load(name="default")
             with open(members_path, newline="", encoding="utf-8") as handle:
                 reader = csv.DictReader(handle)
                 rows_insert(Member, [Member(member_id=r["member_id"], name=r["name"], phone=r["phone"]) for r in reader])

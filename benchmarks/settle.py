@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import run_command, throwaway_database  # noqa: E402
+from benchmarks.common import django_on, run_command, throwaway_database  # noqa: E402
 
 MONTH = date(2026, 10, 1)  # the 24 months of data end with it; its window is 2025-11 … 2026-10
 
@@ -170,21 +170,12 @@ def main():
     configured = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'db.sqlite3'}")
     with tempfile.TemporaryDirectory(prefix="bench-settle-") as tmp:
         url, drop = throwaway_database(configured, Path(tmp))
-        env = {**os.environ, "DATABASE_URL": url, "DJANGO_DEBUG": "false"}
-        os.environ["DATABASE_URL"] = url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         try:
-            import django
-
-            django.setup()
-            from django.core.management import call_command
+            env = django_on(url)
             from django.db import connection
 
             from membership.models import SettlementRun
-            from membership.services import program_load
 
-            call_command("migrate", verbosity=0)
-            program_load(name="default")
             started = time.perf_counter()
             make_data(args.members, args.entries)
             print(f"made {args.members:,} members and {args.entries:,} growth entries over 24 months in {time.perf_counter() - started:.0f} s "

@@ -31,7 +31,14 @@ from .models import (
     SettlementRun,
 )
 from .resources import EXPORT_FORMATS, IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
-from .selectors import member_level_progress_get
+from .selectors import (
+    LIFECYCLE_STAGES,
+    NoActiveProgram,
+    member_level_progress_get,
+    member_lifecycle_get,
+    member_lifecycle_q,
+    program_active_get,
+)
 from .services import (
     SettlementRefused,
     levels_validate,
@@ -110,6 +117,7 @@ class ProgramAdmin(admin.ModelAdmin):
         (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
         (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
         (_("Manual adjustments and points value"), {"fields": ("adjustment_approval_threshold", "points_per_yuan")}),
+        (_("Lifecycle stages"), {"fields": ("lifecycle_new_days", "lifecycle_dormant_days", "lifecycle_lost_days", "lifecycle_loyal_rank")}),
     )
 
     change_form_template = "admin/membership/program/change_form.html"
@@ -167,6 +175,32 @@ class LevelChangeInline(admin.TabularInline):
         return False
 
 
+LIFECYCLE_LABELS = {
+    "new": _("New"),
+    "growing": _("Growing"),
+    "loyal": _("Loyal"),
+    "dormant": _("Dormant"),
+    "lost": _("Lost"),
+}
+
+
+class LifecycleFilter(admin.SimpleListFilter):
+    title = _("lifecycle stage")
+    parameter_name = "lifecycle"
+
+    def lookups(self, request, model_admin):
+        return list(LIFECYCLE_LABELS.items())
+
+    def queryset(self, request, queryset):
+        if self.value() not in LIFECYCLE_STAGES:
+            return queryset
+        try:
+            program = program_active_get()
+        except NoActiveProgram:
+            return queryset.none()
+        return queryset.filter(member_lifecycle_q(program=program, stage=self.value()))
+
+
 @admin.register(Member)
 class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     inlines = [LevelChangeInline]
@@ -174,7 +208,7 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     export_resource_classes = [MemberExportResource]
     import_job_kind = "members"
     list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
-    list_filter = ("status", "level", ("joined_at", admin.DateFieldListFilter))
+    list_filter = ("status", "level", LifecycleFilter, ("joined_at", admin.DateFieldListFilter))
     search_fields = ("member_id", "phone", "name")
     search_help_text = _("A member id or a phone number (exactly), or part of a name.")
 
@@ -190,8 +224,13 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     list_select_related = ("level",)
     show_full_result_count = False
     readonly_fields = (
-        "level", "level_valid_until", "level_progress", "points_summary", "recent_growth", "recent_points", "created_at", "updated_at",
+        "level", "level_valid_until", "lifecycle", "last_active_at", "level_progress", "points_summary", "recent_growth", "recent_points",
+        "created_at", "updated_at",
     )
+
+    @admin.display(description=_("lifecycle stage"))
+    def lifecycle(self, obj):
+        return LIFECYCLE_LABELS[member_lifecycle_get(member=obj)] if obj.pk else "-"
     ordering = ("-pk",)
 
     @admin.display(description=_("level progress"))

@@ -329,6 +329,18 @@ def _book(facts, program, book_points) -> BatchResult:
     for order in new_orders:
         order.created_at = order.updated_at = now
     rows_insert(Order, new_orders)
+    # As ``order_book`` does for each new order: the member's latest activity.
+    latest = {}
+    for order in new_orders:
+        member = order._state.fields_cache["member"]
+        if member.pk not in latest or order.paid_at > latest[member.pk][1]:
+            latest[member.pk] = (member, order.paid_at)
+    touched = []
+    for member, at in latest.values():
+        if member.last_active_at is None or at > member.last_active_at:
+            member.last_active_at = at
+            touched.append(member)
+    rows_update(Member, touched, ["last_active_at"])
     changed_orders = [order for _, _, order, outcome, _ in plans if outcome == "changed"]
     rows_update(Order, changed_orders, [*ORDER_FIELDS, "revision", "updated_at"])
     new_credits = [c for c in touched_credits if c.pk is None]

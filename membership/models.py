@@ -61,6 +61,18 @@ class Program(models.Model):
         default=1000,
         help_text=_("A manual adjustment of more growth or points than this waits for a second staff member's approval."),
     )
+    lifecycle_new_days = models.PositiveSmallIntegerField(
+        _("new for (days)"), default=30, help_text=_("A member who joined within this many days is new.")
+    )
+    lifecycle_dormant_days = models.PositiveSmallIntegerField(
+        _("dormant after (days)"), default=90, help_text=_("A member with no order or behaviour for this many days is dormant.")
+    )
+    lifecycle_lost_days = models.PositiveSmallIntegerField(
+        _("lost after (days)"), default=365, help_text=_("A member with no order or behaviour for this many days is lost.")
+    )
+    lifecycle_loyal_rank = models.PositiveSmallIntegerField(
+        _("loyal from level rank"), default=2, help_text=_("An active member at this level rank or above is loyal; below it, growing.")
+    )
     points_per_yuan = models.PositiveIntegerField(
         _("points per yuan"),
         default=100,
@@ -171,6 +183,9 @@ class Member(models.Model):
         help_text=_("Set by the settlement; empty = the program's lowest level."),
     )
     level_valid_until = models.DateField(_("level valid until"), null=True, blank=True)
+    last_active_at = models.DateTimeField(
+        _("last active"), null=True, blank=True, db_index=True, help_text=_("When the member last paid an order or did a rewarded behaviour.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,5 +1,5 @@
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import IntegerField, OuterRef, Q, Subquery, Sum, Value
@@ -272,8 +272,51 @@ def dashboard_get(*, months: int = 12) -> dict:
         "points_outstanding": outstanding,
         "points_liability": (Decimal(outstanding) / Decimal(program.points_per_yuan or 1)).quantize(Decimal("0.01")),
         "runs": list(SettlementRun.objects.order_by("-month")[:5]),
+        "lifecycle": member_lifecycle_counts(program=program),
     }
 
 
 def _as_date(value) -> date:
     return value.date() if isinstance(value, datetime) else value
+
+
+LIFECYCLE_STAGES = ("new", "growing", "loyal", "dormant", "lost")
+
+
+def member_lifecycle_q(*, program: Program, stage: str, now: datetime | None = None) -> Q:
+    """The members at a lifecycle stage, as a filter on indexed columns (joined_at, last_active_at, level).
+
+    new: joined within the program's new days. The others by their latest order or behaviour:
+    lost (none for the lost days, or never), dormant (none for the dormant days), and the active
+    ones, loyal at the loyal level rank or above, growing below it.
+    """
+    now = now or timezone.now()
+    new_cut = now - timedelta(days=program.lifecycle_new_days)
+    if stage == "new":
+        return Q(joined_at__gte=new_cut)
+    settled = Q(joined_at__lt=new_cut) | Q(joined_at__isnull=True)
+    lost_cut = now - timedelta(days=program.lifecycle_lost_days)
+    dormant_cut = now - timedelta(days=program.lifecycle_dormant_days)
+    if stage == "lost":
+        return settled & (Q(last_active_at__isnull=True) | Q(last_active_at__lt=lost_cut))
+    if stage == "dormant":
+        return settled & Q(last_active_at__gte=lost_cut, last_active_at__lt=dormant_cut)
+    active = settled & Q(last_active_at__gte=dormant_cut)
+    loyal = Q(level__rank__gte=program.lifecycle_loyal_rank)
+    if stage == "loyal":
+        return active & loyal
+    if stage == "growing":
+        return active & (Q(level__isnull=True) | ~loyal)
+    raise ValueError(f"unknown lifecycle stage {stage!r}")
+
+
+def member_lifecycle_get(*, member: Member, program: Program | None = None, now: datetime | None = None) -> str:
+    program = program or program_active_get()
+    for stage in LIFECYCLE_STAGES:
+        if Member.objects.filter(member_lifecycle_q(program=program, stage=stage, now=now), pk=member.pk).exists():
+            return stage
+    return "growing"
+
+
+def member_lifecycle_counts(*, program: Program, now: datetime | None = None) -> dict[str, int]:
+    return {stage: Member.objects.filter(member_lifecycle_q(program=program, stage=stage, now=now)).count() for stage in LIFECYCLE_STAGES}

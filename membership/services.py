@@ -282,6 +282,7 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     if order is None:
         order = Order(order_id=facts.order_id, member=member, **{f: getattr(facts, f) for f in ORDER_FIELDS})
         order.save()
+        _member_active(member, order.paid_at)
         outcome = "created"
     else:
         if order.member_id != member.pk:
@@ -394,6 +395,7 @@ def event_record(
     if MemberEvent.objects.filter(event_id=event_id).exists():
         return BookingResult("unchanged")
     MemberEvent.objects.create(event_id=event_id, member=member, event_type=event_type, occurred_at=occurred_at)
+    _member_active(member, occurred_at)
     result = BookingResult("created")
     tz = ZoneInfo(program.time_zone)
     for rule in rules_for(program=program, fact="event", at=occurred_at):
@@ -428,6 +430,13 @@ def event_record(
             result.points += amount
         result.capped += capped
     return result
+
+
+def _member_active(member: Member, at: datetime) -> None:
+    """Keep ``last_active_at`` (the lifecycle stages read it): the latest order or behaviour."""
+    if member.last_active_at is None or at > member.last_active_at:
+        member.last_active_at = at
+        Member.objects.filter(pk=member.pk).update(last_active_at=at)
 
 
 def _count_within(entries, bounds) -> int:

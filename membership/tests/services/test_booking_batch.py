@@ -112,6 +112,7 @@ def snapshot(prefix):
             "entry__idempotency_key", "lot__entry__idempotency_key", "amount",
         ),
         "accounts": rows(PointsAccount.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id"), "member__member_id", "balance"),
+        "activity": rows(MemberFactory._meta.model.objects.filter(member_id__startswith=prefix).order_by("member_id"), "member_id", "last_active_at"),
         "orders": rows(Order.objects.filter(order_id__startswith=prefix).order_by("order_id"), "order_id", "status", "refunded_amount", "revision"),
         "credits": rows(
             OrderCredit.objects.filter(order__order_id__startswith=prefix).order_by("order__order_id", "rule_id"),

@@ -53,7 +53,7 @@ class BatchResult:
 class BatchBook:
     """The ``DatabaseBook`` of a batch: cap room and postings kept in memory, written by ``flush``."""
 
-    def __init__(self, *, program: Program, members: list[Member], orders: list[Order], book_points: bool):
+    def __init__(self, *, program: Program, members: list[Member], orders: list[Order]):
         from points.models import PointsAccount, PointsLot
 
         self.program = program
@@ -311,7 +311,7 @@ def _book(facts, program, book_points) -> BatchResult:
     rules = list(EarningRule.objects.filter(Q(program=program) | Q(pk__in=credit_rule_ids)))
 
     book = BatchBook(
-        program=program, members=sorted({m.pk: m for _, m, _, _, _ in plans}.values(), key=lambda m: m.pk), orders=[p[2] for p in plans], book_points=book_points
+        program=program, members=sorted({m.pk: m for _, m, _, _, _ in plans}.values(), key=lambda m: m.pk), orders=[p[2] for p in plans]
     )
     new_orders, touched_credits = [], []
     for index, member, order, outcome, _ in plans:
@@ -412,7 +412,7 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
             todo.append((index, member, balance))
         if not todo:
             return result
-        book = BatchBook(program=program, members=sorted({m.pk: m for _, m, _ in todo}.values(), key=lambda m: m.pk), orders=[], book_points=True)
+        book = BatchBook(program=program, members=sorted({m.pk: m for _, m, _ in todo}.values(), key=lambda m: m.pk), orders=[])
         for index, member, balance in todo:
             booking = BookingResult("created")
             for currency, amount, at in ((Currency.GROWTH, balance.growth, balance.growth_at), (Currency.POINTS, balance.points, balance.earned_at)):

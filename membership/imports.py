@@ -35,20 +35,9 @@ from common.timeutil import local_midnight
 from .booking import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
 from .models import Order, Program
 from .rules import OrderFacts
-from .services import order_validate
+from .services import ORDER_FIELDS, order_validate
 
-ORDER_COLUMNS = (
-    "order_id",
-    "member_id",
-    "paid_at",
-    "status",
-    "goods_amount",
-    "discount_amount",
-    "shipping_amount",
-    "refunded_amount",
-    "category",
-    "shop_id",
-)
+ORDER_COLUMNS = ("order_id", "member_id", *ORDER_FIELDS)
 ORDER_REQUIRED = ("order_id", "member_id", "paid_at", "status", "goods_amount")
 AMOUNTS = ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount")
 

@@ -8,6 +8,7 @@ confirmation will book; rows the services reject are shown with their row number
 import csv
 import os
 import tempfile
+from typing import Callable
 
 import tablib
 from django.core.exceptions import ValidationError
@@ -20,7 +21,7 @@ from import_export.results import Error, RowResult
 from common.csvio import FileError
 
 from .booking import Rejection
-from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, members_import, orders_import
+from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, ImportReport, members_import, orders_import
 from .models import GrowthEntry, Member, Order
 from .selectors import NoActiveProgram, program_active_get
 
@@ -53,14 +54,17 @@ OUTCOME_TYPES = {
 }
 
 
+def orders_import_active(**arguments):
+    """``orders_import`` under the active program."""
+    return orders_import(program=program_active_get(), **arguments)
+
+
 class ServiceImportResource(resources.ModelResource):
-    """Imports a dataset by writing it out as the contract's CSV and running an import service."""
+    """Imports a dataset by writing it out as the contract's CSV and running ``import_service``
+    (one of ``membership.imports``'s services) on it."""
 
-    columns: tuple = ()
+    import_service: Callable[..., ImportReport]  # set by each resource
     key_column = ""
-
-    def run_service(self, **arguments):
-        raise NotImplementedError
 
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False, **kwargs):
         result = self.get_result_class()()
@@ -75,7 +79,7 @@ class ServiceImportResource(resources.ModelResource):
                 writer.writerow(headers)
                 for row in dataset:
                     writer.writerow(["" if v is None else _text(v) for v in row])
-            self.run_service(
+            self.import_service(
                 path=path,
                 name=kwargs.get("file_name") or "upload",
                 dry_run=dry_run,
@@ -118,7 +122,7 @@ def _text(value) -> str:
 class OrderImportResource(ServiceImportResource):
     """Orders: ``order_id,member_id,paid_at,status,goods_amount,…`` booked by the active program's rules."""
 
-    columns = ORDER_COLUMNS
+    import_service = staticmethod(orders_import_active)
     key_column = "order_id"
 
     class Meta:
@@ -127,12 +131,9 @@ class OrderImportResource(ServiceImportResource):
         import_id_fields = ("order_id",)
         name = "Orders (booked by the program's rules)"
 
-    def run_service(self, **arguments):
-        return orders_import(program=program_active_get(), **arguments)
-
 
 class MemberImportResource(ServiceImportResource):
-    columns = MEMBER_COLUMNS
+    import_service = staticmethod(members_import)
     key_column = "member_id"
 
     class Meta:
@@ -140,9 +141,6 @@ class MemberImportResource(ServiceImportResource):
         fields = MEMBER_COLUMNS
         import_id_fields = ("member_id",)
         name = "Members"
-
-    def run_service(self, **arguments):
-        return members_import(**arguments)
 
 
 class OrderExportResource(resources.ModelResource):

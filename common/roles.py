@@ -19,6 +19,8 @@ ROLES = {
         "membership.add_member",
         "membership.change_member",
         "membership.add_importjob",
+        "riskcontrol.add_listentry",
+        "riskcontrol.change_listentry",
     ],
     # Approves (or rejects) adjustments above the threshold that someone else requested.
     "Approver": [
@@ -69,7 +71,9 @@ def roles_sync(*, group_model, permission_model) -> None:
         wanted = list(views)
         for code in codes:
             app_label, codename = code.split(".")
-            wanted.append(permission_model.objects.get(content_type__app_label=app_label, codename=codename))
+            # A model that a later migration creates has no permission yet in a migration's
+            # historical state: the run after ``migrate`` gives it.
+            wanted.extend(permission_model.objects.filter(content_type__app_label=app_label, codename=codename))
         group.permissions.set(wanted)
 
 

@@ -55,3 +55,52 @@ class ManualAdjustment(models.Model):
 
     def __str__(self):
         return f"{self.member.member_id} {self.amount:+d} {self.currency}"
+
+
+class ListEntry(models.Model):
+    """A member on the black or white list, for a scope, for a period.
+
+    A blacklisted member gets nothing in scope while the entry is in force (``starts_at`` ≤ t and
+    ``ends_at`` empty or after t); what the list blocked is recorded with the entry that blocked it.
+    A whitelisted member skips the anomaly rules (not the caps). Entries are never deleted: taking a
+    member off a list ends the entry, so the history of who was listed when is kept.
+    """
+
+    class Kind(models.TextChoices):
+        BLACK = "black", _("Blacklist")
+        WHITE = "white", _("Whitelist")
+
+    class Scope(models.TextChoices):
+        EARNING = "earning", _("Earning (growth and points)")
+        BENEFITS = "benefits", _("Benefits")
+        REDEMPTION = "redemption", _("Redemption")
+        ALL = "all", _("Everything")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="list_entries", verbose_name=_("member"))
+    kind = models.CharField(_("list"), max_length=5, choices=Kind.choices)
+    scope = models.CharField(_("scope"), max_length=10, choices=Scope.choices, default=Scope.ALL)
+    reason = models.CharField(_("reason"), max_length=255)
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty: until taken off the list."))
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("added by")
+    )
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("taken off by")
+    )
+    end_reason = models.CharField(_("reason for taking off"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("list entry")
+        verbose_name_plural = _("black and white lists")
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["member", "kind", "starts_at"], name="list_member_kind_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="list_entry_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.member.member_id} {self.get_kind_display()} ({self.get_scope_display()})"

@@ -5,6 +5,7 @@ different staff member with the approval permission. Rejected and approved reque
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -17,7 +18,7 @@ from membership.services import growth_adjust
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
 
-from .models import ManualAdjustment
+from .models import ListEntry, ManualAdjustment
 
 
 def _require(actor, permission: str, action: str):
@@ -206,3 +207,35 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
     if rejected and not dry_run:
         report.rejected_path = write_rejected(path, read_header(path, encoding), rejected, encoding)
     return report
+
+
+@transaction.atomic
+def list_entry_add(
+    *, member: Member, kind: str, scope: str, reason: str, actor, starts_at=None, ends_at=None
+) -> ListEntry:
+    """Put a member on the black or white list for ``scope`` from ``starts_at`` (now)."""
+    permission_require(actor, "riskcontrol.add_listentry", "change the black and white lists")
+    entry = ListEntry(
+        member=member, kind=kind, scope=scope, reason=(reason or "").strip(),
+        starts_at=starts_at or timezone.now(), ends_at=ends_at, added_by=actor,
+    )
+    entry.full_clean()
+    entry.save()
+    return entry
+
+
+@transaction.atomic
+def list_entry_end(*, entry: ListEntry, actor, reason: str, at=None) -> ListEntry:
+    """Take a member off a list: the entry ends at ``at`` (now) and is kept."""
+    permission_require(actor, "riskcontrol.change_listentry", "change the black and white lists")
+    at = at or timezone.now()
+    entry = ListEntry.objects.select_for_update().get(pk=entry.pk)
+    if entry.ends_at is not None and entry.ends_at <= at:
+        return entry
+    if not (reason or "").strip():
+        raise ValidationError({"end_reason": "say why the member is taken off the list"})
+    entry.ends_at = max(at, entry.starts_at + timedelta(microseconds=1))
+    entry.ended_by = actor
+    entry.end_reason = reason.strip()
+    entry.save(update_fields=["ends_at", "ended_by", "end_reason"])
+    return entry

@@ -27,6 +27,14 @@ def test_the_four_roles_exist_after_migrating():
     assert all(code.startswith("view_") for code in viewer) and "view_growthentry" in viewer and "view_member" in viewer
 
 
+def test_every_role_holds_each_permission_it_names():
+    from common.roles import ROLES
+
+    for name, codes in ROLES.items():
+        held = {f"{app}.{code}" for app, code in Group.objects.get(name=name).permissions.values_list("content_type__app_label", "codename")}
+        assert set(codes) <= held, name
+
+
 def test_a_viewer_reads_everything_and_changes_nothing(client, django_user_model, program):
     viewer = member_of(django_user_model, "Viewer")
     member = MemberFactory()

@@ -1,0 +1,47 @@
+"""Queries of risk control: who is on which list at a given time."""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import ListEntry
+
+
+def _in_force(*, kind: str, scope: str, at: datetime) -> QuerySet[ListEntry]:
+    scopes = [ListEntry.Scope.ALL] if scope == ListEntry.Scope.ALL else [scope, ListEntry.Scope.ALL]
+    return ListEntry.objects.filter(kind=kind, scope__in=scopes, starts_at__lte=at).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+    )
+
+
+def member_block_get(*, member_id: int, scope: str, at: datetime | None = None) -> ListEntry | None:
+    """The blacklist entry that blocks ``scope`` for the member (pk) at ``at`` (now), or None."""
+    return (
+        _in_force(kind=ListEntry.Kind.BLACK, scope=scope, at=at or timezone.now())
+        .filter(member_id=member_id)
+        .order_by("starts_at", "pk")
+        .first()
+    )
+
+
+def members_blocked(*, member_ids: Iterable[int] | None, scope: str, at: datetime | None = None) -> dict[int, int]:
+    """Member pk → the pk of the blacklist entry blocking ``scope`` at ``at``, in one query.
+
+    ``member_ids`` None means every member (for set-based paths such as the settlement)."""
+    entries = _in_force(kind=ListEntry.Kind.BLACK, scope=scope, at=at or timezone.now())
+    if member_ids is not None:
+        entries = entries.filter(member_id__in=list(member_ids))
+    blocked: dict[int, int] = {}
+    for member_id, entry_id in entries.order_by("-starts_at", "-pk").values_list("member_id", "pk"):
+        blocked[member_id] = entry_id
+    return blocked
+
+
+def member_whitelisted(*, member_id: int, at: datetime | None = None) -> bool:
+    """Whether the member skips the anomaly rules at ``at`` (now)."""
+    at = at or timezone.now()
+    return ListEntry.objects.filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at), kind=ListEntry.Kind.WHITE, member_id=member_id, starts_at__lte=at
+    ).exists()

@@ -272,6 +272,12 @@ class Source(models.TextChoices):
     SETTLEMENT = "settlement", _("Settlement")
     OPENING = "opening", _("Opening balance")
     REDEMPTION = "redemption", _("Redemption")
+    BENEFIT = "benefit", _("Benefit or gift")
+    CASHBACK = "cashback", _("Paid membership cashback")
+    OFFSET = "offset", _("Cash offset")
+    LOTTERY = "lottery", _("Lottery draw")
+    INVITATION = "invitation", _("Invitation reward")
+    SUBSCRIPTION = "subscription", _("Paid membership")
 
 
 # Sources whose credits count toward, and are limited by, the per-member caps.
@@ -289,6 +295,7 @@ class LedgerEntryBase(LedgerModel):
         SPEND = "spend", _("Spend")
         REFUND = "refund", _("Refund of a spend")
         OPENING = "opening", _("Opening balance")
+        CLEARED = "cleared", _("Frozen points cleared")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     amount = models.IntegerField(_("amount"))

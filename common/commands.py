@@ -5,6 +5,7 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
 
 from .csvio import FieldError, FileError
 
@@ -38,6 +39,12 @@ class ContractCommand(BaseCommand):
             # A file that cannot be read as a whole (missing, empty, wrong header, wrong encoding,
             # not text) exits 2; rejected rows and other refusals exit 1.
             raise CommandError(text, returncode=2 if isinstance(exc, FileError) else 1) from None
+        except DatabaseError as exc:
+            if "membership_program" not in connection.introspection.table_names():
+                raise CommandError(
+                    f"the database {connection.settings_dict['NAME']} has no tables yet: run `python manage.py migrate` first."
+                ) from None
+            raise
 
     def progress(self, text: str):
         if sys.stderr.isatty():

@@ -276,3 +276,18 @@ def test_check_ledgers_reports_agreement_and_disagreement(program, tmp_path):
     PointsAccount.objects.update(balance=7)  # the account row is not a ledger; corrupt it to prove the check looks
     code, _, err = run("check_ledgers")
     assert code == 1 and "balance 7 but entries sum to 100" in err
+
+
+def test_a_database_not_migrated_yet_is_one_sentence_not_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "load_program", "default"], cwd=settings.BASE_DIR, capture_output=True, text=True,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}"},
+    )
+    assert done.returncode == 1 and "has no tables yet: run `python manage.py migrate` first." in done.stderr
+    assert "Traceback" not in done.stderr

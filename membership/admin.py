@@ -41,6 +41,8 @@ from .selectors import (
 )
 from .services import (
     SettlementRefused,
+    program_activate,
+    program_switch_preview,
     levels_validate,
     settlement_default_month,
     settlement_month_parse,
@@ -121,6 +123,7 @@ class ProgramAdmin(admin.ModelAdmin):
     )
 
     change_form_template = "admin/membership/program/change_form.html"
+    readonly_fields = ("is_active",)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -128,8 +131,38 @@ class ProgramAdmin(admin.ModelAdmin):
             settlement_schedule_sync(program=obj)
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.whatif_view)
-        return [path("<int:pk>/whatif/", view, name="membership_program_whatif"), *super().get_urls()]
+        whatif, activate = self.admin_site.admin_view(self.whatif_view), self.admin_site.admin_view(self.activate_view)
+        return [
+            path("<int:pk>/whatif/", whatif, name="membership_program_whatif"),
+            path("<int:pk>/activate/", activate, name="membership_program_activate"),
+            *super().get_urls(),
+        ]
+
+    def activate_view(self, request, pk):
+        """Switching the active program: the next settlement under each, then the switch on confirmation."""
+        program = get_object_or_404(Program, pk=pk)
+        if not self.has_view_permission(request, program):
+            raise PermissionDenied
+        if request.method == "POST":
+            if not self.has_change_permission(request, program):
+                raise PermissionDenied
+            try:
+                program_activate(program=program, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, _("%(program)s is now the active program; the next settlement uses its rules.") % {"program": program}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:membership_program_change", args=[program.pk]))
+        result = None if program.is_active else program_switch_preview(program=program)
+        context = {
+            **self.admin_site.each_context(request), "title": _("Make %(program)s the active program") % {"program": program},
+            "opts": self.model._meta, "original": program, "result": result,
+            "can_switch": self.has_change_permission(request, program),
+        }
+        if result:
+            context["rows_now"] = [(level, result["now"]["levels_after"][level.code]) for level in result["levels_now"]]
+            context["rows_proposed"] = [(level, result["proposed"]["levels_after"][level.code]) for level in result["levels_proposed"]]
+        return TemplateResponse(request, "admin/membership/program/activate.html", context)
 
     def whatif_view(self, request, pk):
         """Other thresholds, tried before saving them: who would move up and down at the next settlement."""

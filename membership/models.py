@@ -381,6 +381,7 @@ class LevelChange(models.Model):
         UPGRADE = "upgrade", _("Upgrade")
         RENEWAL = "renewal", _("Confirmed and renewed")
         DOWNGRADE = "downgrade", _("Soft downgrade")
+        SWITCH = "switch", _("Same rank under the newly active program")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="level_changes")
     run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="level_changes")

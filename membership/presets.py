@@ -56,4 +56,132 @@ DEFAULT = {
     ],
 }
 
-PRESETS = {"default": DEFAULT}
+
+
+def _levels(*specs, validity=12):
+    """Levels from (code, Chinese name, English name, threshold), ranked in the order given."""
+    return [
+        {"code": code, "name": name, "name_en": name_en, "rank": rank, "threshold": threshold,
+         "validity_months": None if rank == 0 else validity}
+        for rank, (code, name, name_en, threshold) in enumerate(specs)
+    ]
+
+
+def _order_rule(code, name, currency, rate=1, **params):
+    return {"code": code, "name": name, "kind": "order_amount", "currency": currency, "priority": 100,
+            "params": {"rate": rate, "statuses": ["completed"], **params}}
+
+
+def _event_rule(code, name, currency, event_type, amount, **limits):
+    return {"code": code, "name": name, "kind": "event_fixed", "currency": currency, "priority": 50,
+            "params": {"event_type": event_type, "amount": amount, **limits}}
+
+
+_PROGRAM_DEFAULTS = {
+    "time_zone": "Asia/Shanghai",
+    "growth_window_months": 12,
+    "settlement_day": 1,
+    "settlement_hour": 2,
+    "points_expiry": "year_end",
+    "points_expiry_years": 1,
+    "points_expiry_months": None,
+    "daily_growth_cap": None,
+    "monthly_growth_cap": None,
+    "daily_points_cap": None,
+    "monthly_points_cap": None,
+    "adjustment_approval_threshold": 1000,
+    "points_per_yuan": 100,
+    "benefits": [],
+}
+
+# Alipay (Ant Member): four levels on rolling 12-month growth, each valid a year; growth from
+# payments and one-time tasks; points from payments and repeated tasks, at most 4,650 a month,
+# cleared at the end of the year they were earned.
+ALIPAY = {
+    **_PROGRAM_DEFAULTS,
+    "code": "alipay",
+    "name": "支付宝会员 Ant Member",
+    "description": "Regular, gold, platinum, diamond on rolling 12-month growth; points capped at 4,650 a month and cleared at year end.",
+    "points_expiry_years": 0,
+    "monthly_points_cap": 4650,
+    "levels": _levels(
+        ("regular", "大众会员", "Regular", 0),
+        ("gold", "黄金会员", "Gold", 2000),
+        ("platinum", "铂金会员", "Platinum", 6000),
+        ("diamond", "钻石会员", "Diamond", 18000),
+    ),
+    "rules": [
+        _order_rule("payment-growth", "Growth from payments: 1 per yuan", "growth"),
+        _order_rule("payment-points", "Points from payments: 1 per yuan", "points"),
+        _event_rule("first-transfer", "One-time task: first transfer", "growth", "first_transfer", 100, once=True),
+        _event_rule("first-utility-bill", "One-time task: first utility bill", "growth", "first_utility_bill", 100, once=True),
+        _event_rule("utility-bill", "Utility bill: 10 points, at most 3 times a month", "points", "utility_bill", 10, per_month=3),
+        _event_rule("check-in", "Daily check-in: 5 points once a day", "points", "check_in", 5, per_day=1),
+    ],
+}
+
+# JD's old growth levels: copper, silver, gold, diamond on growth accumulated since joining.
+JD_GROWTH = {
+    **_PROGRAM_DEFAULTS,
+    "code": "jd-growth",
+    "name": "京东成长值（旧） JD growth levels",
+    "description": "Copper, silver, gold, diamond on lifetime growth from orders and reviews; a level once reached is kept.",
+    "growth_window_months": None,
+    "levels": _levels(
+        ("copper", "铜牌会员", "Copper", 0),
+        ("silver", "银牌会员", "Silver", 2000),
+        ("gold", "金牌会员", "Gold", 10000),
+        ("diamond", "钻石会员", "Diamond", 30000),
+        validity=None,
+    ),
+    "rules": [
+        _order_rule("order-growth", "Growth from completed orders: 1 per yuan", "growth"),
+        _event_rule("review", "A product review: 10 growth, at most 5 a day", "growth", "review", 10, per_day=5),
+    ],
+}
+
+# VIP.com V值: consumption value = qualified amount × 5 (goods less promotions, discounts and
+# coupons; shipping excluded) on completed orders only, plus behaviour value.
+VIPSHOP = {
+    **_PROGRAM_DEFAULTS,
+    "code": "vipshop",
+    "name": "唯品会 V值 VIP.com V-value",
+    "description": "V-value = qualified amount × 5 on completed orders (returns excluded) plus behaviour value.",
+    "levels": _levels(
+        ("V1", "V1 会员", "V1", 0),
+        ("V2", "V2 会员", "V2", 3000),
+        ("V3", "V3 会员", "V3", 10000),
+        ("V4", "V4 会员", "V4", 30000),
+        ("V5", "V5 会员", "V5", 80000),
+        ("V6", "V6 会员", "V6", 200000),
+    ),
+    "rules": [
+        _order_rule("consumption-value", "Consumption value: qualified amount × 5", "growth", rate=5),
+        _event_rule("review", "Behaviour value: a review, 10, at most 3 a day", "growth", "review", 10, per_day=3),
+        _event_rule("check-in", "Behaviour value: daily check-in, 2", "growth", "check_in", 2, per_day=1),
+    ],
+}
+
+# NetEase News: experience that never decays across 11 ranks, and coins to spend.
+NETEASE_NEWS = {
+    **_PROGRAM_DEFAULTS,
+    "code": "netease-news",
+    "name": "网易新闻 NetEase News",
+    "description": "Eleven ranks on lifetime experience that never decays; coins from check-ins and reading, spent in the mall.",
+    "growth_window_months": None,
+    "points_expiry": "never",
+    "levels": _levels(
+        *[(f"Lv{n}", f"{n}级", f"Rank {n}", threshold) for n, threshold in enumerate(
+            (0, 100, 300, 600, 1000, 2000, 4000, 8000, 15000, 30000, 60000), start=1)],
+        validity=None,
+    ),
+    "rules": [
+        _event_rule("check-in-experience", "Daily check-in: 5 experience", "growth", "check_in", 5, per_day=1),
+        _event_rule("read-experience", "Reading an article: 1 experience, at most 10 a day", "growth", "read_article", 1, per_day=10),
+        _event_rule("comment-experience", "A comment: 2 experience, at most 10 a day", "growth", "comment", 2, per_day=10),
+        _event_rule("check-in-coins", "Daily check-in: 10 coins", "points", "check_in", 10, per_day=1),
+        _event_rule("read-coins", "Reading an article: 2 coins, at most 20 a day", "points", "read_article", 2, per_day=20),
+    ],
+}
+
+PRESETS = {preset["code"]: preset for preset in (DEFAULT, ALIPAY, JD_GROWTH, VIPSHOP, NETEASE_NEWS)}

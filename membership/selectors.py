@@ -26,10 +26,27 @@ def program_levels(*, program: Program) -> list[Level]:
     return list(program.levels.order_by("rank"))
 
 
+def levels_by_id(*, levels: list[Level]) -> dict[int, Level]:
+    """Every level row's pk → the level of ``levels`` (one program's, lowest first) that stands for it.
+
+    A program's own levels stand for themselves. A level of another program (a member placed by the
+    program that was active before a switch) stands for the highest of ``levels`` whose rank does not
+    exceed its own: the member keeps their rank, and its validity, under the new program until a
+    settlement decides otherwise. Members and ledgers are never rewritten by a switch.
+    """
+    mapped = {}
+    for pk, rank in Level.objects.values_list("pk", "rank"):
+        mapped[pk] = next((level for level in reversed(levels) if level.rank <= rank), levels[0])
+    mapped.update({level.pk: level for level in levels})
+    return mapped
+
+
 def member_level_get(*, member: Member, levels: list[Level]) -> Level:
-    """The member's level; a member no settlement has placed is at the lowest level."""
-    by_id = {level.pk: level for level in levels}
-    return by_id.get(member.level_id, levels[0])
+    """The member's level under the program of ``levels``; a member no settlement has placed is at the lowest level."""
+    if member.level_id is None:
+        return levels[0]
+    own = next((level for level in levels if level.pk == member.level_id), None)
+    return own or levels_by_id(levels=levels).get(member.level_id, levels[0])
 
 
 def ledger_used(*, ledger_model, member: Member, start: datetime, end: datetime) -> int:

@@ -42,7 +42,15 @@ from .models import (
     Source,
 )
 from .rules import STRATEGIES, OrderFacts, strategy_for
-from .selectors import cap_room_get, growth_window_bounds, growth_window_sums, program_active_get, program_levels, settlement_latest_month
+from .selectors import (
+    cap_room_get,
+    growth_window_bounds,
+    growth_window_sums,
+    levels_by_id,
+    program_active_get,
+    program_levels,
+    settlement_latest_month,
+)
 
 ORDER_FIELDS = (
     "paid_at",
@@ -629,7 +637,7 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
 def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
     """Settle the members in ``span`` one decision at a time (``settlement_decide``), writing in bulk."""
     month = run.month
-    by_id = {level.pk: level for level in levels}
+    by_id = levels_by_id(levels=levels)
     sums = growth_window_sums(program=program, month=month, members=span)
     members = Member.objects.filter(pk__gte=span[0])
     if span[1] is not None:
@@ -644,7 +652,9 @@ def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
         growth = sums.get(pk, 0)
         decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
         if decision is None:
-            continue
+            if level_id is None or level_id == current.pk:
+                continue
+            decision = (current, valid_until, LevelChange.Reason.SWITCH)
         new_level, new_valid, reason = decision
         counts[reason] += 1
         updates.append(SimpleNamespace(pk=pk, level_id=new_level.pk, level_valid_until=new_valid, updated_at=now))
@@ -653,7 +663,7 @@ def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
                 LevelChange,
                 member_id=pk,
                 run_id=run.pk,
-                from_level_id=current.pk,
+                from_level_id=level_id or current.pk,
                 to_level_id=new_level.pk,
                 valid_until=new_valid,
                 window_growth=growth,
@@ -672,36 +682,43 @@ def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
     the data, so no member row travels to Python and back."""
     month = run.month
     start, end = growth_window_bounds(program=program, month=month)
-    table = ", ".join(f"(%(i{n})s, %(id{n})s::bigint, %(th{n})s::bigint, %(rn{n})s::date)" for n in range(len(levels)))
+    table = ", ".join(f"(%(i{n})s, %(id{n})s::bigint, %(rk{n})s::int, %(th{n})s::bigint, %(rn{n})s::date)" for n in range(len(levels)))
     window = "AND e.effective_at >= %(start)s" if start is not None else ""
     last = "AND m.id <= %(last)s" if span[1] is not None else ""
     last_entry = "AND e.member_id <= %(last)s" if span[1] is not None else ""
     sql = f"""
-        WITH lv(idx, id, threshold, renewal) AS (VALUES {table}),
+        WITH lv(idx, id, rank, threshold, renewal) AS (VALUES {table}),
         sums AS (
             SELECT e.member_id, SUM(e.amount) AS g FROM membership_growthentry e
             WHERE e.member_id >= %(first)s {last_entry} AND e.effective_at < %(end)s {window}
             GROUP BY e.member_id
         ),
         cur AS (
-            SELECT m.id, COALESCE(l.idx, 0) AS cur_idx, m.level_valid_until AS valid, COALESCE(s.g, 0) AS g,
+            SELECT m.id, m.level_id, (l.idx IS NULL AND m.level_id IS NOT NULL) AS foreign_level,
+                   COALESCE(l.idx, (SELECT max(t.idx) FROM lv t JOIN membership_level o ON t.rank <= o.rank WHERE o.id = m.level_id), 0) AS cur_idx, m.level_valid_until AS valid, COALESCE(s.g, 0) AS g,
                    COALESCE((SELECT max(t.idx) FROM lv t WHERE t.threshold <= COALESCE(s.g, 0)), 0) AS target
             FROM membership_member m
             LEFT JOIN lv l ON l.id = m.level_id
             LEFT JOIN sums s ON s.member_id = m.id
             WHERE m.id >= %(first)s {last}
         ),
-        dec AS (
-            SELECT id, cur_idx, g, target,
+        decided AS (
+            SELECT id, level_id, foreign_level, valid, cur_idx, g, target,
                    CASE WHEN target >= cur_idx THEN NULLIF(target, 0)
                         WHEN valid IS NOT NULL AND valid > %(month_end)s THEN NULL
-                        ELSE cur_idx - 1 END AS new_idx,
-                   CASE WHEN target > cur_idx THEN 'upgrade' WHEN target = cur_idx THEN 'renewal' ELSE 'downgrade' END AS reason
+                        ELSE cur_idx - 1 END AS new_idx
             FROM cur
         ),
+        dec AS (
+            SELECT id, level_id, valid, cur_idx, g, target,
+                   COALESCE(new_idx, CASE WHEN foreign_level THEN cur_idx END) AS new_idx,
+                   CASE WHEN new_idx IS NULL THEN 'switch' WHEN target > cur_idx THEN 'upgrade'
+                        WHEN target = cur_idx THEN 'renewal' ELSE 'downgrade' END AS reason
+            FROM decided
+        ),
         chg AS (
-            SELECT d.id, d.g, d.reason, cl.id AS from_id, nl.id AS to_id,
-                   CASE WHEN d.target < d.new_idx THEN NULL ELSE nl.renewal END AS new_valid
+            SELECT d.id, d.g, d.reason, COALESCE(d.level_id, cl.id) AS from_id, nl.id AS to_id,
+                   CASE WHEN d.reason = 'switch' THEN d.valid WHEN d.target < d.new_idx THEN NULL ELSE nl.renewal END AS new_valid
             FROM dec d JOIN lv nl ON nl.idx = d.new_idx JOIN lv cl ON cl.idx = d.cur_idx
         ),
         upd AS (
@@ -716,7 +733,7 @@ def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
     """
     params = {"first": span[0], "last": span[1], "start": start, "end": end, "month_end": month_last_day(month), "now": timezone.now(), "run": run.pk}
     for n, level in enumerate(levels):
-        params.update({f"i{n}": n, f"id{n}": level.pk, f"th{n}": level.threshold, f"rn{n}": _renewal(month, level)})
+        params.update({f"i{n}": n, f"id{n}": level.pk, f"rk{n}": level.rank, f"th{n}": level.threshold, f"rn{n}": _renewal(month, level)})
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -763,10 +780,9 @@ def settlement_preview(*, month: date) -> SettlementOutcome:
     levels = program_levels(program=program)
     if not levels:
         raise SettlementRefused(f"program {program.code} has no levels to settle.")
-    by_id = {level.pk: level for level in levels}
     sums = growth_window_sums(program=program, month=month)
     until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
-    return SettlementOutcome(None, preview=_settlement_preview(levels, by_id, sums, month, until))
+    return SettlementOutcome(None, preview=_settlement_preview(levels, levels_by_id(levels=levels), sums, month, until))
 
 
 def settlement_whatif(*, thresholds: dict[str, int], month: date | None = None) -> dict:
@@ -785,8 +801,8 @@ def settlement_whatif(*, thresholds: dict[str, int], month: date | None = None) 
     until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
     return {
         "month": month,
-        "now": _settlement_preview(levels, {level.pk: level for level in levels}, sums, month, until),
-        "proposed": _settlement_preview(proposed, {level.pk: level for level in proposed}, sums, month, until),
+        "now": _settlement_preview(levels, levels_by_id(levels=levels), sums, month, until),
+        "proposed": _settlement_preview(proposed, {pk: proposed[levels.index(level)] for pk, level in levels_by_id(levels=levels).items()}, sums, month, until),
     }
 
 
@@ -900,14 +916,49 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
 
     changes += benefit_catalog_sync(program=program, specs=preset.get("benefits", []))
     if activate or (activate is None and not Program.objects.filter(is_active=True).exists()):
-        if not program.is_active:
-            Program.objects.filter(is_active=True).exclude(pk=program.pk).update(is_active=False)
-            program.is_active = True
-            program.save(update_fields=["is_active", "updated_at"])
-            changes += 1
-    if program.is_active:
+        changes += program_activate(program=program, actor=None)
+    elif program.is_active:
         changes += settlement_schedule_sync(program=program)
     return program, changes
+
+
+@transaction.atomic
+def program_activate(*, program: Program, actor) -> int:
+    """Make ``program`` the active one; returns how many rows changed (0 if it already was).
+
+    Members and ledgers are not touched: a member keeps the level the old program gave, which
+    stands for the new program's level of the same rank (``levels_by_id``) until the next
+    settlement, which decides by the new program's rules and moves every member onto its levels.
+    """
+    permission_require(actor, "membership.change_program", "switch the active program")
+    program = Program.objects.select_for_update().get(pk=program.pk)
+    if not program.levels.exists():
+        raise ValidationError(f"program {program.code} has no levels: it cannot be made active.")
+    changes = 0
+    if not program.is_active:
+        Program.objects.filter(is_active=True).exclude(pk=program.pk).update(is_active=False)
+        program.is_active = True
+        program.save(update_fields=["is_active", "updated_at"])
+        changes += 1
+    return changes + settlement_schedule_sync(program=program)
+
+
+def program_switch_preview(*, program: Program, month: date | None = None) -> dict:
+    """The next settlement under the active program and under ``program``, changing nothing:
+    how many members each level would hold, and how many would move up and down."""
+    active = program_active_get()
+    month = (month or settlement_default_month_next()).replace(day=1)
+
+    def preview(of: Program) -> tuple[list[Level], dict]:
+        levels = program_levels(program=of)
+        sums = growth_window_sums(program=of, month=month)
+        until = local_midnight(add_months(month, 1), ZoneInfo(of.time_zone))
+        return levels, _settlement_preview(levels, levels_by_id(levels=levels), sums, month, until)
+
+    levels_now, now = preview(active)
+    levels_then, then = preview(program)
+    return {"month": month, "active": active, "program": program, "now": now, "proposed": then,
+            "levels_now": levels_now, "levels_proposed": levels_then}
 
 
 SETTLEMENT_TASK_NAME = "Monthly settlement"

@@ -1,0 +1,178 @@
+"""Program presets: each real program's published rules, checked through the services and the settlement;
+switching the active program keeps members and ledgers and the next settlement uses the new rules."""
+
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import Sum
+from django.urls import reverse
+
+from membership.models import GrowthEntry, LevelChange, Member, Program
+from membership.presets import PRESETS
+from membership.services import (
+    event_record,
+    growth_adjust,
+    order_book,
+    program_activate,
+    program_load,
+    program_switch_preview,
+    settlement_run_execute,
+)
+from membership.tests.factories import MemberFactory, local, order
+from points.models import PointsEntry
+from points.selectors import points_available_get, points_balance_get
+
+pytestmark = pytest.mark.django_db
+
+
+def load(name) -> Program:
+    program, _ = program_load(name=name, activate=True)
+    return program
+
+
+def growth(member) -> int:
+    return GrowthEntry.objects.filter(member=member).aggregate(s=Sum("amount"))["s"] or 0
+
+
+def settle(month: str):
+    return settlement_run_execute(month=date.fromisoformat(month + "-01"))
+
+
+def level_of(member) -> str:
+    member.refresh_from_db()
+    return member.level.code if member.level else None
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_loads_once_with_chinese_and_english_level_names(name):
+    program, changes = program_load(name=name)
+    assert changes > 0
+    assert program_load(name=name) == (program, 0)
+    levels = list(program.levels.order_by("rank"))
+    assert levels[0].threshold == 0 and all(level.name and level.name_en for level in levels)
+
+
+def test_alipay_four_levels_on_a_rolling_year_points_capped_monthly_and_cleared_at_year_end(db, django_user_model):
+    load("alipay")
+    member = MemberFactory()
+    staff = django_user_model.objects.create_user("alipay-ops")
+    assert event_record(member_id=member.member_id, event_type="first_transfer", occurred_at=local(2025, 3, 1), event_id="t1").growth == 100
+    assert event_record(member_id=member.member_id, event_type="first_transfer", occurred_at=local(2025, 4, 1), event_id="t2").growth == 0
+    order_book(facts=order("A1", member, local(2025, 3, 5, 10), goods="1900"))
+    settle("2025-03")
+    assert level_of(member) == "gold"  # 2,000 growth in the window
+    growth_adjust(member=member, amount=16000, reason="campaign", actor=staff, effective_at=local(2025, 4, 2))
+    settle("2025-04")
+    assert level_of(member) == "diamond"
+    # Points: 1 per yuan, at most 4,650 in a calendar month; what is over is recorded as capped.
+    order_book(facts=order("A2", member, local(2025, 5, 3), goods="4000"))
+    order_book(facts=order("A3", member, local(2025, 5, 20), goods="1000"))
+    may = PointsEntry.objects.filter(member=member, source_ref__in=["A2", "A3"])
+    assert may.aggregate(s=Sum("amount"))["s"] == 4650 and may.aggregate(s=Sum("capped"))["s"] == 350
+    # Points are cleared at the end of the year they were earned.
+    settle("2025-12")
+    assert points_balance_get(member=member) == 0
+    assert points_available_get(member=member, at=local(2025, 12, 31, 23)) == 0
+
+
+def test_jd_growth_counts_lifetime_growth_and_never_drops_a_level(db):
+    load("jd-growth")
+    member = MemberFactory()
+    order_book(facts=order("J1", member, local(2020, 1, 10), goods="12000"))
+    settle("2020-01")
+    assert level_of(member) == "gold"
+    settle("2024-06")  # years later with no new growth: lifetime growth still counts
+    assert level_of(member) == "gold"
+    order_book(facts=order("J2", member, local(2024, 7, 1), goods="18000"))
+    settle("2024-07")
+    assert level_of(member) == "diamond"
+
+
+def test_vipshop_v_value_is_five_times_the_qualified_amount_and_returns_earn_nothing(db):
+    load("vipshop")
+    member = MemberFactory()
+    result = order_book(facts=order("V1", member, local(2026, 3, 1), goods="200", discount="20", shipping="10"))
+    assert result.growth == 900
+    order_book(facts=order("V2", member, local(2026, 3, 2), goods="300"))
+    assert growth(member) == 2400
+    order_book(facts=order("V2", member, local(2026, 3, 2), status="refunded", goods="300", refunded="300"))
+    assert growth(member) == 900
+    order_book(facts=order("V3", member, local(2026, 3, 3), status="paid", goods="1000"))
+    assert growth(member) == 900
+
+
+def test_netease_news_experience_never_decays_and_coins_never_expire(db):
+    load("netease-news")
+    member = MemberFactory()
+    for day in range(1, 21):
+        event_record(member_id=member.member_id, event_type="check_in", occurred_at=local(2021, 1, day, 8), event_id=f"c{day}")
+        event_record(member_id=member.member_id, event_type="check_in", occurred_at=local(2021, 1, day, 9), event_id=f"c{day}-again")
+    for n in range(15):
+        event_record(member_id=member.member_id, event_type="read_article", occurred_at=local(2021, 1, 5, 10, n), event_id=f"r{n}")
+    assert growth(member) == 20 * 5 + 10
+    assert points_balance_get(member=member) == 20 * 10 + 15 * 2
+    settle("2021-01")
+    assert level_of(member) == "Lv2"  # 110 experience
+    settle("2026-01")  # five years on: experience and coins are all still there
+    assert level_of(member) == "Lv2" and points_balance_get(member=member) == 230
+
+
+def test_switching_programs_keeps_members_and_ledgers_and_the_next_settlement_uses_the_new_rules(program, django_user_model):
+    staff = django_user_model.objects.create_user("switch-ops")
+    high, middle, low = MemberFactory(), MemberFactory(), MemberFactory()
+    growth_adjust(member=high, amount=60000, reason="history", actor=staff, effective_at=local(2026, 1, 5))
+    growth_adjust(member=middle, amount=19000, reason="history", actor=staff, effective_at=local(2026, 1, 5))
+    growth_adjust(member=low, amount=1500, reason="history", actor=staff, effective_at=local(2026, 1, 5))
+    settle("2026-01")
+    assert [level_of(m) for m in (high, middle, low)] == ["V4", "V2", "V1"]
+    alipay, _ = program_load(name="alipay")
+    ledgers = (GrowthEntry.objects.count(), list(Member.objects.order_by("pk").values_list("level_id", "level_valid_until")))
+
+    preview = program_switch_preview(program=alipay, month=date(2026, 2, 1))
+    assert preview["proposed"]["levels_after"] == {"regular": 0, "gold": 1, "platinum": 0, "diamond": 2}
+    assert preview["proposed"]["up"] == 1 and preview["now"]["up"] == 0
+    assert (GrowthEntry.objects.count(), list(Member.objects.order_by("pk").values_list("level_id", "level_valid_until"))) == ledgers
+
+    program_activate(program=alipay, actor=None)
+    assert list(Program.objects.filter(is_active=True)) == [alipay]
+    assert (GrowthEntry.objects.count(), list(Member.objects.order_by("pk").values_list("level_id", "level_valid_until"))) == ledgers
+    settle("2026-02")
+    # 19,000 reaches alipay's diamond (18,000); 60,000 keeps the top rank; 1,500 is below gold (2,000) but
+    # the silver it holds is valid until 2027-01-31, so it keeps rank 1 under alipay. All are on alipay's levels now.
+    assert [level_of(m) for m in (high, middle, low)] == ["diamond", "diamond", "gold"]
+    changes = dict(LevelChange.objects.filter(run__month=date(2026, 2, 1)).values_list("member_id", "reason"))
+    assert changes == {high.pk: "renewal", middle.pk: "upgrade", low.pk: "switch"}
+    assert LevelChange.objects.get(member=middle, run__month=date(2026, 2, 1)).from_level.code == "V2"
+
+
+def test_a_member_still_valid_keeps_their_rank_after_a_switch(program, django_user_model):
+    staff = django_user_model.objects.create_user("switch-ops2")
+    member = MemberFactory()
+    growth_adjust(member=member, amount=25000, reason="history", actor=staff, effective_at=local(2025, 3, 5))
+    settle("2025-03")
+    assert level_of(member) == "V3"
+    alipay, _ = program_load(name="alipay", activate=True)
+    growth_adjust(member=member, amount=-24000, reason="correction", actor=staff, effective_at=local(2025, 3, 6))
+    settle("2025-04")  # below every threshold but V3 is valid until 2026-03-31: rank 3 under alipay, same validity
+    member.refresh_from_db()
+    assert (member.level.code, member.level_valid_until) == ("diamond", date(2026, 3, 31))
+
+
+def test_only_a_program_admin_switches_and_the_page_shows_the_comparison(program, client, django_user_model):
+    alipay, _ = program_load(name="alipay")
+    operator = django_user_model.objects.create_user("switch-operator", password="pw", is_staff=True)
+    operator.groups.add(Group.objects.get(name="Operator"))
+    with pytest.raises(PermissionDenied):
+        program_activate(program=alipay, actor=django_user_model.objects.get(pk=operator.pk))
+    client.force_login(operator)
+    url = reverse("admin:membership_program_activate", args=[alipay.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and b"switch-proposed" in page.content and b"<form" not in page.content.split(b'id="content"')[1]
+    assert client.post(url).status_code == 403
+    admin = django_user_model.objects.create_user("switch-admin", password="pw", is_staff=True)
+    admin.groups.add(Group.objects.get(name="Program admin"))
+    client.force_login(admin)
+    assert client.post(url).status_code == 302
+    assert Program.objects.get(is_active=True) == alipay

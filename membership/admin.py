@@ -273,8 +273,11 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
         p = member_level_progress_get(member=obj)
         start, end = p["window"]
         window = _("lifetime") if start is None else f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+        growth = _("%(growth)s growth in the window %(window)s") % {"growth": f"{p['window_growth'] - obj.base_score:,}", "window": window}
+        if obj.base_score:
+            growth = _("%(growth)s, plus a base score of %(base)s") % {"growth": growth, "base": f"{obj.base_score:,}"}
         parts = [
-            _("%(growth)s growth in the window %(window)s") % {"growth": f"{p['window_growth']:,}", "window": window},
+            growth,
             _("%(n)s more to keep %(level)s") % {"n": f"{p['to_keep']:,}", "level": p["level"].code} if p["to_keep"] else _("enough to keep %(level)s") % {"level": p["level"].code},
         ]
         if p["next_level"] and p["to_next"]:

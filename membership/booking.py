@@ -431,7 +431,7 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
 # ---------------------------------------------------------------- members
 
 
-MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at")
+MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at", "base_score")
 
 
 def members_upsert_batch(*, rows: list[dict]) -> BatchResult:

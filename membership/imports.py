@@ -359,7 +359,7 @@ def balances_import(*, path: str, program: Program, actor=None, **options) -> Im
 
 # ---------------------------------------------------------------- members
 
-MEMBER_COLUMNS = ("member_id", "name", "phone", "birthday", "joined_at")
+MEMBER_COLUMNS = ("member_id", "name", "phone", "birthday", "joined_at", "base_score")
 MEMBER_REQUIRED = ("member_id",)
 
 
@@ -376,11 +376,20 @@ def member_parse(values: dict) -> dict:
         phone=values.get("phone") or None,
         birthday=parse_day(values.get("birthday", ""), "birthday"),
         joined_at=joined_at,
+        base_score=parse_base_score(values.get("base_score", "")),
     )
 
 
+def parse_base_score(text: str) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit():
+        raise FieldError("base_score", f"base_score must be a whole number of 0 or more, not {text!r}")
+    return int(text)
+
+
 def members_import(*, path: str, **options) -> ImportReport:
-    """Import members (``member_id,name,phone,birthday,joined_at``): new ones are created, known
+    """Import members (``member_id,name,phone,birthday,joined_at``, optionally ``base_score``): new ones are created, known
     ones get the fields given (an empty cell leaves a field as it is), never a duplicate."""
 
     def parse(values):

@@ -183,6 +183,14 @@ class Member(models.Model):
         help_text=_("Set by the settlement; empty = the program's lowest level."),
     )
     level_valid_until = models.DateField(_("level valid until"), null=True, blank=True)
+    base_score = models.PositiveIntegerField(
+        _("base score"),
+        default=0,
+        help_text=_(
+            "Added to the window growth when the level is decided: a score from outside the program, "
+            "such as the member's credit or account standing (Taobao's base score)."
+        ),
+    )
     last_active_at = models.DateTimeField(
         _("last active"), null=True, blank=True, db_index=True, help_text=_("When the member last paid an order or did a rewarded behaviour.")
     )

@@ -185,3 +185,29 @@ NETEASE_NEWS = {
 }
 
 PRESETS = {preset["code"]: preset for preset in (DEFAULT, ALIPAY, JD_GROWTH, VIPSHOP, NETEASE_NEWS)}
+
+# Taobao 88VIP 淘气值: purchase score + reward score + base score (from the member's credit standing,
+# imported as each member's base score), with per-order, daily and monthly caps; updated monthly on
+# the 8th; a super member from 1,000.
+TAOBAO_TAOQI = {
+    **_PROGRAM_DEFAULTS,
+    "code": "taobao-taoqi",
+    "name": "淘宝淘气值 Taobao Taoqi score",
+    "description": "Purchase score + reward score + base score over 12 months, capped per order, day and month; "
+                   "updated on the 8th; super member from 1,000.",
+    "settlement_day": 8,
+    "daily_growth_cap": 100,
+    "monthly_growth_cap": 300,
+    "levels": [
+        {"code": "regular", "name": "普通会员", "name_en": "Regular", "rank": 0, "threshold": 0, "validity_months": None},
+        {"code": "super", "name": "超级会员", "name_en": "Super member", "rank": 1, "threshold": 1000, "validity_months": 1},
+        {"code": "apass", "name": "APASS 会员", "name_en": "APASS", "rank": 2, "threshold": 2500, "validity_months": 1},
+    ],
+    "rules": [
+        _order_rule("purchase-score", "Purchase score: 1 per 10 yuan, at most 50 an order", "growth", rate=0.1, per_order_cap=50),
+        _event_rule("quality-review", "Reward score: a quality review (8+ characters, photos), 5, at most 2 a day",
+                    "growth", "quality_review", 5, per_day=2),
+    ],
+}
+
+PRESETS["taobao-taoqi"] = TAOBAO_TAOQI

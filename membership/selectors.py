@@ -191,7 +191,7 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
     levels = program_levels(program=program)
     tz = ZoneInfo(program.time_zone)
     month = (at or timezone.now()).astimezone(tz).date().replace(day=1)
-    window_growth = growth_window_total(program=program, member=member, month=month)
+    window_growth = growth_window_total(program=program, member=member, month=month) + member.base_score
     current = member_level_get(member=member, levels=levels)
     higher = [level for level in levels if level.rank > current.rank]
     nxt = higher[0] if higher else None

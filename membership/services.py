@@ -75,7 +75,7 @@ class BookingResult:
 # ---------------------------------------------------------------- members
 
 
-MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at")
+MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at", "base_score")
 
 
 @transaction.atomic
@@ -86,6 +86,7 @@ def member_upsert(
     phone: str | None = None,
     birthday: date | None = None,
     joined_at: datetime | None = None,
+    base_score: int | None = None,
 ) -> tuple[Member, str]:
     """Create the member or update the fields given (None leaves a field as it is).
 
@@ -94,7 +95,7 @@ def member_upsert(
     member_id = (member_id or "").strip()
     if not member_id:
         raise ValidationError({"member_id": "member_id is required"})
-    given = {k: v for k, v in zip(MEMBER_FIELDS, (name, phone, birthday, joined_at)) if v is not None}
+    given = {k: v for k, v in zip(MEMBER_FIELDS, (name, phone, birthday, joined_at, base_score)) if v is not None}
     member = Member.objects.select_for_update().filter(member_id=member_id).first()
     if member is None:
         member = Member(member_id=member_id, **given)
@@ -646,10 +647,11 @@ def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
     counts = dict.fromkeys(LevelChange.Reason.values, 0)
     now = timezone.now()
     evaluated = 0
-    for pk, level_id, valid_until in members.order_by("pk").values_list("pk", "level_id", "level_valid_until").iterator(chunk_size=20000):
+    rows = members.order_by("pk").values_list("pk", "level_id", "level_valid_until", "base_score").iterator(chunk_size=20000)
+    for pk, level_id, valid_until, base_score in rows:
         evaluated += 1
         current = by_id.get(level_id, levels[0])
-        growth = sums.get(pk, 0)
+        growth = sums.get(pk, 0) + base_score
         decision = settlement_decide(levels=levels, current=current, valid_until=valid_until, growth=growth, month=month)
         if decision is None:
             if level_id is None or level_id == current.pk:
@@ -695,8 +697,8 @@ def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
         ),
         cur AS (
             SELECT m.id, m.level_id, (l.idx IS NULL AND m.level_id IS NOT NULL) AS foreign_level,
-                   COALESCE(l.idx, (SELECT max(t.idx) FROM lv t JOIN membership_level o ON t.rank <= o.rank WHERE o.id = m.level_id), 0) AS cur_idx, m.level_valid_until AS valid, COALESCE(s.g, 0) AS g,
-                   COALESCE((SELECT max(t.idx) FROM lv t WHERE t.threshold <= COALESCE(s.g, 0)), 0) AS target
+                   COALESCE(l.idx, (SELECT max(t.idx) FROM lv t JOIN membership_level o ON t.rank <= o.rank WHERE o.id = m.level_id), 0) AS cur_idx, m.level_valid_until AS valid, COALESCE(s.g, 0) + m.base_score AS g,
+                   COALESCE((SELECT max(t.idx) FROM lv t WHERE t.threshold <= COALESCE(s.g, 0) + m.base_score), 0) AS target
             FROM membership_member m
             LEFT JOIN lv l ON l.id = m.level_id
             LEFT JOIN sums s ON s.member_id = m.id
@@ -817,10 +819,10 @@ def _settlement_preview(levels, by_id, sums, month, until) -> dict:
 
     counts = {"up": 0, "down": 0, "renewed": 0, "kept": 0}
     after = {level.code: 0 for level in levels}
-    for pk, level_id, valid_until in Member.objects.values_list("pk", "level_id", "level_valid_until").iterator(5000):
+    for pk, level_id, valid_until, base_score in Member.objects.values_list("pk", "level_id", "level_valid_until", "base_score").iterator(5000):
         current = by_id.get(level_id, levels[0])
         decision = settlement_decide(
-            levels=levels, current=current, valid_until=valid_until, growth=sums.get(pk, 0), month=month
+            levels=levels, current=current, valid_until=valid_until, growth=sums.get(pk, 0) + base_score, month=month
         )
         if decision is None:
             counts["kept"] += 1

@@ -176,3 +176,43 @@ def test_only_a_program_admin_switches_and_the_page_shows_the_comparison(program
     client.force_login(admin)
     assert client.post(url).status_code == 302
     assert Program.objects.get(is_active=True) == alipay
+
+
+def test_taobao_taoqi_adds_the_imported_base_score_caps_each_order_day_and_month_and_updates_monthly(db, tmp_path):
+    from django.core.management import call_command
+
+    load("taobao-taoqi")
+    path = tmp_path / "members.csv"
+    path.write_text("member_id,name,base_score\nTB1,淘宝用户,800\n", encoding="utf-8")
+    call_command("import_members", str(path))
+    member = Member.objects.get(member_id="TB1")
+    assert member.base_score == 800
+    # Purchase score: 1 per 10 yuan, at most 50 an order, 100 a day, 300 a month.
+    for n in range(3):
+        order_book(facts=order(f"T1-{n}", member, local(2026, 3, 1, 10 + n), goods="600"))
+    assert growth(member) == 100
+    for day in range(2, 6):
+        for n in range(2):
+            order_book(facts=order(f"T{day}-{n}", member, local(2026, 3, day, 10 + n), goods="600"))
+    assert growth(member) == 300
+    event_record(member_id="TB1", event_type="quality_review", occurred_at=local(2026, 4, 2, 9), event_id="rv1")
+    settle("2026-03")
+    assert level_of(member) == "super"  # 300 + 800 base
+    member.refresh_from_db()
+    assert member.level_valid_until == date(2026, 4, 30)
+    member.base_score = 0
+    member.save()
+    settle("2026-04")  # 305 without the base score: the level lasted one month
+    assert level_of(member) == "regular"
+
+
+def test_a_base_score_that_is_not_a_whole_number_is_rejected_with_its_row(program, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "members.csv"
+    path.write_text("member_id,base_score\nB1,12\nB2,-5\n", encoding="utf-8")
+    with pytest.raises(CommandError):
+        call_command("import_members", str(path))
+    assert Member.objects.get(member_id="B1").base_score == 12 and not Member.objects.filter(member_id="B2").exists()
+    assert "row 3, column base_score: base_score must be a whole number of 0 or more, not '-5'" in (tmp_path / "members.csv.rejected.csv").read_text(encoding="utf-8-sig")

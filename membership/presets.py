@@ -1,4 +1,24 @@
-"""Program presets: a program's whole configuration as data, loaded by ``load_program NAME``."""
+"""Program presets: a program's whole configuration as data, loaded by ``load_program NAME``.
+
+The program's own settings, levels and rules are loaded by ``services.program_load``; the other
+apps register a loader for their own section of a preset (``benefits``, the points mall, paid
+membership plans…) with ``preset_section``, so membership does not need to know them.
+"""
+
+from collections.abc import Callable
+
+# Section of a preset → ``loader(*, program, specs) -> rows changed``, registered by the apps.
+PRESET_SECTIONS: dict[str, Callable[..., int]] = {}
+
+
+def preset_section(key: str):
+    """Register the loader of a preset's ``key`` section (called from an app's ``ready``)."""
+
+    def register(loader):
+        PRESET_SECTIONS[key] = loader
+        return loader
+
+    return register
 
 DEFAULT = {
     "code": "default",

@@ -903,6 +903,11 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     preset = PRESETS.get(name)
     if preset is None:
         raise UnknownPreset(f"unknown program preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+    from .presets import PRESET_SECTIONS
+
+    unknown = set(preset) - {"code", "levels", "rules", *PROGRAM_FIELDS, *PRESET_SECTIONS}
+    if unknown:
+        raise UnknownPreset(f"preset {name!r} has sections no app loads: {', '.join(sorted(unknown))}")
     levels_validate([(level["code"], level["rank"], level["threshold"]) for level in preset["levels"]])
     for rule in preset["rules"]:
         STRATEGIES[rule["kind"]].validate_params(rule["params"])
@@ -914,9 +919,8 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     for spec in preset["rules"]:
         rule = program.rules.filter(code=spec["code"]).first() or EarningRule(program=program, code=spec["code"])
         changes += _sync(rule, {k: v for k, v in spec.items() if k != "code"})
-    from benefits.services import benefit_catalog_sync
-
-    changes += benefit_catalog_sync(program=program, specs=preset.get("benefits", []))
+    for key, loader in PRESET_SECTIONS.items():
+        changes += loader(program=program, specs=preset.get(key, []))
     if activate or (activate is None and not Program.objects.filter(is_active=True).exists()):
         changes += program_activate(program=program, actor=None)
     elif program.is_active:

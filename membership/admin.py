@@ -237,6 +237,7 @@ class LifecycleFilter(admin.SimpleListFilter):
 @admin.register(Member)
 class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     inlines = [LevelChangeInline]
+    change_form_template = "admin/membership/member/change_form.html"
     import_resource_classes = [MemberImportResource]
     export_resource_classes = [MemberExportResource]
     import_job_kind = "members"
@@ -260,6 +261,14 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
         "level", "level_valid_until", "lifecycle", "last_active_at", "level_progress", "points_summary", "recent_growth", "recent_points",
         "created_at", "updated_at",
     )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The member's own fields, then the sections the other apps register (``sections.py``)."""
+        from .sections import member_sections_render
+
+        member = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "member_sections": member_sections_render(member=member, request=request) if member else []}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("lifecycle stage"))
     def lifecycle(self, obj):

@@ -239,3 +239,17 @@ def test_every_admin_action_runs(admin_client, data):
             assert response.status_code in (200, 302), (info, name, response.status_code)
             ran.append(f"{info[1]}.{name}")
     assert "manualadjustment.approve_adjustments" in ran and "manualadjustment.reject_adjustments" in ran
+
+
+def test_member_page_renders_the_sections_other_apps_register(admin_client, program):
+    from django.utils.html import format_html
+
+    from membership.sections import MEMBER_SECTIONS, member_section
+
+    m = MemberFactory()
+    member_section("probe", title="Probe section", order=1)(lambda *, member, request: format_html("<b>{}</b>", member.member_id))
+    try:
+        page = admin_client.get(reverse("admin:membership_member_change", args=[m.pk])).content.decode()
+    finally:
+        MEMBER_SECTIONS.pop("probe")
+    assert "Probe section" in page and f"<b>{m.member_id}</b>" in page

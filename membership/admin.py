@@ -17,6 +17,7 @@ from common.admin import LedgerAdmin, LedgerEntryAdmin
 
 from .imports import import_job_create
 from .models import (
+    DailyRuleRun,
     EarningRule,
     GrowthEntry,
     ImportJob,
@@ -384,6 +385,17 @@ class SettlementChunkInline(admin.TabularInline):
 
 class SettleForm(forms.Form):
     month = forms.CharField(label=_("month"), help_text=_("YYYY-MM, e.g. 2026-10"), max_length=7)
+
+
+@admin.register(DailyRuleRun)
+class DailyRuleRunAdmin(LedgerAdmin):
+    """The days booked by the time-based rules (the ``Daily rules`` schedule or ``daily_rules``)."""
+
+    list_display = ("day", "program", "trigger", "finished_at", "counts")
+    list_filter = ("program",)
+    list_select_related = ("program",)
+    date_hierarchy = "day"
+    show_full_result_count = False
 
 
 @admin.register(SettlementRun)

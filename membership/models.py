@@ -133,6 +133,7 @@ class EarningRule(models.Model):
     class Kind(models.TextChoices):
         ORDER_AMOUNT = "order_amount", _("Order: rate on the qualified amount")
         EVENT_FIXED = "event_fixed", _("Behaviour: fixed amount per event")
+        DAILY = "daily", _("Time: fixed amount per day while a condition holds")
 
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="rules", verbose_name=_("program"))
     code = models.SlugField(_("code"), max_length=50)
@@ -158,7 +159,7 @@ class EarningRule(models.Model):
         from .rules import STRATEGIES
 
         if self.kind in STRATEGIES:
-            STRATEGIES[self.kind].validate_params(self.params or {})
+            STRATEGIES[self.kind].validate_params(self.params or {}, currency=self.currency)
 
 
 class Member(models.Model):
@@ -286,6 +287,7 @@ class Source(models.TextChoices):
     LOTTERY = "lottery", _("Lottery draw")
     INVITATION = "invitation", _("Invitation reward")
     SUBSCRIPTION = "subscription", _("Paid membership")
+    DAILY = "daily", _("Daily accrual or decay")
 
 
 # Sources whose credits count toward, and are limited by, the per-member caps.
@@ -304,6 +306,7 @@ class LedgerEntryBase(LedgerModel):
         REFUND = "refund", _("Refund of a spend")
         OPENING = "opening", _("Opening balance")
         CLEARED = "cleared", _("Frozen points cleared")
+        DECAY = "decay", _("Decay")
 
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     amount = models.IntegerField(_("amount"))
@@ -347,6 +350,25 @@ class GrowthEntry(LedgerEntryBase):
 
     def __str__(self):
         return f"{self.member_id} {self.kind} {self.amount:+d}"
+
+
+class DailyRuleRun(models.Model):
+    """A day booked by the program's time-based rules: each day once, caught up if the schedule missed it."""
+
+    program = models.ForeignKey(Program, on_delete=models.PROTECT, related_name="+", verbose_name=_("program"))
+    day = models.DateField(_("day"))
+    finished_at = models.DateTimeField(_("finished at"), auto_now_add=True)
+    trigger = models.CharField(_("started through"), max_length=50, default="command")
+    counts = models.JSONField(_("entries by rule"), default=dict)
+
+    class Meta:
+        verbose_name = _("daily rule run")
+        verbose_name_plural = _("daily rule runs")
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["program", "day"], name="daily_rule_run_once_per_day")]
+
+    def __str__(self):
+        return f"{self.program.code} {self.day:%Y-%m-%d}"
 
 
 class SettlementRun(models.Model):

@@ -54,7 +54,7 @@ class OrderAmountStrategy:
         self.exclude_categories = set(params.get("exclude_categories") or [])
 
     @classmethod
-    def validate_params(cls, params: dict) -> None:
+    def validate_params(cls, params: dict, currency: str | None = None) -> None:
         try:
             rate = Decimal(str(params.get("rate", 1)))
         except Exception as exc:
@@ -106,7 +106,7 @@ class EventFixedStrategy:
         self.per_month = params.get("per_month")
 
     @classmethod
-    def validate_params(cls, params: dict) -> None:
+    def validate_params(cls, params: dict, currency: str | None = None) -> None:
         if not params.get("event_type"):
             raise ValidationError({"params": "event_type is required"})
         amount = params.get("amount")
@@ -121,7 +121,46 @@ class EventFixedStrategy:
         return event_type == self.event_type
 
 
-STRATEGIES = {cls.kind: cls for cls in (OrderAmountStrategy, EventFixedStrategy)}
+class DailyStrategy:
+    """A fixed amount for every day on which a condition holds for the member (time-based rules).
+
+    Run once a day for the day before by ``accrual.daily_rules_run``, not by a fact of the member.
+
+    params:
+      amount   what one day earns; negative for a decay (growth only)
+      when     the condition (``conditions.MEMBER_CONDITIONS``: ``any``, ``subscribed``,
+               ``subscribed_annual``, ``not_subscribed``…; default ``any``)
+      floor    for a decay: the member's growth never goes below this by decay (default 0)
+    Weibo: 10 growth a day while a paying member, 5 more while on a yearly plan. Tencent Video:
+    growth a day while a member, minus a decay while not, never below 0.
+    """
+
+    kind = "daily"
+    fact = "day"
+
+    def __init__(self, params: dict):
+        self.amount = int(params["amount"])
+        self.when = params.get("when") or "any"
+        self.floor = int(params.get("floor") or 0)
+
+    @classmethod
+    def validate_params(cls, params: dict, currency: str | None = None) -> None:
+        from .conditions import MEMBER_CONDITIONS
+
+        amount = params.get("amount")
+        if not isinstance(amount, int) or amount == 0:
+            raise ValidationError({"params": "amount must be a whole number other than 0 (negative for a decay)"})
+        if amount < 0 and currency == "points":
+            raise ValidationError({"params": "a decay applies to growth only; points end by the program's expiry policy"})
+        when = params.get("when") or "any"
+        if when not in MEMBER_CONDITIONS:
+            raise ValidationError({"params": f"unknown condition {when!r}; known: {', '.join(sorted(MEMBER_CONDITIONS))}"})
+        floor = params.get("floor", 0)
+        if not isinstance(floor, int) or floor < 0:
+            raise ValidationError({"params": "floor must be a whole number, 0 or more"})
+
+
+STRATEGIES = {cls.kind: cls for cls in (OrderAmountStrategy, EventFixedStrategy, DailyStrategy)}
 
 
 def strategy_for(rule):

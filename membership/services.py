@@ -910,7 +910,7 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
         raise UnknownPreset(f"preset {name!r} has sections no app loads: {', '.join(sorted(unknown))}")
     levels_validate([(level["code"], level["rank"], level["threshold"]) for level in preset["levels"]])
     for rule in preset["rules"]:
-        STRATEGIES[rule["kind"]].validate_params(rule["params"])
+        STRATEGIES[rule["kind"]].validate_params(rule["params"], currency=rule["currency"])
     program = Program.objects.select_for_update().filter(code=preset["code"]).first() or Program(code=preset["code"])
     changes = int(_sync(program, {f: preset[f] for f in PROGRAM_FIELDS}))
     for spec in preset["levels"]:
@@ -924,7 +924,7 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     if activate or (activate is None and not Program.objects.filter(is_active=True).exists()):
         changes += program_activate(program=program, actor=None)
     elif program.is_active:
-        changes += settlement_schedule_sync(program=program)
+        changes += program_schedules_sync(program=program)
     return program, changes
 
 
@@ -946,7 +946,14 @@ def program_activate(*, program: Program, actor) -> int:
         program.is_active = True
         program.save(update_fields=["is_active", "updated_at"])
         changes += 1
-    return changes + settlement_schedule_sync(program=program)
+    return changes + program_schedules_sync(program=program)
+
+
+def program_schedules_sync(*, program: Program) -> int:
+    """The active program's beat schedules: the monthly settlement and the daily rules."""
+    from .accrual import daily_schedule_sync
+
+    return settlement_schedule_sync(program=program) + daily_schedule_sync(program=program)
 
 
 def program_switch_preview(*, program: Program, month: date | None = None) -> dict:

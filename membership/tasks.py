@@ -73,3 +73,12 @@ def import_job_run_task(job_id: int) -> dict:
 
     job = import_job_run(job_id=job_id)
     return {"job": job.pk, "status": job.status, "counts": job.counts}
+
+
+@shared_task(name="membership.daily_rules")
+def daily_rules() -> dict:
+    """What the daily schedule runs: the program's time-based rules for every day not booked yet."""
+    from .accrual import daily_rules_catch_up
+
+    runs = daily_rules_catch_up()
+    return {"days": [run.day.isoformat() for run in runs], "counts": [run.counts for run in runs]}

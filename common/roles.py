@@ -25,6 +25,7 @@ ROLES = {
     # Approves (or rejects) adjustments above the threshold that someone else requested.
     "Approver": [
         "riskcontrol.approve_manualadjustment",
+        "riskcontrol.release_blockedcredit",
     ],
     # The program's configuration, the settlement and its schedule, opening balances.
     "Program admin": [

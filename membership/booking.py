@@ -79,6 +79,53 @@ class BatchBook:
         for lot in PointsLot.objects.select_for_update().filter(member_id__in=debtors, remaining__gt=0).select_related("entry"):
             self.lots[lot.member_id].append(lot)
         self._sequence = 0
+        self._load_blocks(member_pks, orders)
+
+    # ------------------------------------------------------------ blacklist
+
+    def _load_blocks(self, member_pks, orders):
+        """Who is blacklisted when over the batch's span, and the open blocked credits of the
+        batch's known orders: one query each, whatever the size of the batch."""
+        from riskcontrol.models import BlockedCredit
+        from riskcontrol.selectors import members_block_periods
+
+        self.block_periods = {}
+        self.pending: dict[tuple[str, int], BlockedCredit] = {}
+        self.new_blocked, self.changed_blocked = [], {}
+        if not orders:
+            return
+        self.block_periods = members_block_periods(
+            member_ids=member_pks, scope="earning", since=min(o.paid_at for o in orders), until=max(o.paid_at for o in orders)
+        )
+        known = [o.order_id for o in orders if o.pk is not None]
+        if known:
+            open_credits = BlockedCredit.objects.select_for_update().filter(
+                source=Source.ORDER, source_ref__in=known, released_at__isnull=True
+            ).order_by("pk")
+            for blocked in open_credits:
+                self.pending[(blocked.source_ref, blocked.rule_id)] = blocked
+
+    def block_at(self, *, member: Member, at: datetime) -> int | None:
+        from riskcontrol.selectors import block_in_force
+
+        periods = self.block_periods.get(member.pk)
+        return block_in_force(periods, at) if periods else None
+
+    def blocked_pending(self, *, order: Order, rule: EarningRule):
+        return self.pending.get((order.order_id, rule.pk))
+
+    def blocked_new(self, **fields):
+        from riskcontrol.models import BlockedCredit
+
+        blocked = BlockedCredit(**fields)
+        blocked.created_at = self.now
+        self.pending[(blocked.source_ref, blocked.rule_id)] = blocked
+        self.new_blocked.append(blocked)
+        return blocked
+
+    def blocked_save(self, blocked) -> None:
+        if blocked.pk is not None:
+            self.changed_blocked[blocked.pk] = blocked
 
     # ------------------------------------------------------------ caps
 
@@ -222,6 +269,10 @@ class BatchBook:
 
     def flush(self):
         from points.models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
+        from riskcontrol.models import BlockedCredit
+
+        BlockedCredit.objects.bulk_create(self.new_blocked)
+        BlockedCredit.objects.bulk_update(list(self.changed_blocked.values()), ["amount"])
 
         rows_insert(GrowthEntry, self.growth_entries)
         rows_insert(PointsEntry, self.points_entries)
@@ -318,7 +369,8 @@ def _book(facts, program, book_points) -> BatchResult:
         order_credits = credits.get(order.pk, {}) if order.pk else {}
         applicable = rules_applicable(rules=rules, program=program, fact="order", at=order.paid_at, include_ids=order_credits)
         booked, touched = order_rules_apply(
-            rules=applicable, member=member, order=order, credits=order_credits, outcome=outcome, book_points=book_points, book=book
+            rules=applicable, member=member, order=order, credits=order_credits, outcome=outcome, book_points=book_points, book=book,
+            block=book.block_at(member=member, at=order.paid_at),
         )
         result.outcomes[index] = booked
         if order.pk is None:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from common.bulk import new_row, rows_insert, rows_update
@@ -70,6 +70,7 @@ class BookingResult:
     growth: int = 0  # net growth booked by this call
     points: int = 0  # net points booked by this call
     capped: int = 0  # growth and points withheld by caps in this call
+    blocked: int = 0  # growth and points withheld by the blacklist in this call (kept as blocked credits)
 
 
 # ---------------------------------------------------------------- members
@@ -313,6 +314,14 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     return _order_apply_rules(program=program, member=member, order=order, outcome=outcome, book_points=book_points)
 
 
+def _earning_block(member: Member, at: datetime) -> int | None:
+    """The pk of the blacklist entry that stops ``member`` earning at ``at``, or None."""
+    from riskcontrol.selectors import member_block_get
+
+    entry = member_block_get(member_id=member.pk, scope="earning", at=at)
+    return entry.pk if entry else None
+
+
 class DatabaseBook:
     """Cap room read from, and entries written to, the database one at a time (the single path).
 
@@ -331,21 +340,46 @@ class DatabaseBook:
     def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
         return OrderCredit(order=order, rule=rule)
 
+    def blocked_pending(self, *, order: Order, rule: EarningRule):
+        from riskcontrol.models import BlockedCredit
+
+        return (
+            BlockedCredit.objects.select_for_update()
+            .filter(source=Source.ORDER, source_ref=order.order_id, rule=rule, currency=rule.currency, released_at__isnull=True)
+            .first()
+        )
+
+    def blocked_new(self, **fields):
+        from riskcontrol.models import BlockedCredit
+
+        return BlockedCredit(**fields)
+
+    def blocked_save(self, blocked) -> None:
+        blocked.save()
+
 
 def _order_apply_rules(*, program, member, order, outcome, book_points) -> BookingResult:
     credits = {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
     rules = rules_for(program=program, fact="order", at=order.paid_at, include_ids=credits)
     result, touched = order_rules_apply(
-        rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=DatabaseBook(program)
+        rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=DatabaseBook(program),
+        block=_earning_block(member, order.paid_at),
     )
     for credit in touched:
         credit.save()
     return result
 
 
-def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book) -> tuple[BookingResult, list[OrderCredit]]:
+def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book, block=None) -> tuple[BookingResult, list[OrderCredit]]:
     """Apply ``rules`` to an order's current facts: post what changed through ``book`` and return
-    the result with the order's credits that changed (unsaved). Shared by the single and bulk paths."""
+    the result with the order's credits that changed (unsaved). Shared by the single and bulk paths.
+
+    ``block`` is the blacklist entry (pk) that stops the member earning at the order's time, or
+    None. A blocked credit is not posted: it is kept as the order's open blocked credit (what a
+    release may book later), and the order's ``credited`` stays as it is, so a later refund takes
+    back only what was credited. A lower entitlement also lowers the open blocked credit to what
+    the order could still be owed.
+    """
     result = BookingResult(outcome)
     touched = []
     facts = _facts_of(order)
@@ -361,6 +395,25 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
             amount, capped = credit_change(
                 old_entitlement=credit.entitlement, new_entitlement=new_entitlement, credited=credit.credited, room=room
             )
+        withheld = 0
+        if block is not None and amount > 0:
+            withheld, amount, capped = amount, 0, 0
+        if withheld or new_entitlement < credit.entitlement:
+            pending = book.blocked_pending(order=order, rule=rule)
+            if withheld:
+                if pending is None:
+                    pending = book.blocked_new(
+                        member=member, currency=rule.currency, amount=0, source=Source.ORDER, source_ref=order.order_id,
+                        rule=rule, effective_at=order.paid_at, list_entry_id=block,
+                    )
+                pending.amount += withheld
+                book.blocked_save(pending)
+                result.blocked += withheld
+            elif pending is not None:
+                owed = max(0, min(pending.amount, new_entitlement - (credit.credited + amount)))
+                if owed != pending.amount:
+                    pending.amount = owed
+                    book.blocked_save(pending)
         if amount or capped:
             book.post(
                 member=member,
@@ -407,6 +460,7 @@ def event_record(
     _member_active(member, occurred_at)
     result = BookingResult("created")
     tz = ZoneInfo(program.time_zone)
+    block = _earning_block(member, occurred_at)
     for rule in rules_for(program=program, fact="event", at=occurred_at):
         strategy = strategy_for(rule)
         if not strategy.matches(event_type):
@@ -421,6 +475,15 @@ def event_record(
             continue
         room = cap_room_get(program=program, ledger_model=ledger, currency=rule.currency, member=member, at=occurred_at)
         amount, capped = credit_change(old_entitlement=0, new_entitlement=strategy.amount, credited=0, room=room)
+        if block is not None and amount > 0:
+            from riskcontrol.models import BlockedCredit
+
+            BlockedCredit.objects.create(
+                member=member, currency=rule.currency, amount=amount, source=Source.EVENT, source_ref=event_id,
+                rule=rule, effective_at=occurred_at, list_entry_id=block,
+            )
+            result.blocked += amount
+            continue
         _post(
             program=program,
             member=member,
@@ -490,6 +553,41 @@ def growth_adjust(
         created_by=actor,
         reason=reason.strip(),
     )
+
+
+@transaction.atomic
+def withheld_credit_book(
+    *,
+    member: Member,
+    currency: str,
+    amount: int,
+    effective_at: datetime,
+    source: str,
+    source_ref: str,
+    rule: EarningRule | None,
+    idempotency_key: str,
+    actor,
+    reason: str,
+    program: Program | None = None,
+):
+    """Credit what was withheld from an earning (a blacklist's blocked credit), once per
+    ``idempotency_key``, dated at the original ``effective_at``, under the original source and
+    rule; for an order the amount joins the order's ``credited``, so a later refund takes it back.
+    Returns the ledger entry."""
+    if amount <= 0:
+        raise ValidationError({"amount": "there is nothing left to credit"})
+    ledger = _ledger_for(currency)
+    if existing := ledger.objects.filter(idempotency_key=idempotency_key).first():
+        return existing
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    _post(
+        program=program or program_active_get(), member=member, currency=currency, amount=amount, capped=0,
+        effective_at=effective_at, source=source, source_ref=source_ref, rule=rule, key=idempotency_key,
+        kind=GrowthEntry.Kind.CREDIT, actor=actor, reason=reason,
+    )
+    if source == Source.ORDER and rule is not None:
+        OrderCredit.objects.filter(order__order_id=source_ref, rule=rule).update(credited=F("credited") + amount)
+    return ledger.objects.get(idempotency_key=idempotency_key)
 
 
 # ---------------------------------------------------------------- settlement

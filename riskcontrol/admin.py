@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from common.csvio import FileError, detect_encoding
 
-from .models import ManualAdjustment
-from .services import adjustment_approve, adjustment_reject, adjustment_request, adjustments_import
+from .models import BlockedCredit, ManualAdjustment
+from .services import adjustment_approve, adjustment_reject, adjustment_request, adjustments_import, blocked_credit_release
 
 
 class AdjustmentBatchForm(forms.Form):
@@ -121,3 +121,48 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
 
     def has_approve_permission(self, request):
         return request.user.has_perm("riskcontrol.approve_manualadjustment")
+
+
+@admin.register(BlockedCredit)
+class BlockedCreditAdmin(admin.ModelAdmin):
+    """What the blacklist withheld; read-only, released (credited once) by an action after review."""
+
+    list_display = ("effective_at", "member", "currency", "amount", "source", "source_ref", "rule", "list_entry", "released_at", "released_by")
+    list_filter = ("currency", "source", ("released_at", admin.EmptyFieldListFilter))
+    search_fields = ("=member__member_id", "=source_ref")
+    list_select_related = ("member", "rule", "list_entry", "released_by")
+    raw_id_fields = ("member", "list_entry", "growth_entry", "points_entry")
+    show_full_result_count = False
+    actions = ["release_blocked_credits"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_release_permission(self, request):
+        return request.user.has_perm("riskcontrol.release_blockedcredit")
+
+    @admin.action(description=_("Release (credit) the selected blocked credits"), permissions=["release"])
+    def release_blocked_credits(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if "apply" not in request.POST or not reason:
+            return TemplateResponse(
+                request,
+                "admin/riskcontrol/blockedcredit/release.html",
+                {**self.admin_site.each_context(request), "blocked": list(queryset), "title": _("Release blocked credits")},
+            )
+        done = 0
+        for blocked in queryset:
+            try:
+                if blocked.released_at is None:
+                    blocked_credit_release(blocked=blocked, actor=request.user, reason=reason)
+                    done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"#{blocked.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(n)d blocked credit(s) released.") % {"n": done}, messages.SUCCESS)

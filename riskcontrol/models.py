@@ -104,3 +104,49 @@ class ListEntry(models.Model):
 
     def __str__(self):
         return f"{self.member.member_id} {self.get_kind_display()} ({self.get_scope_display()})"
+
+
+class BlockedCredit(models.Model):
+    """Growth or points that a booking would have credited but a blacklist entry withheld.
+
+    One open row per (source, reference, rule, currency): booking the same order again updates the
+    open row's amount (a refund lowers it, never below 0) instead of adding a second one. Releasing
+    books the amount once, as a ledger entry keyed by this row (``blocked:<pk>``), dated at the
+    original effective time; a released row is kept with who released it, when and why.
+    """
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="blocked_credits", verbose_name=_("member"))
+    currency = models.CharField(_("currency"), max_length=10, choices=Currency.choices)
+    amount = models.PositiveIntegerField(_("amount withheld"))
+    source = models.CharField(_("source"), max_length=12)
+    source_ref = models.CharField(_("source reference"), max_length=100, blank=True)
+    rule = models.ForeignKey(
+        "membership.EarningRule", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
+    )
+    effective_at = models.DateTimeField(_("effective at"))
+    list_entry = models.ForeignKey(ListEntry, on_delete=models.PROTECT, related_name="blocked_credits", verbose_name=_("blocked by"))
+    created_at = models.DateTimeField(_("blocked at"), auto_now_add=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("released by")
+    )
+    release_reason = models.CharField(_("reason for release"), max_length=255, blank=True)
+    growth_entry = models.OneToOneField(GrowthEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    points_entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("blocked credit")
+        verbose_name_plural = _("blocked credits")
+        ordering = ["-effective_at", "-pk"]
+        permissions = [("release_blockedcredit", "Can release blocked credits")]
+        indexes = [models.Index(fields=["member", "effective_at"], name="blocked_member_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_ref", "rule", "currency"],
+                condition=Q(released_at__isnull=True),
+                name="blocked_credit_one_open_per_source",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.member.member_id} {self.amount} {self.currency} ({self.source} {self.source_ref})"

@@ -45,3 +45,29 @@ def member_whitelisted(*, member_id: int, at: datetime | None = None) -> bool:
     return ListEntry.objects.filter(
         Q(ends_at__isnull=True) | Q(ends_at__gt=at), kind=ListEntry.Kind.WHITE, member_id=member_id, starts_at__lte=at
     ).exists()
+
+
+def members_block_periods(
+    *, member_ids: Iterable[int], scope: str, since: datetime, until: datetime
+) -> dict[int, list[tuple[datetime, datetime | None, int]]]:
+    """Member pk → the blacklist entries for ``scope`` in force at some time in [since, until], as
+    (starts_at, ends_at, entry pk), in one query: what a batch of bookings spread over that span
+    needs to answer ``member_block_get`` for each of them (``block_in_force``)."""
+    scopes = [ListEntry.Scope.ALL] if scope == ListEntry.Scope.ALL else [scope, ListEntry.Scope.ALL]
+    entries = ListEntry.objects.filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=since),
+        kind=ListEntry.Kind.BLACK, scope__in=scopes, starts_at__lte=until, member_id__in=list(member_ids),
+    )
+    periods: dict[int, list] = {}
+    for member_id, starts_at, ends_at, pk in entries.order_by("starts_at", "pk").values_list("member_id", "starts_at", "ends_at", "pk"):
+        periods.setdefault(member_id, []).append((starts_at, ends_at, pk))
+    return periods
+
+
+def block_in_force(periods: list[tuple[datetime, datetime | None, int]], at: datetime) -> int | None:
+    """The entry of ``periods`` (from ``members_block_periods``) that blocks at ``at``: the same one
+    ``member_block_get`` picks (the earliest start, then the lowest pk), or None."""
+    for starts_at, ends_at, pk in periods:
+        if starts_at <= at and (ends_at is None or ends_at > at):
+            return pk
+    return None

@@ -14,11 +14,11 @@ from django.utils import timezone
 from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
-from membership.services import growth_adjust
+from membership.services import growth_adjust, withheld_credit_book
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
 
-from .models import ListEntry, ManualAdjustment
+from .models import BlockedCredit, ListEntry, ManualAdjustment
 
 
 def _require(actor, permission: str, action: str):
@@ -239,3 +239,29 @@ def list_entry_end(*, entry: ListEntry, actor, reason: str, at=None) -> ListEntr
     entry.end_reason = reason.strip()
     entry.save(update_fields=["ends_at", "ended_by", "end_reason"])
     return entry
+
+
+@transaction.atomic
+def blocked_credit_release(*, blocked: BlockedCredit, actor, reason: str) -> BlockedCredit:
+    """Credit what a blacklist entry withheld, after review: once. The row is locked and keys its
+    ledger entry (``blocked:<pk>``), so a second release, from any page or worker, books nothing."""
+    _require(actor, "riskcontrol.release_blockedcredit", "release blocked credits")
+    if not (reason or "").strip():
+        raise ValidationError({"release_reason": "say why the blocked credit is released"})
+    blocked = BlockedCredit.objects.select_for_update().select_related("member", "rule").get(pk=blocked.pk)
+    if blocked.released_at is not None:
+        return blocked
+    if blocked.amount == 0:
+        raise ValidationError(f"blocked credit #{blocked.pk} has nothing left to release: its order was refunded or cancelled")
+    entry = withheld_credit_book(
+        member=blocked.member, currency=blocked.currency, amount=blocked.amount, effective_at=blocked.effective_at,
+        source=blocked.source, source_ref=blocked.source_ref, rule=blocked.rule, idempotency_key=f"blocked:{blocked.pk}",
+        actor=actor, reason=f"released blocked credit: {reason.strip()}"[:255],
+    )
+    if blocked.currency == Currency.GROWTH:
+        blocked.growth_entry = entry
+    else:
+        blocked.points_entry = entry
+    blocked.released_at, blocked.released_by, blocked.release_reason = timezone.now(), actor, reason.strip()[:255]
+    blocked.save(update_fields=["growth_entry", "points_entry", "released_at", "released_by", "release_reason"])
+    return blocked

@@ -14,6 +14,8 @@ from membership.booking import Rejection, orders_book_batch
 from membership.models import GrowthEntry, Order, OrderCredit
 from membership.services import order_book
 from membership.tests.factories import MemberFactory, local, order
+from riskcontrol.models import BlockedCredit, ListEntry
+from riskcontrol.services import list_entry_add
 from points.models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
 from points.selectors import points_available_get, points_reconcile
 from points.services import points_debit
@@ -119,7 +121,22 @@ def snapshot(prefix):
             OrderCredit.objects.filter(order__order_id__startswith=prefix).order_by("order__order_id", "rule_id"),
             "order__order_id", "rule_id", "entitlement", "credited",
         ),
+        "blocked": rows(
+            BlockedCredit.objects.filter(member__member_id__startswith=prefix).order_by("source_ref", "currency", "pk"),
+            "member__member_id", "currency", "amount", "source", "source_ref", "rule_id", "effective_at", "list_entry__reason",
+        ),
     }
+
+
+def members_make(prefix):
+    """Three members per copy; M2 is blacklisted for earning from 2025-12-02 to 2026-01-02, so two
+    of its orders (O5, O8) are blocked and two (O2, O11) are not."""
+    for n in range(3):
+        member = MemberFactory(member_id=f"{prefix}M{n}")
+    list_entry_add(
+        member=member, kind=ListEntry.Kind.BLACK, scope=ListEntry.Scope.EARNING, reason="order farming", actor=None,
+        starts_at=local(2025, 12, 2), ends_at=local(2026, 1, 2),
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -127,8 +144,7 @@ def snapshot(prefix):
 def test_batches_book_exactly_what_one_by_one_booking_does(program, steps):
     with transaction.atomic():
         for prefix in (ONE, BATCH):
-            for n in range(3):
-                MemberFactory(member_id=f"{prefix}M{n}")
+            members_make(prefix)
         one_by_one = run(ONE, steps, batched=False)
         batched = run(BATCH, steps, batched=True)
         assert batched == one_by_one
@@ -196,8 +212,7 @@ def test_importing_files_books_what_booking_their_orders_one_by_one_does(program
     header = "order_id,member_id,paid_at,status,goods_amount,discount_amount,shipping_amount,refunded_amount,category,shop_id"
     with transaction.atomic():
         for prefix in (ONE, BATCH):
-            for n in range(3):
-                MemberFactory(member_id=f"{prefix}M{n}")
+            members_make(prefix)
         for number, states in enumerate(files):
             states = list({s[0]: s for s in states}.values())  # each order once per file
             facts = [facts_of(BATCH, s) for s in states]

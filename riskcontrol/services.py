@@ -248,7 +248,7 @@ def blocked_credit_release(*, blocked: BlockedCredit, actor, reason: str) -> Blo
     _require(actor, "riskcontrol.release_blockedcredit", "release blocked credits")
     if not (reason or "").strip():
         raise ValidationError({"release_reason": "say why the blocked credit is released"})
-    blocked = BlockedCredit.objects.select_for_update().select_related("member", "rule").get(pk=blocked.pk)
+    blocked = BlockedCredit.objects.select_for_update(of=("self",)).select_related("member", "rule").get(pk=blocked.pk)
     if blocked.released_at is not None:
         return blocked
     if blocked.amount == 0:

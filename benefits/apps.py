@@ -8,7 +8,12 @@ class BenefitsConfig(AppConfig):
 
     def ready(self):
         from membership.presets import preset_section
+        from membership.sections import member_section
+        from membership.services import settlement_chunk_step
 
-        from .services import benefit_catalog_sync
+        from . import sections
+        from .services import benefit_catalog_sync, benefits_settlement_issue
 
         preset_section("benefits")(benefit_catalog_sync)
+        settlement_chunk_step("benefits")(benefits_settlement_issue)
+        member_section("benefits", title=_("Benefits"), order=40)(sections.member_benefits_render)

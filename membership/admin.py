@@ -374,7 +374,7 @@ class GrowthEntryAdmin(LedgerEntryAdmin):
 
 class SettlementChunkInline(admin.TabularInline):
     model = SettlementChunk
-    fields = ("first_member", "last_member", "status", "members_evaluated", "members_up", "members_down", "members_renewed", "points_expired", "worker", "finished_at")
+    fields = ("first_member", "last_member", "status", "members_evaluated", "members_up", "members_down", "members_renewed", "points_expired", "benefits_issued", "worker", "finished_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -402,7 +402,7 @@ class DailyRuleRunAdmin(LedgerAdmin):
 class SettlementRunAdmin(LedgerAdmin):
     list_display = (
         "month", "status", "started_at", "finished_at", "trigger", "members_evaluated", "members_up",
-        "members_down", "members_kept", "members_renewed", "points_expired",
+        "members_down", "members_kept", "members_renewed", "points_expired", "benefits_issued",
     )
     inlines = [SettlementChunkInline]
     change_list_template = "admin/membership/settlementrun/change_list.html"

@@ -394,6 +394,7 @@ class SettlementRun(models.Model):
     members_renewed = models.PositiveIntegerField(_("renewed"), default=0)
     points_expired = models.PositiveBigIntegerField(_("points expired"), default=0)
     lots_expired = models.PositiveIntegerField(_("lots expired"), default=0)
+    benefits_issued = models.PositiveIntegerField(_("benefits issued"), default=0)
 
     class Meta:
         verbose_name = _("settlement run")
@@ -492,6 +493,7 @@ class SettlementChunk(models.Model):
     members_renewed = models.PositiveIntegerField(default=0)
     lots_expired = models.PositiveIntegerField(default=0)
     points_expired = models.PositiveBigIntegerField(default=0)
+    benefits_issued = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

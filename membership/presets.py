@@ -64,7 +64,10 @@ DEFAULT = {
     ],
     "benefits": [
         {"code": "birthday-coupon", "name": "生日礼券", "name_en": "Birthday coupon", "kind": "coupon", "min_level": "V1",
-         "description": "A 20-yuan coupon in the birthday month."},
+         "description": "A 20-yuan coupon on the member's birthday, valid 30 days.", "trigger": "birthday", "validity_days": 30},
+        {"code": "monthly-coupon", "name": "每月会员券", "name_en": "Monthly member coupons", "kind": "coupon", "min_level": "V1",
+         "description": "The month's coupons for the member's level: more at higher levels, valid 30 days.",
+         "trigger": "monthly", "validity_days": 30, "levels": {"V1": 1, "V2": 2, "V3": 3, "V4": 4}},
         {"code": "free-shipping", "name": "免运费", "name_en": "Free shipping", "kind": "privilege", "min_level": "V2",
          "description": "Free shipping on every order."},
         {"code": "priority-service", "name": "优先客服", "name_en": "Priority customer service", "kind": "privilege",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from types import SimpleNamespace
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -645,6 +646,23 @@ def settlement_decide(*, levels, current, valid_until: date | None, growth: int,
 
 SETTLEMENT_CHUNK = 50_000
 
+# What other apps do for each settled chunk, after its levels and points expiry, in the chunk's
+# transaction: ``step(*, run, program, span) -> benefits issued`` (the benefits app issues the
+# month's level benefits and upgrade gifts). Registered from an app's ``ready`` with
+# ``settlement_chunk_step``, so membership does not need to know those apps.
+SETTLEMENT_CHUNK_STEPS: dict[str, Callable[..., int]] = {}
+
+
+def settlement_chunk_step(key: str):
+    """Register ``step(*, run, program, span) -> int`` to run in every settlement chunk."""
+
+    def register(step):
+        SETTLEMENT_CHUNK_STEPS[key] = step
+        return step
+
+    return register
+
+
 
 def settlement_run_execute(
     *, month: date, actor=None, trigger: str = "command", dry_run: bool = False, chunk_size: int = SETTLEMENT_CHUNK
@@ -723,6 +741,7 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         evaluated, counts = settle(program=program, run=run, levels=levels, span=span)
         until = local_midnight(add_months(run.month, 1), ZoneInfo(program.time_zone))
         lots, points = points_expire_due(until=until, members=span)
+        chunk.benefits_issued = sum(step(run=run, program=program, span=span) for step in SETTLEMENT_CHUNK_STEPS.values())
         chunk.members_evaluated = evaluated
         chunk.members_up = counts[LevelChange.Reason.UPGRADE]
         chunk.members_down = counts[LevelChange.Reason.DOWNGRADE]
@@ -857,6 +876,7 @@ def settlement_run_finish(*, run_id: int) -> SettlementRun:
         totals = chunks.aggregate(
             evaluated=Sum("members_evaluated"), up=Sum("members_up"), down=Sum("members_down"),
             renewed=Sum("members_renewed"), lots=Sum("lots_expired"), points=Sum("points_expired"),
+            benefits=Sum("benefits_issued"),
         )
         run.members_evaluated = totals["evaluated"] or 0
         run.members_up = totals["up"] or 0
@@ -865,6 +885,7 @@ def settlement_run_finish(*, run_id: int) -> SettlementRun:
         run.members_kept = run.members_evaluated - run.members_up - run.members_down
         run.lots_expired = totals["lots"] or 0
         run.points_expired = totals["points"] or 0
+        run.benefits_issued = totals["benefits"] or 0
         run.status, run.finished_at = SettlementRun.Status.DONE, timezone.now()
         run.save()
     return run

@@ -4,7 +4,7 @@ from membership.services import SETTLEMENT_CHUNK, SettlementRefused, settlement_
 
 
 class Command(ContractCommand):
-    help = "Run the monthly settlement for MONTH (YYYY-MM): levels, points expiry. A settled month is not settled twice."
+    help = "Run the monthly settlement for MONTH (YYYY-MM): levels, points expiry, monthly benefits. A settled month is not settled twice."
     expected_errors = ContractCommand.expected_errors + (SettlementRefused, NoActiveProgram)
 
     def add_arguments(self, parser):
@@ -28,5 +28,6 @@ class Command(ContractCommand):
             return
         self.stdout.write(
             f"settled {month}: evaluated {run.members_evaluated}, up {run.members_up}, down {run.members_down}, "
-            f"kept {run.members_kept}, renewed {run.members_renewed}, points expired {run.points_expired}"
+            f"kept {run.members_kept}, renewed {run.members_renewed}, points expired {run.points_expired}, "
+            f"benefits issued {run.benefits_issued}"
         )

@@ -37,8 +37,8 @@ def make_data(members: int, entries: int):
     with connection.cursor() as cursor, transaction.atomic():
         if connection.vendor == "postgresql":
             cursor.execute(
-                "INSERT INTO membership_member (member_id, name, phone, status, joined_at, created_at, updated_at) "
-                "SELECT 'B' || lpad(g::text, 8, '0'), '', '', 'active', now(), now(), now() FROM generate_series(1, %s) g",
+                "INSERT INTO membership_member (member_id, name, phone, status, joined_at, created_at, updated_at, base_score) "
+                "SELECT 'B' || lpad(g::text, 8, '0'), '', '', 'active', now(), now(), now(), 0 FROM generate_series(1, %s) g",
                 [members],
             )
             cursor.execute("SELECT min(id) FROM membership_member")
@@ -60,8 +60,8 @@ def make_data(members: int, entries: int):
 
             rng = random.Random(3)
             cursor.executemany(
-                "INSERT INTO membership_member (member_id, name, phone, status, joined_at, created_at, updated_at) "
-                "VALUES (%s, '', '', 'active', '2024-01-01 00:00:00', '2024-01-01 00:00:00', '2024-01-01 00:00:00')",
+                "INSERT INTO membership_member (member_id, name, phone, status, joined_at, created_at, updated_at, base_score) "
+                "VALUES (%s, '', '', 'active', '2024-01-01 00:00:00', '2024-01-01 00:00:00', '2024-01-01 00:00:00', 0)",
                 [(f"B{n:08d}",) for n in range(1, members + 1)],
             )
             cursor.execute("SELECT min(id) FROM membership_member")

@@ -352,6 +352,36 @@ class GrowthEntry(LedgerEntryBase):
         return f"{self.member_id} {self.kind} {self.amount:+d}"
 
 
+class LedgerTotalsMark(models.Model):
+    """How far ``LedgerMonthTotal`` has summed a ledger: every entry up to ``last_pk``.
+
+    Ledgers are insert-only, so the totals are kept exact by adding the entries after the mark;
+    the dashboard adds the few entries after it live. Entries are summed once they are
+    ``TOTALS_SETTLE`` old, so that a booking transaction still open (a lower id not yet visible)
+    is not passed over.
+    """
+
+    ledger = models.CharField(max_length=10)
+    time_zone = models.CharField(max_length=64)
+    last_pk = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ledger", "time_zone"], name="ledger_totals_mark_unique")]
+
+
+class LedgerMonthTotal(models.Model):
+    """A dashboard series' total for a local month, over the ledger's entries up to its mark."""
+
+    series = models.CharField(max_length=20)
+    time_zone = models.CharField(max_length=64)
+    month = models.DateField()
+    amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "time_zone", "month"], name="ledger_month_total_unique")]
+
+
 class DailyRuleRun(models.Model):
     """A day booked by the program's time-based rules: each day once, caught up if the schedule missed it."""
 

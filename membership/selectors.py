@@ -224,15 +224,15 @@ def dashboard_get(*, months: int = 12) -> dict:
     """The figures of the console's front page, each from one aggregate query.
 
     Members by level (the pyramid); growth credited and points issued, spent, expired and taken
-    back per local month over the last ``months`` months; outstanding points and their cash value
-    at the program's rate; the last settlement runs.
+    back per local month over the last ``months`` months (the monthly totals kept by
+    ``totals.ledger_totals_refresh``, plus the entries booked since); outstanding points and their
+    cash value at the program's rate; the last settlement runs.
     """
     from decimal import Decimal
 
-    from django.db.models import Count, Q
-    from django.db.models.functions import TruncMonth
+    from django.db.models import Count
 
-    from points.models import PointsAccount, PointsEntry
+    from points.models import PointsAccount
 
     program = program_active_get()
     tz = ZoneInfo(program.time_zone)
@@ -250,35 +250,24 @@ def dashboard_get(*, months: int = 12) -> dict:
     index = {month: n for n, month in enumerate(labels)}
     since = local_midnight(first, tz)
 
-    growth = (
-        GrowthEntry.objects.filter(effective_at__gte=since)
-        .annotate(month=TruncMonth("effective_at", tzinfo=tz))
-        .order_by()
-        .values_list("month")
-        .annotate(s=Sum("amount"))
-    )
-    for month, total in growth:
-        n = index.get(_as_date(month))
-        if n is not None:
-            series["growth"][n] = total or 0
-    kinds = {
-        "points_issued": Q(amount__gt=0) & ~Q(kind=PointsEntry.Kind.REFUND),
-        "points_spent": Q(kind=PointsEntry.Kind.SPEND),
-        "points_expired": Q(kind=PointsEntry.Kind.EXPIRY),
-        "points_reversed": Q(kind=PointsEntry.Kind.REVERSAL),
-    }
-    points = (
-        PointsEntry.objects.filter(effective_at__gte=since)
-        .annotate(month=TruncMonth("effective_at", tzinfo=tz))
-        .order_by()
-        .values_list("month")
-        .annotate(**{name: Sum("amount", filter=condition) for name, condition in kinds.items()})
-    )
-    for month, *totals in points:
-        n = index.get(_as_date(month))
-        if n is not None:
-            for name, total in zip(kinds, totals):
-                series[name][n] = abs(total or 0)
+    # The monthly totals up to each ledger's mark, plus the entries booked after it.
+    from .models import LedgerMonthTotal, LedgerTotalsMark
+    from .totals import ledger_month_sums, ledger_series
+
+    marks = dict(LedgerTotalsMark.objects.filter(time_zone=program.time_zone).values_list("ledger", "last_pk"))
+    for ledger, (model, kinds) in ledger_series().items():
+        for month, sums in ledger_month_sums(
+            model.objects.filter(pk__gt=marks.get(ledger, 0), effective_at__gte=since), series=kinds, tz=tz
+        ):
+            n = index.get(month)
+            if n is not None:
+                for name, total in sums.items():
+                    series[name][n] += total or 0
+    for name, month, total in LedgerMonthTotal.objects.filter(time_zone=program.time_zone, month__gte=first).values_list("series", "month", "amount"):
+        n = index.get(month)
+        if n is not None and name in series:
+            series[name][n] += total
+    series = {name: values if name == "growth" else [abs(value) for value in values] for name, values in series.items()}
     outstanding = PointsAccount.objects.filter(balance__gt=0).aggregate(s=Sum("balance"))["s"] or 0
     return {
         "program": program,

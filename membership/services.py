@@ -1069,10 +1069,11 @@ def program_activate(*, program: Program, actor) -> int:
 
 
 def program_schedules_sync(*, program: Program) -> int:
-    """The active program's beat schedules: the monthly settlement and the daily rules."""
+    """The active program's beat schedules: the monthly settlement, the daily rules, the dashboard's totals."""
     from .accrual import daily_schedule_sync
+    from .totals import totals_schedule_sync
 
-    return settlement_schedule_sync(program=program) + daily_schedule_sync(program=program)
+    return settlement_schedule_sync(program=program) + daily_schedule_sync(program=program) + totals_schedule_sync()
 
 
 def program_switch_preview(*, program: Program, month: date | None = None) -> dict:

@@ -82,3 +82,12 @@ def daily_rules() -> dict:
 
     runs = daily_rules_catch_up()
     return {"days": [run.day.isoformat() for run in runs], "counts": [run.counts for run in runs]}
+
+
+@shared_task(name="membership.ledger_totals_refresh")
+def ledger_totals_refresh() -> dict:
+    """What the schedule runs every few minutes: add new ledger entries to the dashboard's monthly totals."""
+    from .selectors import program_active_get
+    from .totals import ledger_totals_refresh as refresh
+
+    return {"entries_added": refresh(time_zone=program_active_get().time_zone)}

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from membership.services import event_record, order_book, settlement_run_execute
-from membership.tests.factories import MemberFactory, local, order
+from membership.tests.factories import SHANGHAI, MemberFactory, local, order
 from riskcontrol.services import adjustment_request
 
 pytestmark = pytest.mark.django_db
@@ -253,3 +253,29 @@ def test_member_page_renders_the_sections_other_apps_register(admin_client, prog
     finally:
         MEMBER_SECTIONS.pop("probe")
     assert "Probe section" in page and f"<b>{m.member_id}</b>" in page
+
+
+def test_the_dashboard_reads_monthly_totals_and_adds_what_was_booked_since(program, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from membership.models import LedgerMonthTotal
+    from membership.selectors import dashboard_get
+    from membership.totals import ledger_totals_refresh
+
+    this_month = timezone.now().astimezone(SHANGHAI)
+    member = MemberFactory()
+    order_book(facts=order("T1", member, this_month - timedelta(days=40), goods="300"))
+    order_book(facts=order("T2", member, this_month, goods="200"))
+    from_ledgers = dashboard_get()["series"]
+    later = timezone.now() + timedelta(hours=1)
+    assert ledger_totals_refresh(time_zone="Asia/Shanghai", now=later) == 4  # 2 growth + 2 points entries
+    assert ledger_totals_refresh(time_zone="Asia/Shanghai", now=later) == 0
+    assert LedgerMonthTotal.objects.filter(series="growth").count() == 2
+    assert dashboard_get()["series"] == from_ledgers
+    order_book(facts=order("T2", member, this_month, status="refunded", goods="200", refunded="200"))
+    after = dashboard_get()["series"]  # the reversal is not summed yet: read from the ledger
+    assert after["growth"][-1] == 0 and after["points_reversed"][-1] == 200
+    ledger_totals_refresh(time_zone="Asia/Shanghai", now=later + timedelta(hours=1))
+    assert dashboard_get()["series"] == after

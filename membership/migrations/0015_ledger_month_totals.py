@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('membership', '0013_daily_rules'),
+        ('membership', '0014_settlement_benefits_issued'),
     ]
 
     operations = [

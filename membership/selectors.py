@@ -112,8 +112,8 @@ def settlement_latest_month() -> date | None:
 def member_export_rows():
     """Rows of the ``export_members`` file, in member id order, computed in one query.
 
-    ``points_balance`` is what the member can spend now: the booked balance less lots that
-    passed their end but whose expiry the settlement has not booked yet.
+    ``points_balance`` is what the member can spend now: the booked balance less frozen lots and
+    lots that passed their end but whose expiry the settlement has not booked yet.
     """
     from points.models import PointsAccount, PointsLot
 
@@ -125,7 +125,7 @@ def member_export_rows():
         GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
     )
     lapsed = (
-        PointsLot.objects.filter(member=OuterRef("pk"), remaining__gt=0, expires_at__lte=now)
+        PointsLot.objects.filter(Q(expires_at__lte=now) | Q(frozen=True), member=OuterRef("pk"), remaining__gt=0)
         .order_by()
         .values("member")
         .annotate(s=Sum("remaining"))

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class PointsConfig(AppConfig):
     name = "points"
     verbose_name = _("Points")
+
+    def ready(self):
+        from membership.sections import member_section
+
+        from .sections import member_points_render
+
+        member_section("points", title=_("Points: available, frozen, expiring"), order=30)(member_points_render)

@@ -5,6 +5,9 @@ Invariants (checked by ``points.selectors.points_reconcile``):
 - When the balance is at least 0, it equals the sum of the member's ``PointsLot.remaining``;
   when it is below 0 (points already spent were taken back), every lot is empty.
 - A lot's ``remaining`` equals its ``amount`` plus the sum of its ``PointsAllocation.amount``.
+- A frozen lot (``frozen``: a paid-membership trial's cashback) counts in the balance but cannot be
+  spent and does not expire while frozen; it is either released (it becomes an ordinary lot) or
+  cleared (a ``cleared`` entry takes what it holds). No spend is ever allocated to a frozen lot.
 Spending and expiry take from the lots that end first (oldest first).
 """
 
@@ -57,6 +60,9 @@ class PointsLot(models.Model):
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     amount = models.PositiveIntegerField(_("amount"))
     remaining = models.PositiveIntegerField(_("remaining"))
+    frozen = models.BooleanField(_("frozen"), default=False, help_text=_("Frozen points count in the balance but cannot be spent."))
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("points lot")
@@ -66,6 +72,7 @@ class PointsLot(models.Model):
             models.Index(
                 fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry_idx"
             ),
+            models.Index(fields=["member"], condition=Q(frozen=True), name="lot_frozen_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_within_amount"),

@@ -9,10 +9,11 @@ from .models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
 
 
 def points_lots_open(*, member: Member, at: datetime | None = None):
-    """Lots that still hold points, the first to end first. With ``at``, only those not yet expired at ``at``."""
+    """Lots that still hold points, the first to end first. With ``at`` (a spend), only those that
+    can be spent at ``at``: not expired, not frozen."""
     lots = PointsLot.objects.filter(member=member, remaining__gt=0)
     if at is not None:
-        lots = lots.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+        lots = lots.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at), frozen=False)
     return lots.order_by(F("expires_at").asc(nulls_last=True), "earned_at", "pk")
 
 
@@ -23,16 +24,22 @@ def points_balance_get(*, member: Member) -> int:
 
 
 def points_available_get(*, member: Member, at: datetime | None = None) -> int:
-    """Points the member can spend at ``at``: the balance less lots past their end whose expiry is not booked yet."""
+    """Points the member can spend at ``at``: the balance less frozen lots and lots past their end
+    whose expiry is not booked yet."""
     at = at or timezone.now()
     balance = points_balance_get(member=member)
     if balance <= 0:
         return balance
-    lapsed = (
-        PointsLot.objects.filter(member=member, remaining__gt=0, expires_at__lte=at).aggregate(s=Sum("remaining"))["s"]
+    unavailable = (
+        PointsLot.objects.filter(Q(expires_at__lte=at) | Q(frozen=True), member=member, remaining__gt=0).aggregate(s=Sum("remaining"))["s"]
         or 0
     )
-    return balance - lapsed
+    return balance - unavailable
+
+
+def points_frozen_get(*, member: Member) -> int:
+    """Points the member holds in frozen lots (counted in the balance, not spendable)."""
+    return PointsLot.objects.filter(member=member, frozen=True, remaining__gt=0).aggregate(s=Sum("remaining"))["s"] or 0
 
 
 def points_next_expiry_get(*, member: Member, at: datetime | None = None) -> tuple[datetime | None, int]:
@@ -54,7 +61,9 @@ def points_reconcile(*, members=None) -> list[str]:
     """Every way the points books disagree with themselves; an empty list means they agree.
 
     Checks that each account's balance is the sum of its entries, that lots hold the balance
-    (or nothing when it is below 0), and that each lot's remaining is its amount plus its allocations.
+    (or nothing when it is below 0), that each lot's remaining is its amount plus its allocations,
+    that no spend took points from a lot while it was frozen (spends never touch frozen lots, and a
+    released lot's spends all come after its release) and that a cleared lot holds nothing.
     """
     problems = []
     entries = PointsEntry.objects.all()
@@ -80,4 +89,12 @@ def points_reconcile(*, members=None) -> list[str]:
     for lot_id, amount, remaining in lots.values_list("pk", "amount", "remaining"):
         if remaining != amount + (allocated.get(lot_id) or 0):
             problems.append(f"lot #{lot_id}: remaining {remaining} but amount and allocations give {amount + (allocated.get(lot_id) or 0)}")
+    frozen_spends = PointsAllocation.objects.filter(lot__in=lots, entry__kind=PointsEntry.Kind.SPEND).filter(
+        Q(lot__frozen=True) | Q(lot__released_at__isnull=False, entry__booked_at__lt=F("lot__released_at"))
+        | Q(lot__cleared_at__isnull=False)
+    )
+    for lot_id, entry_id in frozen_spends.values_list("lot_id", "entry_id"):
+        problems.append(f"lot #{lot_id}: spend entry #{entry_id} took points while the lot was frozen")
+    for lot_id in lots.filter(cleared_at__isnull=False, remaining__gt=0).values_list("pk", flat=True):
+        problems.append(f"lot #{lot_id}: cleared but still holds points")
     return problems

@@ -61,8 +61,10 @@ def points_credit(
     rule=None,
     actor=None,
     reason: str = "",
+    frozen: bool = False,
 ) -> PointsEntry:
-    """Book ``amount`` (≥ 0) points earned at ``effective_at`` as a new lot.
+    """Book ``amount`` (≥ 0) points earned at ``effective_at`` as a new lot (``frozen``: a lot that
+    cannot be spent until ``points_lot_release``; ``points_lot_clear`` takes it back instead).
 
     If the balance is below 0, the new points pay that debt first. Booking the same
     ``idempotency_key`` twice returns the first entry and changes nothing.
@@ -93,6 +95,7 @@ def points_credit(
             expires_at=points_expires_at(program=program, earned_at=effective_at),
             amount=amount,
             remaining=amount,
+            frozen=frozen,
         )
         debt = max(0, -account.balance)
         if debt:
@@ -171,6 +174,58 @@ def points_debit(
     return entry
 
 
+@transaction.atomic
+def points_lot_release(*, lot: PointsLot, actor=None) -> PointsLot:
+    """Unfreeze a frozen lot: its points become spendable (and expire by the lot's end). Releasing a
+    lot that is not frozen changes nothing; a cleared lot cannot be released."""
+    _account_for_update(lot.member)
+    lot = PointsLot.objects.select_for_update().get(pk=lot.pk)
+    if lot.cleared_at is not None:
+        raise ValidationError(f"lot #{lot.pk} was cleared on {lot.cleared_at:%Y-%m-%d}: it cannot be released.")
+    if not lot.frozen:
+        return lot
+    lot.frozen, lot.released_at = False, timezone.now()
+    lot.save(update_fields=["frozen", "released_at"])
+    return lot
+
+
+@transaction.atomic
+def points_lot_clear(*, lot: PointsLot, effective_at: datetime, reason: str, actor=None) -> PointsEntry | None:
+    """Take back what a frozen lot holds with a ``cleared`` entry (frozen cashback that was never
+    released); returns the entry, or None when the lot held nothing. Clearing twice books once; a
+    released lot cannot be cleared."""
+    key = f"cleared:lot:{lot.pk}"
+    if existing := _existing(key):
+        return existing
+    account = _account_for_update(lot.member)
+    lot = PointsLot.objects.select_for_update().select_related("entry").get(pk=lot.pk)
+    if not lot.frozen:
+        if lot.cleared_at is not None:
+            return None
+        raise ValidationError(f"lot #{lot.pk} is not frozen: only frozen points are cleared.")
+    now = timezone.now()
+    entry = None
+    if lot.remaining:
+        entry = PointsEntry.objects.create(
+            member_id=lot.member_id,
+            kind=PointsEntry.Kind.CLEARED,
+            amount=-lot.remaining,
+            effective_at=effective_at,
+            source=lot.entry.source,
+            source_ref=lot.entry.source_ref,
+            idempotency_key=key,
+            created_by=actor,
+            reason=reason,
+            corrects=lot.entry,
+        )
+        PointsAllocation.objects.create(entry=entry, lot=lot, amount=-lot.remaining)
+        account.balance -= lot.remaining
+        account.save(update_fields=["balance", "updated_at"])
+    lot.remaining, lot.frozen, lot.cleared_at = 0, False, now
+    lot.save(update_fields=["remaining", "frozen", "cleared_at"])
+    return entry
+
+
 def points_lots_of(*, source: str, source_ref: str, rule=None):
     """The lots that a source (an order, an event) created."""
     filters = Q(entry__source=source, entry__source_ref=source_ref)
@@ -187,7 +242,7 @@ def points_expire_due(*, until: datetime, members: tuple[int, int | None] | None
     Each lot's expiry is one entry keyed by the lot, so running this twice expires nothing twice.
     """
     lots_done = points_done = 0
-    due = PointsLot.objects.filter(remaining__gt=0, expires_at__lte=until)
+    due = PointsLot.objects.filter(remaining__gt=0, expires_at__lte=until, frozen=False)
     if members is not None:
         due = due.filter(member_id__gte=members[0])
         if members[1] is not None:

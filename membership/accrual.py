@@ -49,6 +49,8 @@ def _book_rule_chunk(*, program, rule, strategy, day, at, member_pks) -> int:
         )
         amounts = {pk: max(strategy.amount, strategy.floor - totals.get(pk, 0)) for pk in todo}
         amounts = {pk: amount for pk, amount in amounts.items() if amount < 0}
+    if strategy.amount > 0:
+        amounts = _without_blocked(amounts, rule=rule, ref=ref, at=at)
     members = list(Member.objects.filter(pk__in=list(amounts)).order_by("pk").only("pk"))
     book = BatchBook(program=program, members=members, orders=[])
     for member in members:
@@ -60,6 +62,28 @@ def _book_rule_chunk(*, program, rule, strategy, day, at, member_pks) -> int:
         )
     book.flush()
     return len(members)
+
+
+def _without_blocked(amounts: dict[int, int], *, rule, ref: str, at) -> dict[int, int]:
+    """Members blacklisted for earning at ``at`` earn nothing: what they would have earned is
+    kept as blocked credits (once per member, rule and day, however often the day is run)."""
+    from riskcontrol.models import BlockedCredit
+    from riskcontrol.selectors import members_blocked
+
+    blocked = members_blocked(member_ids=list(amounts), scope="earning", at=at)
+    if not blocked:
+        return amounts
+    BlockedCredit.objects.bulk_create(
+        [
+            BlockedCredit(
+                member_id=pk, currency=rule.currency, amount=amounts[pk], source=Source.DAILY, source_ref=ref, rule=rule,
+                effective_at=at, list_entry_id=entry_pk,
+            )
+            for pk, entry_pk in blocked.items()
+        ],
+        ignore_conflicts=True,
+    )
+    return {pk: amount for pk, amount in amounts.items() if pk not in blocked}
 
 
 def daily_rules_run(*, day: date, program: Program | None = None, trigger: str = "command", chunk_size: int = DAILY_CHUNK) -> DailyRuleRun:

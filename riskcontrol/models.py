@@ -109,7 +109,7 @@ class ListEntry(models.Model):
 class BlockedCredit(models.Model):
     """Growth or points that a booking would have credited but a blacklist entry withheld.
 
-    One open row per (source, reference, rule, currency): booking the same order again updates the
+    One open row per (member, source, reference, rule, currency): booking the same order again updates the
     open row's amount (a refund lowers it, never below 0) instead of adding a second one. Releasing
     books the amount once, as a ledger entry keyed by this row (``blocked:<pk>``), dated at the
     original effective time; a released row is kept with who released it, when and why.
@@ -142,9 +142,9 @@ class BlockedCredit(models.Model):
         indexes = [models.Index(fields=["member", "effective_at"], name="blocked_member_idx")]
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "source_ref", "rule", "currency"],
+                fields=["member", "source", "source_ref", "rule", "currency"],
                 condition=Q(released_at__isnull=True),
-                name="blocked_credit_one_open_per_source",
+                name="blocked_credit_one_open_per_member_source",
             ),
         ]
 

@@ -197,3 +197,27 @@ def test_two_concurrent_releases_book_once(program, approver):
     assert errors == []
     assert GrowthEntry.objects.filter(member=member).count() == 1
     assert total(GrowthEntry, member) == 800
+
+
+def test_a_blacklisted_member_earns_nothing_from_daily_rules_and_a_rerun_blocks_once(program, approver):
+    from datetime import date
+
+    from membership import accrual
+    from membership.accrual import daily_rules_run
+    from membership.rules import strategy_for
+
+    rule = EarningRule(program=program, code="every-day", name="every day", kind="daily", currency="growth", params={"amount": 5})
+    rule.full_clean()
+    rule.save()
+    blocked, free = MemberFactory(), MemberFactory()
+    blacklist(blocked)
+    daily_rules_run(day=date(2026, 5, 1))
+    assert (total(GrowthEntry, blocked), total(GrowthEntry, free)) == (0, 5)
+    # A run cut off midway books its chunk again: the blocked member is recorded once.
+    accrual._book_rule_chunk(
+        program=program, rule=rule, strategy=strategy_for(rule), day=date(2026, 5, 1), at=local(2026, 5, 1), member_pks=[blocked.pk, free.pk]
+    )
+    row = BlockedCredit.objects.get()
+    assert (row.member_id, row.source, row.source_ref, row.amount) == (blocked.pk, "daily", "every-day:2026-05-01", 5)
+    blocked_credit_release(blocked=row, actor=approver, reason="reviewed")
+    assert total(GrowthEntry, blocked) == 5

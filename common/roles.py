@@ -21,6 +21,7 @@ ROLES = {
         "membership.add_importjob",
         "riskcontrol.add_listentry",
         "riskcontrol.change_listentry",
+        "riskcontrol.change_alert",
     ],
     # Approves (or rejects) adjustments above the threshold that someone else requested.
     "Approver": [
@@ -39,6 +40,8 @@ ROLES = {
         "membership.add_settlementrun",
         "membership.add_importjob",
         "membership.import_opening_balances",
+        "riskcontrol.add_anomalyrule",
+        "riskcontrol.change_anomalyrule",
         "benefits.add_benefit",
         "benefits.change_benefit",
         "benefits.delete_benefit",

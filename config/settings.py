@@ -134,6 +134,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "riskcontrol.manualadjustment",
     "riskcontrol.listentry",
     "riskcontrol.blockedcredit",
+    "riskcontrol.anomalyrule",
+    "riskcontrol.alert",
     {"model": "auth.user", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups", "user_permissions"]},
     {"model": "auth.group", "m2m_fields": ["permissions"]},
     "django_celery_beat.periodictask",

@@ -10,8 +10,15 @@ from django.utils.translation import gettext_lazy as _
 
 from common.csvio import FileError, detect_encoding
 
-from .models import BlockedCredit, ManualAdjustment
-from .services import adjustment_approve, adjustment_reject, adjustment_request, adjustments_import, blocked_credit_release
+from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ManualAdjustment
+from .services import (
+    adjustment_approve,
+    adjustment_reject,
+    adjustment_request,
+    adjustments_import,
+    alert_transition,
+    blocked_credit_release,
+)
 
 
 class AdjustmentBatchForm(forms.Form):
@@ -166,3 +173,99 @@ class BlockedCreditAdmin(admin.ModelAdmin):
                 self.message_user(request, f"#{blocked.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
         if done:
             self.message_user(request, _("%(n)d blocked credit(s) released.") % {"n": done}, messages.SUCCESS)
+
+
+@admin.register(AnomalyRule)
+class AnomalyRuleAdmin(admin.ModelAdmin):
+    """The anomaly rules: a type, its parameters (checked on save), severity and automatic suspension."""
+
+    list_display = ("code", "name", "kind", "severity", "is_active", "auto_suspend", "updated_at")
+    list_filter = ("kind", "severity", "is_active")
+    search_fields = ("code", "name")
+    show_full_result_count = False
+    fields = ("code", "name", "kind", "params", "severity", "is_active", "auto_suspend")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # alerts point at their rule: switch a rule off instead
+
+
+class AlertEventInline(admin.TabularInline):
+    model = AlertEvent
+    fields = ("created_at", "actor", "from_status", "to_status", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Alerts raised by the anomaly scan, worked through their workflow by actions (each recorded)."""
+
+    list_display = ("first_seen_at", "rule", "member", "severity", "status", "incident_key", "list_entry")
+    list_filter = ("status", "severity", "rule")
+    search_fields = ("=member__member_id", "=incident_key")
+    list_select_related = ("rule", "member", "list_entry")
+    raw_id_fields = ("member", "list_entry")
+    show_full_result_count = False
+    inlines = [AlertEventInline]
+    actions = ["alerts_investigate", "alerts_resolve", "alerts_false_positive", "alerts_reopen"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_workflow_permission(self, request):
+        return request.user.has_perm("riskcontrol.change_alert")
+
+    def _transition(self, request, queryset, *, to, action, question, needs_note):
+        note = request.POST.get("note", "").strip()
+        if needs_note and ("apply" not in request.POST or not note):
+            return TemplateResponse(
+                request,
+                "admin/riskcontrol/alert/transition.html",
+                {**self.admin_site.each_context(request), "alerts": list(queryset), "action": action, "question": question,
+                 "title": question},
+            )
+        done = 0
+        for alert in queryset:
+            try:
+                alert_transition(alert=alert, to=to, actor=request.user, note=note)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"#{alert.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
+        if done:
+            self.message_user(
+                request, _("%(n)d alert(s) now %(status)s.") % {"n": done, "status": Alert.Status(to).label}, messages.SUCCESS
+            )
+
+    @admin.action(description=_("Start investigating the selected alerts"), permissions=["workflow"])
+    def alerts_investigate(self, request, queryset):
+        return self._transition(request, queryset, to=Alert.Status.INVESTIGATING, action="alerts_investigate", question="", needs_note=False)
+
+    @admin.action(description=_("Resolve the selected alerts"), permissions=["workflow"])
+    def alerts_resolve(self, request, queryset):
+        return self._transition(
+            request, queryset, to=Alert.Status.RESOLVED, action="alerts_resolve", question=_("Resolve these alerts?"), needs_note=True
+        )
+
+    @admin.action(description=_("Mark the selected alerts as false positives"), permissions=["workflow"])
+    def alerts_false_positive(self, request, queryset):
+        return self._transition(
+            request, queryset, to=Alert.Status.FALSE_POSITIVE, action="alerts_false_positive",
+            question=_("Mark these alerts as false positives?"), needs_note=True,
+        )
+
+    @admin.action(description=_("Reopen the selected alerts"), permissions=["workflow"])
+    def alerts_reopen(self, request, queryset):
+        return self._transition(request, queryset, to=Alert.Status.OPEN, action="alerts_reopen", question="", needs_note=False)

@@ -1,6 +1,7 @@
 """Manual adjustments of growth and points, with a second person's approval above a threshold."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -150,3 +151,108 @@ class BlockedCredit(models.Model):
 
     def __str__(self):
         return f"{self.member.member_id} {self.amount} {self.currency} ({self.source} {self.source_ref})"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class AnomalyRule(models.Model):
+    """A configurable anomaly check: ``kind`` names a strategy of ``riskcontrol.anomalies`` that
+    reads ``params`` and finds, in one query over all members, who behaved abnormally in a period."""
+
+    class Kind(models.TextChoices):
+        EARNING_VELOCITY = "earning_velocity", _("Earning velocity: growth or points earned in an hour")
+        REFUND_RATE = "refund_rate", _("Refund rate over a period")
+        SHARED_PHONE = "shared_phone", _("Many members sharing one phone")
+        REDEMPTION_BURST = "redemption_burst", _("Redemption burst: points spent in an hour")
+        LEVEL_JUMP = "level_jump", _("Level jump of several levels at once")
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("type"), max_length=30, choices=Kind.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    is_active = models.BooleanField(_("active"), default=True)
+    auto_suspend = models.BooleanField(
+        _("suspend earning automatically"), default=False,
+        help_text=_("High severity only: each new alert puts the member on the blacklist for earning."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("anomaly rule")
+        verbose_name_plural = _("anomaly rules")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from .anomalies import ANOMALY_STRATEGIES
+
+        strategy = ANOMALY_STRATEGIES.get(self.kind)
+        if strategy is None:
+            raise ValidationError({"kind": _("unknown anomaly type %(kind)r") % {"kind": self.kind}})
+        strategy.validate_params(self.params or {})
+        if self.auto_suspend and self.severity != Severity.HIGH:
+            raise ValidationError({"auto_suspend": _("only a high-severity rule may suspend members automatically")})
+
+
+class Alert(models.Model):
+    """One incident an anomaly rule found for a member: raised once per (rule, member, incident key),
+    then worked through its statuses by ``alert_transition``, each step kept as an ``AlertEvent``."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        INVESTIGATING = "investigating", _("Investigating")
+        RESOLVED = "resolved", _("Resolved")
+        FALSE_POSITIVE = "false_positive", _("False positive")
+
+    rule = models.ForeignKey(AnomalyRule, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("rule"))
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("member"))
+    incident_key = models.CharField(_("incident"), max_length=100)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
+    status = models.CharField(_("status"), max_length=15, choices=Status.choices, default=Status.OPEN)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen"))
+    last_seen_at = models.DateTimeField(_("last seen"))
+    list_entry = models.ForeignKey(
+        ListEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("suspension")
+    )
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        ordering = ["-first_seen_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "first_seen_at"], name="alert_status_idx"),
+            models.Index(fields=["member", "first_seen_at"], name="alert_member_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "member", "incident_key"], name="alert_once_per_incident"),
+        ]
+
+    def __str__(self):
+        return f"{self.rule} — {self.member.member_id} ({self.incident_key})"
+
+
+class AlertEvent(models.Model):
+    """A step of an alert's history: raised (from empty) or moved from one status to another."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="events", verbose_name=_("alert"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    from_status = models.CharField(_("from"), max_length=15, blank=True)
+    to_status = models.CharField(_("to"), max_length=15)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("alert event")
+        verbose_name_plural = _("alert events")
+        ordering = ["created_at", "pk"]

@@ -71,3 +71,19 @@ def block_in_force(periods: list[tuple[datetime, datetime | None, int]], at: dat
         if starts_at <= at and (ends_at is None or ends_at > at):
             return pk
     return None
+
+
+def members_whitelisted_ids(*, at: datetime) -> QuerySet:
+    """The pks of the members on the whitelist at ``at``, as a subquery (for set-based scans)."""
+    return (
+        ListEntry.objects.filter(kind=ListEntry.Kind.WHITE, starts_at__lte=at)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .values("member_id")
+    )
+
+
+def alerts_open_count() -> int:
+    """How many alerts wait for someone (open or under investigation): the dashboard's figure."""
+    from .models import Alert
+
+    return Alert.objects.filter(status__in=[Alert.Status.OPEN, Alert.Status.INVESTIGATING]).count()

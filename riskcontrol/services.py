@@ -18,7 +18,7 @@ from membership.services import growth_adjust, withheld_credit_book
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
 
-from .models import BlockedCredit, ListEntry, ManualAdjustment
+from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment, Severity
 
 
 def _require(actor, permission: str, action: str):
@@ -265,3 +265,155 @@ def blocked_credit_release(*, blocked: BlockedCredit, actor, reason: str) -> Blo
     blocked.released_at, blocked.released_by, blocked.release_reason = timezone.now(), actor, reason.strip()[:255]
     blocked.save(update_fields=["growth_entry", "points_entry", "released_at", "released_by", "release_reason"])
     return blocked
+
+
+# ---------------------------------------------------------------- anomaly rules and alerts
+
+
+@dataclass
+class ScanReport:
+    rules: int = 0
+    found: int = 0
+    raised: int = 0
+    suspended: int = 0
+
+    def summary(self) -> str:
+        return f"rules {self.rules}, incidents found {self.found}, alerts raised {self.raised}, members suspended {self.suspended}"
+
+
+KEY_CHUNK = 1000
+
+
+def anomaly_scan(*, since, until) -> ScanReport:
+    """Run every active anomaly rule over [since, until) and raise an alert per new incident.
+
+    Each rule is one set-based query (``riskcontrol.anomalies``); whitelisted members are left out
+    by the query itself. An incident already alerted (the same rule, member and incident key) is not
+    raised again: the rows are inserted with ON CONFLICT DO NOTHING on that unique key, so a re-scan,
+    or two scans at once, raise nothing twice. A new alert of a high-severity rule with
+    ``auto_suspend`` puts its member on the blacklist for earning (unless already blocked).
+    """
+    from .anomalies import anomaly_strategy_for
+    from .selectors import members_whitelisted_ids
+
+    if since >= until:
+        raise ValidationError(f"the scan period must end after it starts ({since.isoformat()} … {until.isoformat()})")
+    report = ScanReport()
+    skip = members_whitelisted_ids(at=until)
+    for rule in AnomalyRule.objects.filter(is_active=True).order_by("code"):
+        report.rules += 1
+        findings = {(f.member_id, f.incident_key): f for f in anomaly_strategy_for(rule).find(since=since, until=until, skip=skip)}
+        report.found += len(findings)
+        if findings:
+            raised, suspended = _alerts_raise(rule, findings)
+            report.raised += raised
+            report.suspended += suspended
+    return report
+
+
+@transaction.atomic
+def _alerts_raise(rule: AnomalyRule, findings: dict) -> tuple[int, int]:
+    keys = sorted({key for _, key in findings})
+    existing = set()
+    for start in range(0, len(keys), KEY_CHUNK):
+        existing.update(
+            Alert.objects.filter(rule=rule, incident_key__in=keys[start : start + KEY_CHUNK]).values_list("member_id", "incident_key")
+        )
+    new = [f for ident, f in findings.items() if ident not in existing]
+    if not new:
+        return 0, 0
+    Alert.objects.bulk_create(
+        [
+            Alert(rule=rule, member_id=f.member_id, incident_key=f.incident_key, severity=rule.severity, details=f.details,
+                  first_seen_at=f.seen_at, last_seen_at=f.seen_at)
+            for f in new
+        ],
+        ignore_conflicts=True,
+        batch_size=5000,
+    )
+    new_keys = sorted({f.incident_key for f in new})
+    wanted = {(f.member_id, f.incident_key) for f in new}
+    alerts = []
+    for start in range(0, len(new_keys), KEY_CHUNK):
+        alerts.extend(
+            alert for alert in Alert.objects.filter(rule=rule, incident_key__in=new_keys[start : start + KEY_CHUNK])
+            if (alert.member_id, alert.incident_key) in wanted
+        )
+    AlertEvent.objects.bulk_create(
+        [AlertEvent(alert=alert, to_status=Alert.Status.OPEN, note=f"raised by {rule.code}") for alert in alerts], batch_size=5000
+    )
+    suspended = 0
+    if rule.auto_suspend and rule.severity == Severity.HIGH:
+        from .selectors import members_blocked
+
+        now = timezone.now()
+        blocked = members_blocked(member_ids={a.member_id for a in alerts}, scope=ListEntry.Scope.EARNING, at=now)
+        for alert in sorted(alerts, key=lambda a: a.pk):
+            if alert.member_id in blocked:
+                continue
+            entry = list_entry_add(
+                member=Member(pk=alert.member_id), kind=ListEntry.Kind.BLACK, scope=ListEntry.Scope.EARNING,
+                reason=f"suspended automatically by alert #{alert.pk} ({rule.name})"[:255], actor=None, starts_at=now,
+            )
+            blocked[alert.member_id] = entry.pk
+            alert.list_entry = entry
+            alert.save(update_fields=["list_entry"])
+            suspended += 1
+    return len(alerts), suspended
+
+
+ALERT_TRANSITIONS = {
+    Alert.Status.OPEN: {Alert.Status.INVESTIGATING, Alert.Status.RESOLVED, Alert.Status.FALSE_POSITIVE},
+    Alert.Status.INVESTIGATING: {Alert.Status.OPEN, Alert.Status.RESOLVED, Alert.Status.FALSE_POSITIVE},
+    Alert.Status.RESOLVED: {Alert.Status.OPEN},
+    Alert.Status.FALSE_POSITIVE: {Alert.Status.OPEN},
+}
+CLOSING = {Alert.Status.RESOLVED, Alert.Status.FALSE_POSITIVE}
+
+
+@transaction.atomic
+def alert_transition(*, alert: Alert, to: str, actor, note: str = "") -> Alert:
+    """Move an alert to ``to`` if the workflow allows it (open → investigating → resolved or
+    false positive; a closed alert may be reopened), recording who, from, to and why."""
+    _require(actor, "riskcontrol.change_alert", "work on alerts")
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if to not in Alert.Status.values:
+        raise ValidationError({"status": f"unknown alert status {to!r}"})
+    if to not in ALERT_TRANSITIONS[alert.status]:
+        raise ValidationError(
+            f"alert #{alert.pk} is {alert.get_status_display().lower()}: it cannot become {Alert.Status(to).label.lower()}"
+        )
+    note = (note or "").strip()
+    if to in CLOSING and not note:
+        raise ValidationError({"note": "say what was found before closing the alert"})
+    AlertEvent.objects.create(alert=alert, actor=actor, from_status=alert.status, to_status=to, note=note[:255])
+    alert.status = to
+    alert.save(update_fields=["status"])
+    return alert
+
+
+SCAN_TASK_NAME = "Risk scan"
+
+
+def anomaly_scan_schedule_ensure(*, interval_model=None, task_model=None) -> int:
+    """Make sure the beat schedule runs ``riskcontrol.scan`` (hourly unless someone changed it in the
+    admin: an existing schedule is left as it is). Returns 1 if it was created. Run by a migration
+    with its historical models, and callable again at any time."""
+    if interval_model is None:
+        from django_celery_beat.models import IntervalSchedule as interval_model, PeriodicTask as task_model
+    if task_model.objects.filter(name=SCAN_TASK_NAME).exists():
+        return 0
+    hourly, _ = interval_model.objects.get_or_create(every=1, period="hours")
+    task_model.objects.create(
+        name=SCAN_TASK_NAME, task="riskcontrol.scan", interval=hourly, enabled=True,
+        description="Runs the active anomaly rules over the last two clock hours and raises alerts for new incidents.",
+    )
+    return 1
+
+
+def anomaly_scan_recent(*, now=None) -> ScanReport:
+    """What the schedule runs: the last two whole clock hours and the current one (overlapping
+    scans raise nothing twice, and an hour is scanned again once it is complete)."""
+    now = now or timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return anomaly_scan(since=hour - timedelta(hours=2), until=now)

@@ -7,7 +7,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 
 from django.core.exceptions import PermissionDenied
 
-APPS = ("membership", "points", "benefits", "riskcontrol", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "riskcontrol", "mall", "django_celery_beat")
 
 ROLES = {
     # Reads everything, changes nothing.
@@ -22,6 +22,7 @@ ROLES = {
         "riskcontrol.add_listentry",
         "riskcontrol.change_listentry",
         "riskcontrol.change_alert",
+        "mall.cancel_redemption",
     ],
     # Approves (or rejects) adjustments above the threshold that someone else requested.
     "Approver": [
@@ -49,6 +50,12 @@ ROLES = {
         "benefits.change_benefitlevel",
         "benefits.delete_benefitlevel",
         "benefits.add_benefitgrant",
+        "mall.add_mallitem",
+        "mall.change_mallitem",
+        "mall.delete_mallitem",
+        "mall.add_mallprice",
+        "mall.change_mallprice",
+        "mall.delete_mallprice",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.change_crontabschedule",
         "django_celery_beat.add_crontabschedule",

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "points",
     "benefits",
     "riskcontrol",
+    "mall",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "membership.member", "exclude_fields": ["updated_at"]},
     "membership.importjob",
     "benefits.benefit",
+    "mall.mallitem",
+    "mall.mallprice",
     "riskcontrol.manualadjustment",
     "riskcontrol.listentry",
     "riskcontrol.blockedcredit",

@@ -278,3 +278,88 @@ def points_expire_due(*, until: datetime, members: tuple[int, int | None] | None
         rows_update(PointsLot, batch, ["remaining"])
         rows_update(PointsAccount, list(accounts.values()), ["balance", "updated_at"])
         lots_done += len(batch)
+
+
+def points_account_lock(*, member: Member) -> PointsAccount:
+    """Lock the member's points account (creating it if needed) for the rest of the transaction.
+
+    Services that check something beside the balance (stock, limits) lock the account first,
+    then their own rows, always in that order, so two of them never wait on each other in a cycle."""
+    return _account_for_update(member)
+
+
+@transaction.atomic
+def points_refund(
+    *,
+    entry: PointsEntry,
+    effective_at: datetime,
+    source: str,
+    idempotency_key: str,
+    source_ref: str = "",
+    actor=None,
+    reason: str = "",
+) -> PointsEntry:
+    """Give back the points that the debit ``entry`` took, to the lots they came from.
+
+    The refund is a new entry (kind refund, correcting ``entry``) with new allocations; nothing
+    already booked changes. Points returned to a lot that has ended by ``effective_at`` expire at
+    once (an expiry entry of their own), as they would have had they not been spent. If the
+    balance is below 0, the refund pays that debt first, as a credit does. Booking the same
+    ``idempotency_key`` twice returns the first refund and changes nothing.
+    """
+    if entry.amount >= 0:
+        raise ValueError("points_refund gives back a debit; this entry is not one")
+    if existing := _existing(idempotency_key):
+        return existing
+    account = _account_for_update(entry.member)
+    amount = -entry.amount
+    refund = PointsEntry.objects.create(
+        member_id=entry.member_id,
+        kind=PointsEntry.Kind.REFUND,
+        amount=amount,
+        effective_at=effective_at,
+        source=source,
+        source_ref=source_ref,
+        idempotency_key=idempotency_key,
+        created_by=actor,
+        reason=reason,
+        corrects=entry,
+    )
+    taken = list(entry.allocations.filter(amount__lt=0).order_by("pk").values_list("lot_id", "amount"))
+    if sum(-took for _, took in taken) != amount:
+        raise ValueError("points_refund gives back a spend whose points all came from lots; this entry took points it did not hold")
+    lots = {lot.pk: lot for lot in PointsLot.objects.select_for_update().filter(pk__in=[lot_id for lot_id, _ in taken]).order_by("pk")}
+    debt = max(0, -account.balance)
+    lapsed: list[tuple[PointsLot, int]] = []
+    allocations = []
+    for lot_id, took in taken:
+        lot = lots[lot_id]
+        back = -took
+        if lot.expires_at is not None and lot.expires_at <= effective_at:
+            lapsed.append((lot, back))
+            allocations.append(PointsAllocation(entry=refund, lot=lot, amount=back))
+            continue
+        pays = min(debt, back)
+        debt -= pays
+        if back - pays:
+            allocations.append(PointsAllocation(entry=refund, lot=lot, amount=back - pays))
+            PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") + back - pays)
+    PointsAllocation.objects.bulk_create(allocations)
+    account.balance += amount
+    for lot, back in lapsed:
+        # The returned points pass through the ended lot and leave it at once.
+        expiry = PointsEntry.objects.create(
+            member_id=entry.member_id,
+            kind=PointsEntry.Kind.EXPIRY,
+            amount=-back,
+            effective_at=effective_at,
+            source=Source.SETTLEMENT,
+            source_ref=f"lot:{lot.pk}",
+            idempotency_key=f"{idempotency_key}:expiry:lot:{lot.pk}",
+            reason="refunded points of a lot that has ended",
+            corrects=refund,
+        )
+        PointsAllocation.objects.create(entry=expiry, lot=lot, amount=-back)
+        account.balance -= back
+    account.save(update_fields=["balance", "updated_at"])
+    return refund

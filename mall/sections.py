@@ -1,0 +1,36 @@
+"""The member page's "Redemptions and draws" section."""
+
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+
+from .selectors import member_redemptions_latest
+
+
+def _table(caption, headers, rows, more_url):
+    if not rows:
+        return format_html("<p>{}: {}</p>", caption, _("none"))
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows))
+    return format_html(
+        '<h4>{}</h4><table><thead><tr>{}</tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+        caption, head, body, more_url, _("All of them"),
+    )
+
+
+def member_spending_render(*, member, request):
+    """The member's latest redemptions, lottery draws and cash offsets, each linked to its page."""
+    redemptions = [
+        (
+            format_html('<a href="{}">#{}</a>', reverse("admin:mall_redemption_change", args=[r.pk]), r.pk),
+            f"{r.redeemed_at:%Y-%m-%d %H:%M}", r.item.code, r.quantity, f"{r.points:,}", r.get_status_display(),
+        )
+        for r in member_redemptions_latest(member=member)
+    ]
+    parts = [
+        _table(
+            _("Redemptions"), (_("Redemption"), _("When"), _("Item"), _("Quantity"), _("Points"), _("Status")), redemptions,
+            f'{reverse("admin:mall_redemption_changelist")}?q={member.member_id}',
+        )
+    ]
+    return format_html_join("", "{}", ((p,) for p in parts))

@@ -130,6 +130,18 @@ def parse_amount(value: str, field: str, *, required: bool = False) -> Decimal:
     return amount
 
 
+FLAGS = {"": False, "0": False, "false": False, "no": False, "n": False, "否": False,
+         "1": True, "true": True, "yes": True, "y": True, "是": True}
+
+
+def parse_flag(value: str, field: str) -> bool:
+    """A yes/no column: empty, 0, false, no, 否 are no; 1, true, yes, 是 are yes."""
+    text = (value or "").strip().lower()
+    if text not in FLAGS:
+        raise FieldError(field, f"{field} {value!r} is not yes or no (use 1 or 0)")
+    return FLAGS[text]
+
+
 def parse_when(value: str, field: str, *, required: bool = False) -> datetime | None:
     """ISO 8601 date or date-time; naive values are local time (TIME_ZONE)."""
     value = (value or "").strip()

@@ -7,7 +7,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 
 from django.core.exceptions import PermissionDenied
 
-APPS = ("membership", "points", "benefits", "riskcontrol", "mall", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "subscriptions", "riskcontrol", "mall", "django_celery_beat")
 
 ROLES = {
     # Reads everything, changes nothing.
@@ -23,6 +23,7 @@ ROLES = {
         "riskcontrol.change_listentry",
         "riskcontrol.change_alert",
         "mall.cancel_redemption",
+        "subscriptions.change_subscription",
     ],
     # Approves (or rejects) adjustments above the threshold that someone else requested.
     "Approver": [
@@ -56,6 +57,9 @@ ROLES = {
         "mall.add_mallprice",
         "mall.change_mallprice",
         "mall.delete_mallprice",
+        "subscriptions.add_plan",
+        "subscriptions.change_plan",
+        "subscriptions.delete_plan",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.change_crontabschedule",
         "django_celery_beat.add_crontabschedule",

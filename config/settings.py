@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "membership",
     "points",
     "benefits",
+    "subscriptions",
     "riskcontrol",
     "mall",
 ]
@@ -134,6 +135,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "benefits.benefit",
     "mall.mallitem",
     "mall.mallprice",
+    "subscriptions.plan",
+    {"model": "subscriptions.subscription", "exclude_fields": ["trial_settled"]},
     "riskcontrol.manualadjustment",
     "riskcontrol.listentry",
     "riskcontrol.blockedcredit",

@@ -31,6 +31,7 @@ from .rules import OrderFacts
 from .services import (
     ORDER_FIELDS,
     BookingResult,
+    _order_cashback,
     order_rules_apply,
     order_validate,
     rules_applicable,
@@ -402,6 +403,7 @@ def _book(facts, program, book_points) -> BatchResult:
     rows_insert(OrderCredit, new_credits)
     rows_update(OrderCredit, old_credits, ["entitlement", "credited"])
     book.flush()
+    _order_cashback(orders=[order for _, _, order, _, _ in plans])
     return result
 
 

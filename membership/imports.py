@@ -28,7 +28,7 @@ from typing import Callable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from common.csvio import FieldError, parse_amount, parse_day, parse_when, read_header, read_rows, write_rejected
+from common.csvio import FieldError, parse_amount, parse_day, parse_flag, parse_when, read_header, read_rows, write_rejected
 from common.roles import permission_require
 from common.timeutil import local_midnight
 
@@ -61,6 +61,7 @@ def order_parse(values: dict) -> OrderFacts:
         refunded_amount=parse_amount(values.get("refunded_amount", ""), "refunded_amount"),
         category=values.get("category", ""),
         shop_id=values.get("shop_id", ""),
+        special_invoice=parse_flag(values.get("special_invoice", ""), "special_invoice"),
     )
     order_validate(facts)
     return facts
@@ -147,11 +148,11 @@ class Staging:
 
 
 def _order_payload(facts: OrderFacts) -> list:
-    return [facts.order_id, facts.member_id, facts.paid_at.isoformat(), facts.status, *(str(getattr(facts, a)) for a in AMOUNTS), facts.category, facts.shop_id]
+    return [facts.order_id, facts.member_id, facts.paid_at.isoformat(), facts.status, *(str(getattr(facts, a)) for a in AMOUNTS), facts.category, facts.shop_id, facts.special_invoice]
 
 
 def _order_from(payload: list) -> OrderFacts:
-    order_id, member_id, paid_at, status, goods, discount, shipping, refunded, category, shop_id = payload
+    order_id, member_id, paid_at, status, goods, discount, shipping, refunded, category, shop_id, special_invoice = payload
     return OrderFacts(
         order_id=order_id,
         member_id=member_id,
@@ -163,6 +164,7 @@ def _order_from(payload: list) -> OrderFacts:
         refunded_amount=Decimal(refunded),
         category=category,
         shop_id=shop_id,
+        special_invoice=special_invoice,
     )
 
 

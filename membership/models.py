@@ -224,6 +224,9 @@ class Order(models.Model):
     refunded_amount = models.DecimalField(_("refunded amount"), max_digits=14, decimal_places=2, default=0)
     category = models.CharField(_("category"), max_length=64, blank=True)
     shop_id = models.CharField(_("shop id"), max_length=64, blank=True)
+    special_invoice = models.BooleanField(
+        _("special invoice"), default=False, help_text=_("The order asked for a VAT special invoice: it earns no paid-membership cashback.")
+    )
     revision = models.PositiveIntegerField(
         _("revision"), default=1, help_text=_("Raised by every booked change; part of the ledger idempotency keys.")
     )

@@ -27,6 +27,7 @@ class OrderFacts:
     refunded_amount: Decimal = Decimal("0")
     category: str = ""
     shop_id: str = ""
+    special_invoice: bool = False
 
 
 class OrderAmountStrategy:

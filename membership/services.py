@@ -62,6 +62,7 @@ ORDER_FIELDS = (
     "refunded_amount",
     "category",
     "shop_id",
+    "special_invoice",
 )
 
 
@@ -312,7 +313,16 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
         order.revision += 1
         order.save(update_fields=[*changed, "revision", "updated_at"])
         outcome = "changed"
-    return _order_apply_rules(program=program, member=member, order=order, outcome=outcome, book_points=book_points)
+    result = _order_apply_rules(program=program, member=member, order=order, outcome=outcome, book_points=book_points)
+    _order_cashback(orders=[order])
+    return result
+
+
+def _order_cashback(*, orders) -> None:
+    """Paid-membership cashback on the orders just booked (``subscriptions.services.orders_cashback_book``)."""
+    from subscriptions.services import orders_cashback_book
+
+    orders_cashback_book(orders=orders)
 
 
 def _earning_block(member: Member, at: datetime) -> int | None:

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class SubscriptionsConfig(AppConfig):
+    name = "subscriptions"
+    verbose_name = _("Paid membership")
+
+    def ready(self):
+        from membership.presets import preset_section
+        from membership.sections import member_section
+
+        from .sections import member_subscriptions_render
+        from .services import plan_catalog_sync
+
+        preset_section("plans")(plan_catalog_sync)
+        member_section("subscriptions", title=_("Paid membership"), order=45)(member_subscriptions_render)

@@ -1,0 +1,382 @@
+"""Paid membership: starting, renewing, extending and cancelling subscriptions, and cashback on
+orders (DOMAIN §7).
+
+Rules:
+- One free trial per member, ever; at most one live (trial or active) subscription at a time.
+  Buying a plan during a trial ends the trial and starts the paid term that day.
+- Every purchase, renewal and extension carries a reference (the payment or request id) and is
+  booked once: calling a service again with the same reference returns what the first call did.
+- Cashback: completed orders paid while a subscription covers the day earn the plan's rate of the
+  amount paid (goods − discount − refunded), in points at the program's points per yuan, within
+  the plan's yearly cap (per member and calendar year) and its cap over the subscription; orders
+  that asked for a special invoice earn none; a member blacklisted for earning gets a blocked
+  cashback. A lower entitlement later (a refund) takes the difference back.
+- Cashback earned during a trial is frozen. It is released when the member buys a plan within
+  ``RELEASE_WINDOW_DAYS`` of the trial's end, otherwise the daily task clears it.
+"""
+
+import math
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from common.roles import permission_require
+from common.timeutil import add_months
+from membership.models import Member, Order, Program, Source
+
+from .models import Cashback, Plan, Subscription, SubscriptionTerm
+
+RELEASE_WINDOW_DAYS = 30
+PAID_OUT = (Cashback.Status.CREDITED, Cashback.Status.FROZEN, Cashback.Status.RELEASED)
+
+
+def _local_day(program: Program, at: datetime) -> date:
+    return at.astimezone(ZoneInfo(program.time_zone)).date()
+
+
+def _term_end(start: date, plan: Plan) -> date:
+    return add_months(start, plan.term_months) - timedelta(days=1)
+
+
+# ---------------------------------------------------------------- plans
+
+
+@transaction.atomic
+def plan_catalog_sync(*, program: Program, specs: list[dict]) -> int:
+    """Make the program's plans match ``specs`` (matched by code); returns rows changed."""
+    changed = 0
+    for spec in specs:
+        plan = Plan.objects.filter(program=program, code=spec["code"]).first() or Plan(program=program, code=spec["code"])
+        values = {k: (Decimal(str(v)) if k in ("price", "cashback_rate") else v) for k, v in spec.items() if k != "code"}
+        differs = [k for k, v in values.items() if getattr(plan, k) != v]
+        if differs or plan.pk is None:
+            for k, v in values.items():
+                setattr(plan, k, v)
+            plan.full_clean()
+            plan.save()
+            changed += 1
+    if specs and (program.is_active or not Program.objects.filter(is_active=True).exists()):
+        changed += subscriptions_schedule_sync(program=program)
+    return changed
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+def _booked(reference: str) -> SubscriptionTerm | None:
+    return SubscriptionTerm.objects.select_related("subscription").filter(reference=reference).first()
+
+
+@transaction.atomic
+def subscription_start(
+    *, member: Member, plan: Plan, reference: str, trial: bool = False, at: datetime | None = None, amount: Decimal | None = None, actor=None
+) -> Subscription:
+    """Start a paid term of ``plan`` (or its free trial) today, in the program's time zone."""
+    permission_require(actor, "subscriptions.add_subscription", "start subscriptions")
+    if term := _booked(reference):
+        return term.subscription
+    at = at or timezone.now()
+    Member.objects.select_for_update().filter(pk=member.pk).first()
+    today = _local_day(plan.program, at)
+    if not plan.is_active:
+        raise ValidationError(_("Plan %(plan)s is not on sale.") % {"plan": plan.code})
+    if trial:
+        if not plan.trial_days:
+            raise ValidationError(_("Plan %(plan)s has no free trial.") % {"plan": plan.code})
+        if Subscription.objects.filter(member=member, is_trial=True).exists():
+            raise ValidationError(_("Member %(member)s already had a free trial.") % {"member": member.member_id})
+    live = Subscription.objects.select_for_update().filter(member=member, status__in=Subscription.LIVE).first()
+    if live and not (live.is_trial and not trial):
+        raise ValidationError(
+            _("Member %(member)s is already a paid member until %(date)s: renew or extend that subscription.")
+            % {"member": member.member_id, "date": live.ends_on}
+        )
+    if live:  # buying during the trial ends the trial today
+        live.status, live.ends_on = Subscription.Status.EXPIRED, max(live.starts_on, today - timedelta(days=1))
+        live.save(update_fields=["status", "ends_on"])
+    ends_on = today + timedelta(days=plan.trial_days - 1) if trial else _term_end(today, plan)
+    subscription = Subscription.objects.create(
+        member=member, plan=plan, starts_on=today, ends_on=ends_on, is_trial=trial,
+        status=Subscription.Status.TRIAL if trial else Subscription.Status.ACTIVE,
+    )
+    SubscriptionTerm.objects.create(
+        subscription=subscription, kind=SubscriptionTerm.Kind.TRIAL if trial else SubscriptionTerm.Kind.PURCHASE, reference=reference,
+        starts_on=today, ends_on=ends_on, amount=0 if trial else (plan.price if amount is None else amount), created_by=actor,
+    )
+    if not trial:
+        for ended in Subscription.objects.filter(member=member, is_trial=True, trial_settled=False, ends_on__gte=today - timedelta(days=RELEASE_WINDOW_DAYS)):
+            _trial_cashback_release(ended)
+    return subscription
+
+
+def _extend(subscription: Subscription, today: date) -> tuple[date, date]:
+    start = max(subscription.ends_on + timedelta(days=1), today)
+    return start, _term_end(start, subscription.plan)
+
+
+def _renewable(subscription: Subscription) -> Subscription:
+    subscription = Subscription.objects.select_for_update().select_related("plan__program", "member").get(pk=subscription.pk)
+    if subscription.is_trial or subscription.status == Subscription.Status.CANCELLED:
+        raise ValidationError(
+            _("Subscription %(id)s (%(status)s) cannot be renewed: start a new one.")
+            % {"id": subscription.pk, "status": subscription.get_status_display()}
+        )
+    if Subscription.objects.filter(member=subscription.member, status__in=Subscription.LIVE).exclude(pk=subscription.pk).exists():
+        raise ValidationError(_("Member %(member)s has another live subscription.") % {"member": subscription.member.member_id})
+    return subscription
+
+
+@transaction.atomic
+def subscription_renew(
+    *, subscription: Subscription, reference: str, at: datetime | None = None, amount: Decimal | None = None, actor=None
+) -> Subscription:
+    """Add one term after the current end (or from today, if it has ended)."""
+    permission_require(actor, "subscriptions.change_subscription", "renew subscriptions")
+    if term := _booked(reference):
+        return term.subscription
+    subscription = _renewable(subscription)
+    start, end = _extend(subscription, _local_day(subscription.plan.program, at or timezone.now()))
+    SubscriptionTerm.objects.create(
+        subscription=subscription, kind=SubscriptionTerm.Kind.RENEWAL, reference=reference, starts_on=start, ends_on=end,
+        amount=subscription.plan.price if amount is None else amount, created_by=actor,
+    )
+    subscription.ends_on, subscription.status, subscription.renewals = end, Subscription.Status.ACTIVE, subscription.renewals + 1
+    subscription.save(update_fields=["ends_on", "status", "renewals"])
+    return subscription
+
+
+@transaction.atomic
+def subscription_extend_with_points(*, subscription: Subscription, reference: str, at: datetime | None = None, actor=None) -> Subscription:
+    """Add one term paid with the plan's price in points (spent oldest lots first, source ``subscription``)."""
+    from points.services import InsufficientPoints, points_debit
+
+    permission_require(actor, "subscriptions.change_subscription", "extend subscriptions")
+    if term := _booked(reference):
+        return term.subscription
+    at = at or timezone.now()
+    subscription = _renewable(subscription)
+    plan = subscription.plan
+    if not plan.points_price:
+        raise ValidationError(_("Plan %(plan)s cannot be paid with points.") % {"plan": plan.code})
+    try:
+        entry = points_debit(
+            member=subscription.member, amount=plan.points_price, kind="spend", effective_at=at, source=Source.SUBSCRIPTION,
+            source_ref=reference, idempotency_key=f"subscription:{reference}", actor=actor,
+            reason=f"{plan.code}: one more term paid with points",
+        )
+    except InsufficientPoints as exc:
+        raise ValidationError(exc.messages) from None
+    start, end = _extend(subscription, _local_day(plan.program, at))
+    SubscriptionTerm.objects.create(
+        subscription=subscription, kind=SubscriptionTerm.Kind.POINTS, reference=reference, starts_on=start, ends_on=end,
+        points_entry=entry, created_by=actor,
+    )
+    subscription.ends_on, subscription.status = end, Subscription.Status.ACTIVE
+    subscription.save(update_fields=["ends_on", "status"])
+    return subscription
+
+
+@transaction.atomic
+def subscription_cancel(*, subscription: Subscription, reason: str, at: datetime | None = None, actor=None) -> Subscription:
+    """End a subscription today (no cashback on orders paid after today); cancelling twice changes nothing."""
+    permission_require(actor, "subscriptions.change_subscription", "cancel subscriptions")
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("A reason is required to cancel a subscription.")})
+    subscription = Subscription.objects.select_for_update().select_related("plan__program").get(pk=subscription.pk)
+    if subscription.status == Subscription.Status.CANCELLED:
+        return subscription
+    at = at or timezone.now()
+    today = _local_day(subscription.plan.program, at)
+    subscription.status, subscription.cancelled_at, subscription.cancel_reason = Subscription.Status.CANCELLED, at, reason.strip()
+    subscription.ends_on = max(subscription.starts_on, min(subscription.ends_on, today))
+    subscription.save(update_fields=["status", "cancelled_at", "cancel_reason", "ends_on"])
+    return subscription
+
+
+# ---------------------------------------------------------------- cashback
+
+
+def cashback_entitlement(*, order: Order, plan: Plan) -> int:
+    """The points an order earns under ``plan`` before caps: 0 unless completed and without a special invoice."""
+    if order.status != Order.Status.COMPLETED or order.special_invoice:
+        return 0
+    paid = max(Decimal(0), Decimal(order.goods_amount) - Decimal(order.discount_amount) - Decimal(order.refunded_amount))
+    return math.floor(paid * Decimal(plan.cashback_rate) / 100 * plan.program.points_per_yuan)
+
+
+def _cap_room(subscription: Subscription, member_id: int, year: int) -> int | None:
+    plan = subscription.plan
+    room = None
+    if plan.yearly_cashback_cap is not None:
+        tz = ZoneInfo(plan.program.time_zone)
+        start, end = datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
+        used = Cashback.objects.filter(
+            subscription__member_id=member_id, status__in=PAID_OUT, order__paid_at__gte=start, order__paid_at__lt=end
+        ).aggregate(s=Sum("points"))["s"] or 0
+        room = max(0, plan.yearly_cashback_cap - used)
+    if plan.term_cashback_cap is not None:
+        used = subscription.cashbacks.filter(status__in=PAID_OUT).aggregate(s=Sum("points"))["s"] or 0
+        left = max(0, plan.term_cashback_cap - used)
+        room = left if room is None else min(room, left)
+    return room
+
+
+def orders_cashback_book(*, orders: list[Order]) -> None:
+    """Cashback for orders just booked (called by ``order_book`` and the batch booking): one query
+    finds the members' subscriptions; only subscribers' orders are looked at further."""
+    orders = [order for order in orders if order.pk]
+    if not orders:
+        return
+    subscriptions: dict[int, list[Subscription]] = {}
+    for subscription in Subscription.objects.filter(member_id__in={o.member_id for o in orders}).select_related("plan__program"):
+        subscriptions.setdefault(subscription.member_id, []).append(subscription)
+    if not subscriptions:
+        return
+    mine = [order for order in orders if order.member_id in subscriptions]
+    existing = {c.order_id: c for c in Cashback.objects.filter(order__in=mine).select_related("subscription__plan__program", "points_entry")}
+    for order in mine:
+        cashback = existing.get(order.pk)
+        if cashback is not None:
+            _cashback_adjust(cashback, order)
+            continue
+        for subscription in subscriptions[order.member_id]:
+            day = _local_day(subscription.plan.program, order.paid_at)
+            if subscription.starts_on <= day <= subscription.ends_on:
+                _cashback_grant(subscription, order, day)
+                break
+
+
+def _cashback_grant(subscription: Subscription, order: Order, day: date) -> Cashback | None:
+    from points.services import points_credit
+    from riskcontrol.models import ListEntry
+    from riskcontrol.selectors import member_block_get
+
+    plan = subscription.plan
+    entitled = cashback_entitlement(order=order, plan=plan)
+    if not entitled:
+        return None
+    block = member_block_get(member_id=order.member_id, scope=ListEntry.Scope.EARNING, at=order.paid_at)
+    if block is not None:
+        return Cashback.objects.create(subscription=subscription, order=order, points=0, capped=0, status=Cashback.Status.BLOCKED, list_entry=block)
+    room = _cap_room(subscription, order.member_id, day.year)
+    points = entitled if room is None else min(entitled, room)
+    status = Cashback.Status.CREDITED
+    frozen = False
+    if subscription.is_trial:
+        status, frozen = Cashback.Status.FROZEN, True
+        if subscription.trial_settled:  # the trial's cashback was already released or cleared
+            bought = Subscription.objects.filter(
+                member_id=order.member_id, is_trial=False,
+                starts_on__lte=subscription.ends_on + timedelta(days=RELEASE_WINDOW_DAYS), starts_on__gte=subscription.starts_on,
+            ).exists()
+            status, frozen = (Cashback.Status.RELEASED, False) if bought else (Cashback.Status.CLEARED, False)
+    cashback = Cashback(subscription=subscription, order=order, points=points, capped=entitled - points, status=status)
+    if points and status != Cashback.Status.CLEARED:
+        cashback.points_entry = points_credit(
+            program=plan.program, member=order.member, amount=points, effective_at=order.paid_at, source=Source.CASHBACK,
+            source_ref=order.order_id, idempotency_key=f"cashback:{order.order_id}", frozen=frozen,
+            reason=f"{plan.code} cashback {plan.cashback_rate}%",
+        )
+    if status == Cashback.Status.CLEARED:
+        cashback.points = 0
+    cashback.save()
+    return cashback
+
+
+def _cashback_adjust(cashback: Cashback, order: Order) -> None:
+    """A changed order (a refund): a lower entitlement takes the difference back; never more is paid."""
+    from points.services import points_debit
+
+    if cashback.status not in PAID_OUT or not cashback.points:
+        return
+    entitled = cashback_entitlement(order=order, plan=cashback.subscription.plan)
+    if entitled >= cashback.points:
+        return
+    taken = cashback.points - entitled
+    lot = cashback.points_entry.lot
+    points_debit(
+        member=order.member, amount=taken, kind="reversal", effective_at=order.paid_at, source=Source.CASHBACK,
+        source_ref=order.order_id, idempotency_key=f"cashback:{order.order_id}:{order.revision}", prefer_lots=[lot],
+        allow_negative=True, reason="order refunded or changed: cashback taken back",
+    )
+    cashback.points = entitled
+    cashback.save(update_fields=["points"])
+
+
+def _trial_cashback_release(trial: Subscription) -> None:
+    from points.services import points_lot_release
+
+    for cashback in trial.cashbacks.filter(status=Cashback.Status.FROZEN).select_related("points_entry__lot"):
+        if cashback.points_entry_id:
+            points_lot_release(lot=cashback.points_entry.lot)
+        cashback.status = Cashback.Status.RELEASED
+        cashback.save(update_fields=["status"])
+    trial.trial_settled = True
+    trial.save(update_fields=["trial_settled"])
+
+
+def _trial_cashback_clear(trial: Subscription, at: datetime) -> int:
+    from points.services import points_lot_clear
+
+    cleared = 0
+    for cashback in trial.cashbacks.filter(status=Cashback.Status.FROZEN).select_related("points_entry__lot"):
+        if cashback.points_entry_id:
+            entry = points_lot_clear(
+                lot=cashback.points_entry.lot, effective_at=at,
+                reason=f"trial ended on {trial.ends_on} without a purchase within {RELEASE_WINDOW_DAYS} days",
+            )
+            cleared += -entry.amount if entry else 0
+        cashback.status = Cashback.Status.CLEARED
+        cashback.save(update_fields=["status"])
+    trial.trial_settled = True
+    trial.save(update_fields=["trial_settled"])
+    return cleared
+
+
+def subscriptions_daily_run(*, at: datetime | None = None, program: Program | None = None) -> dict[str, int]:
+    """The daily task: subscriptions past their end expire; trials that ended more than
+    ``RELEASE_WINDOW_DAYS`` ago without a purchase have their frozen cashback cleared. Running it
+    twice changes nothing more."""
+    from membership.selectors import program_active_get
+
+    program = program or program_active_get()
+    at = at or timezone.now()
+    today = _local_day(program, at)
+    expired = Subscription.objects.filter(status__in=Subscription.LIVE, ends_on__lt=today).update(status=Subscription.Status.EXPIRED)
+    counts = {"expired": expired, "trials_cleared": 0, "points_cleared": 0}
+    due = Subscription.objects.filter(is_trial=True, trial_settled=False, ends_on__lt=today - timedelta(days=RELEASE_WINDOW_DAYS))
+    for trial_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            trial = Subscription.objects.select_for_update().get(pk=trial_id)
+            if trial.trial_settled:
+                continue
+            counts["points_cleared"] += _trial_cashback_clear(trial, at)
+            counts["trials_cleared"] += 1
+    return counts
+
+
+DAILY_TASK_NAME = "Daily paid membership"
+
+
+def subscriptions_schedule_sync(*, program: Program) -> int:
+    """Make the beat schedule run ``subscriptions.daily`` at 00:15 every day in the program's time
+    zone; returns 1 if the schedule changed."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    schedule, _created = CrontabSchedule.objects.get_or_create(
+        minute="15", hour="0", day_of_month="*", month_of_year="*", day_of_week="*", timezone=program.time_zone
+    )
+    task = PeriodicTask.objects.filter(name=DAILY_TASK_NAME).first()
+    if task and task.crontab_id == schedule.pk and task.task == "subscriptions.daily" and task.enabled:
+        return 0
+    task = task or PeriodicTask(name=DAILY_TASK_NAME)
+    task.task, task.crontab, task.interval, task.enabled = "subscriptions.daily", schedule, None, True
+    task.description = f"Expires paid memberships and clears unreleased trial cashback, at 00:15 ({program.time_zone})."
+    task.save()
+    return 1

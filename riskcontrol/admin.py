@@ -3,21 +3,27 @@ import tempfile
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common.csvio import FileError, detect_encoding
 
-from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ManualAdjustment
+from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
     adjustment_approve,
     adjustment_reject,
     adjustment_request,
     adjustments_import,
     alert_transition,
+    benefits_suspend,
     blocked_credit_release,
+    list_entries_import,
+    list_entry_add,
+    list_entry_end,
 )
 
 
@@ -269,3 +275,162 @@ class AlertAdmin(admin.ModelAdmin):
     @admin.action(description=_("Reopen the selected alerts"), permissions=["workflow"])
     def alerts_reopen(self, request, queryset):
         return self._transition(request, queryset, to=Alert.Status.OPEN, action="alerts_reopen", question="", needs_note=False)
+
+
+class ListUploadForm(forms.Form):
+    file = forms.FileField(label=_("file"), help_text=_("CSV: member_id, kind, scope, reason; optional until, review_on."))
+    remove = forms.BooleanField(label=_("take these members off the list"), required=False, help_text=_("Unticked: add them."))
+
+
+class DueForReviewFilter(admin.SimpleListFilter):
+    title = _("review")
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("due", _("Due for review")), ("scheduled", _("Review scheduled"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        in_force = queryset.filter(starts_at__lte=now).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        if self.value() == "due":
+            return in_force.filter(review_on__lte=timezone.localdate())
+        if self.value() == "scheduled":
+            return in_force.filter(review_on__isnull=False)
+        return queryset
+
+
+class InForceFilter(admin.SimpleListFilter):
+    title = _("in force")
+    parameter_name = "in_force"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("In force now")), ("no", _("Ended or not started"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        in_force = Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        if self.value() == "yes":
+            return queryset.filter(in_force)
+        if self.value() == "no":
+            return queryset.exclude(in_force)
+        return queryset
+
+
+@admin.register(ListEntry)
+class ListEntryAdmin(admin.ModelAdmin):
+    """Black and white lists: added one by one or from a file, taken off by an action (entries end, never vanish)."""
+
+    list_display = ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by", "ended_by")
+    list_filter = ("kind", "scope", InForceFilter, DueForReviewFilter)
+    search_fields = ("=member__member_id",)
+    list_select_related = ("member", "added_by", "ended_by")
+    autocomplete_fields = ("member",)
+    show_full_result_count = False
+    actions = ["end_entries"]
+    change_list_template = "admin/riskcontrol/listentry/change_list.html"
+    add_fields = ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.add_fields
+        return ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by", "added_at", "ended_by", "end_reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def get_changeform_initial_data(self, request):
+        return {"starts_at": timezone.now(), **super().get_changeform_initial_data(request)}
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or request.user.has_perm("riskcontrol.view_listentry")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            created = list_entry_add(actor=request.user, **{f: data[f] for f in self.add_fields})
+        except (ValidationError, PermissionDenied) as exc:
+            raise PermissionDenied(str(exc)) from exc
+        obj.pk = created.pk
+
+    @admin.action(description=_("Take the selected members off the list"), permissions=["change"])
+    def end_entries(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if "apply" not in request.POST or not reason:
+            return TemplateResponse(
+                request,
+                "admin/riskcontrol/listentry/end.html",
+                {**self.admin_site.each_context(request), "entries": list(queryset), "title": _("Take off the list")},
+            )
+        done = 0
+        for entry in queryset:
+            try:
+                list_entry_end(entry=entry, actor=request.user, reason=reason)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"#{entry.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(n)d entry(ies) ended.") % {"n": done}, messages.SUCCESS)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.upload_view)
+        return [path("upload/", view, name="riskcontrol_listentry_upload"), *super().get_urls()]
+
+    def upload_view(self, request):
+        """Add members to, or take them off, the lists from a CSV file, through the same services."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ListUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+                handle.flush()
+                try:
+                    report = list_entries_import(
+                        path=handle.name, name=upload.name, actor=request.user, remove=form.cleaned_data["remove"],
+                        encoding=detect_encoding(handle.name),
+                    )
+                except (FileError, ValidationError, PermissionDenied) as exc:
+                    form.add_error("file", str(exc) if not isinstance(exc, ValidationError) else "; ".join(exc.messages))
+                else:
+                    for error in report.errors[:50]:
+                        self.message_user(request, error, messages.ERROR)
+                    self.message_user(request, report.summary(), messages.WARNING if report.counts["rejected"] else messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:riskcontrol_listentry_changelist"))
+        context = {**self.admin_site.each_context(request), "title": _("Black and white lists from a file"), "opts": self.model._meta, "form": form}
+        return TemplateResponse(request, "admin/riskcontrol/listentry/upload.html", context)
+
+
+class SuspendBenefitsForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=255, help_text=_("E.g. reselling benefits."))
+    review_on = forms.DateField(label=_("review on"), required=False, help_text=_("When to look at the suspension again."))
+
+
+@admin.action(description=_("Suspend benefits of the selected members"))
+def suspend_benefits(modeladmin, request, queryset):
+    """A member-list action that risk control adds to the members' admin (see ``apps.py``)."""
+    form = SuspendBenefitsForm(request.POST if "apply" in request.POST else None)
+    if not form.is_valid():
+        return TemplateResponse(
+            request,
+            "admin/riskcontrol/member/suspend_benefits.html",
+            {**modeladmin.admin_site.each_context(request), "members": list(queryset[:200]), "form": form, "title": _("Suspend benefits")},
+        )
+    done = 0
+    for member in queryset:
+        try:
+            benefits_suspend(member=member, reason=form.cleaned_data["reason"], review_on=form.cleaned_data["review_on"], actor=request.user)
+            done += 1
+        except (ValidationError, PermissionDenied) as exc:
+            modeladmin.message_user(request, f"{member.member_id}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
+            if isinstance(exc, PermissionDenied):
+                break
+    if done:
+        modeladmin.message_user(request, _("Benefits of %(n)d member(s) suspended.") % {"n": done}, messages.SUCCESS)

@@ -83,6 +83,9 @@ class ListEntry(models.Model):
     reason = models.CharField(_("reason"), max_length=255)
     starts_at = models.DateTimeField(_("from"))
     ends_at = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty: until taken off the list."))
+    review_on = models.DateField(
+        _("review on"), null=True, blank=True, help_text=_("When someone should look at the entry again (e.g. a benefits suspension).")
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("added by")
     )

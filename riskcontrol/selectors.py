@@ -87,3 +87,51 @@ def alerts_open_count() -> int:
     from .models import Alert
 
     return Alert.objects.filter(status__in=[Alert.Status.OPEN, Alert.Status.INVESTIGATING]).count()
+
+
+def member_risk_get(*, member, months: int = 12, limit: int = 20) -> dict:
+    """What the member page shows of risk control: list entries (in force and past), open alerts,
+    blocked credits, and what the caps withheld (per currency and local month, with the program's caps)."""
+    from zoneinfo import ZoneInfo
+
+    from django.db.models import Sum
+    from django.db.models.functions import TruncMonth
+
+    from membership.models import GrowthEntry
+    from membership.selectors import program_active_get
+    from points.models import PointsEntry
+
+    from .models import Alert, BlockedCredit
+
+    now = timezone.now()
+    entries = list(ListEntry.objects.filter(member=member).select_related("added_by", "ended_by").order_by("-starts_at", "-pk")[:limit])
+    for entry in entries:
+        entry.in_force = entry.starts_at <= now and (entry.ends_at is None or entry.ends_at > now)
+    alerts = list(
+        Alert.objects.filter(member=member, status__in=[Alert.Status.OPEN, Alert.Status.INVESTIGATING])
+        .select_related("rule").order_by("-first_seen_at")[:limit]
+    )
+    blocked = list(BlockedCredit.objects.filter(member=member).select_related("rule", "list_entry").order_by("-effective_at", "-pk")[:limit])
+    program = program_active_get()
+    tz = ZoneInfo(program.time_zone)
+    capped = []
+    for currency, ledger in (("growth", GrowthEntry), ("points", PointsEntry)):
+        rows = (
+            ledger.objects.filter(member=member, capped__gt=0)
+            .annotate(month=TruncMonth("effective_at", tzinfo=tz))
+            .order_by("-month")
+            .values_list("month")
+            .annotate(total=Sum("capped"))[:months]
+        )
+        capped.extend((month.date() if hasattr(month, "date") else month, currency, total) for month, total in rows)
+    capped.sort(key=lambda row: (row[0], row[1]), reverse=True)
+    caps = {
+        "daily_growth_cap": program.daily_growth_cap, "monthly_growth_cap": program.monthly_growth_cap,
+        "daily_points_cap": program.daily_points_cap, "monthly_points_cap": program.monthly_points_cap,
+    }
+    rule_caps = [
+        (rule.name, rule.currency, {k: rule.params[k] for k in ("per_order_cap", "per_day", "per_month") if rule.params.get(k)})
+        for rule in program.rules.filter(is_active=True).order_by("code")
+    ]
+    caps["rules"] = [(name, currency, limits) for name, currency, limits in rule_caps if limits]
+    return {"entries": entries, "alerts": alerts, "blocked": blocked, "capped": capped, "caps": caps}

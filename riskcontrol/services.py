@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.roles import permission_require
@@ -211,13 +212,13 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
 
 @transaction.atomic
 def list_entry_add(
-    *, member: Member, kind: str, scope: str, reason: str, actor, starts_at=None, ends_at=None
+    *, member: Member, kind: str, scope: str, reason: str, actor, starts_at=None, ends_at=None, review_on=None
 ) -> ListEntry:
     """Put a member on the black or white list for ``scope`` from ``starts_at`` (now)."""
     permission_require(actor, "riskcontrol.add_listentry", "change the black and white lists")
     entry = ListEntry(
         member=member, kind=kind, scope=scope, reason=(reason or "").strip(),
-        starts_at=starts_at or timezone.now(), ends_at=ends_at, added_by=actor,
+        starts_at=starts_at or timezone.now(), ends_at=ends_at, added_by=actor, review_on=review_on,
     )
     entry.full_clean()
     entry.save()
@@ -417,3 +418,107 @@ def anomaly_scan_recent(*, now=None) -> ScanReport:
     now = now or timezone.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     return anomaly_scan(since=hour - timedelta(hours=2), until=now)
+
+
+# ---------------------------------------------------------------- benefit suspensions and list files
+
+
+@transaction.atomic
+def benefits_suspend(*, member: Member, reason: str, actor, review_on=None, until=None) -> ListEntry:
+    """Suspend a member's benefits (abuse such as reselling them): a blacklist entry of scope
+    benefits, from now, with a date to review it. A member already suspended keeps the entry in
+    force (the earlier review date wins if both have one): suspending twice adds nothing."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "say why the member's benefits are suspended"})
+    now = timezone.now()
+    current = (
+        ListEntry.objects.select_for_update()
+        .filter(member=member, kind=ListEntry.Kind.BLACK, scope=ListEntry.Scope.BENEFITS, starts_at__lte=now)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("starts_at", "pk")
+        .first()
+    )
+    if current is not None:
+        permission_require(actor, "riskcontrol.change_listentry", "change the black and white lists")
+        if review_on and (current.review_on is None or review_on < current.review_on):
+            current.review_on = review_on
+            current.save(update_fields=["review_on"])
+        return current
+    return list_entry_add(
+        member=member, kind=ListEntry.Kind.BLACK, scope=ListEntry.Scope.BENEFITS, reason=reason, actor=actor,
+        starts_at=now, ends_at=until, review_on=review_on,
+    )
+
+
+LIST_COLUMNS = ("member_id", "kind", "scope", "reason", "until", "review_on")
+
+
+@dataclass
+class ListFileReport:
+    counts: dict
+    errors: list[str]
+
+    def summary(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.counts.items())
+
+
+def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str = "utf-8", name: str = "") -> ListFileReport:
+    """Black and white list entries from a CSV file (``member_id,kind,scope,reason`` and optionally
+    ``until``, ``review_on``), each row through ``list_entry_add`` — or, with ``remove``, through
+    ``list_entry_end`` for the member's entries of that kind and scope in force now. A row that is
+    already so (listed, or not listed) is unchanged; a bad row is named and the others still apply.
+    """
+    from common.csvio import FieldError, parse_day, parse_when, read_rows
+
+    permission_require(actor, "riskcontrol.change_listentry" if remove else "riskcontrol.add_listentry", "change the black and white lists")
+    label = name or path
+    counts = dict.fromkeys(("read", "ended" if remove else "added", "unchanged", "rejected"), 0)
+    errors = []
+    members = {}
+    for row in read_rows(path, required=("member_id", "kind", "scope", "reason"), known=LIST_COLUMNS, encoding=encoding):
+        counts["read"] += 1
+        values = row.values
+        try:
+            member_id = values.get("member_id", "")
+            member = members.get(member_id) or Member.objects.filter(member_id=member_id).first()
+            if member is None:
+                raise FieldError("member_id", f"unknown member {member_id!r}")
+            members[member_id] = member
+            kind = (values.get("kind") or "").lower()
+            if kind not in ListEntry.Kind.values:
+                raise FieldError("kind", f"kind {kind!r} is not one of {', '.join(ListEntry.Kind.values)}")
+            scope = (values.get("scope") or "").lower()
+            if scope not in ListEntry.Scope.values:
+                raise FieldError("scope", f"scope {scope!r} is not one of {', '.join(ListEntry.Scope.values)}")
+            reason = values.get("reason", "")
+            if not reason:
+                raise FieldError("reason", "reason is required: say why")
+            now = timezone.now()
+            in_force = ListEntry.objects.filter(member=member, kind=kind, scope=scope, starts_at__lte=now).filter(
+                Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+            )
+            with transaction.atomic():
+                if remove:
+                    entries = list(in_force.order_by("pk"))
+                    for entry in entries:
+                        list_entry_end(entry=entry, actor=actor, reason=reason, at=now)
+                    counts["ended" if entries else "unchanged"] += 1
+                    continue
+                until = parse_when(values.get("until", ""), "until")
+                if until is not None and until <= now:
+                    raise FieldError("until", f"until {values['until']!r} is not in the future")
+                review_on = parse_day(values.get("review_on", ""), "review_on")
+                if in_force.exists():
+                    counts["unchanged"] += 1
+                    continue
+                list_entry_add(member=member, kind=kind, scope=scope, reason=reason, actor=actor, starts_at=now, ends_at=until, review_on=review_on)
+                counts["added"] += 1
+        except FieldError as exc:
+            errors.append(f"{label}: row {row.number}, column {exc.field}: {exc.message}")
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("", exc.messages)
+            errors.append(f"{label}: row {row.number}, column {field}: {messages[0]}")
+        else:
+            continue
+        counts["rejected"] += 1
+    return ListFileReport(counts=counts, errors=errors)

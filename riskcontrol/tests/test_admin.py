@@ -65,3 +65,48 @@ def test_release_action_credits_blocked_credits_once(admin_client, risk):
     assert BlockedCredit.objects.filter(released_at__isnull=False).count() == 2
     first, _ = risk
     assert first.growth_entries.count() == 1 and first.points_entries.count() == 1
+
+
+def test_list_upload_page_adds_entries_and_reports_bad_rows(admin_client, program):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    MemberFactory(member_id="UP1")
+    upload = SimpleUploadedFile("lists.csv", b"member_id,kind,scope,reason\nUP1,black,earning,farming\nNOPE,black,earning,x\n")
+    response = admin_client.post(reverse("admin:riskcontrol_listentry_upload"), {"file": upload}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == [
+        "lists.csv: row 3, column member_id: unknown member 'NOPE'", "read 2, added 1, unchanged 0, rejected 1",
+    ]
+    assert ListEntry.objects.filter(member__member_id="UP1", kind="black").exists()
+
+
+def test_due_for_review_filter_and_the_suspend_benefits_action_on_members(admin_client, program):
+    from datetime import date
+
+    member, other = MemberFactory(member_id="SUS1"), MemberFactory(member_id="SUS2")
+    members_url = reverse("admin:membership_member_changelist")
+    form = admin_client.post(members_url, {"action": "suspend_benefits", "_selected_action": [member.pk, other.pk]})
+    assert form.status_code == 200 and "id_review_on" in form.content.decode()
+    admin_client.post(
+        members_url,
+        {"action": "suspend_benefits", "_selected_action": [member.pk, other.pk], "apply": "1", "reason": "reselling", "review_on": "2020-01-01"},
+    )
+    assert ListEntry.objects.filter(scope="benefits", review_on=date(2020, 1, 1)).count() == 2
+    entries_url = reverse("admin:riskcontrol_listentry_changelist")
+    due = admin_client.get(entries_url, {"review": "due"}).content.decode()
+    assert "SUS1" in due and "SUS2" in due
+    ListEntry.objects.filter(member=other).update(review_on=date(2999, 1, 1))
+    due = admin_client.get(entries_url, {"review": "due"}).content.decode()
+    assert "SUS1" in due and "SUS2" not in due
+
+
+def test_member_page_shows_lists_alerts_blocked_credits_and_what_was_capped(admin_client, risk):
+    first, _ = risk
+    capped_member = MemberFactory(member_id="CAPPED")
+    for n in range(3):  # 10,000 growth an order at most, 20,000 a day: the third order is capped
+        order_book(facts=order(f"BIG{n}", capped_member, local(2026, 3, 1, 10 + n), goods="30000"))
+    capped = admin_client.get(reverse("admin:membership_member_change", args=[MemberFactory._meta.model.objects.get(member_id="CAPPED").pk])).content.decode()
+    assert "Capped (not credited)" in capped and "<td>2026-03</td><td>growth</td><td>10,000</td>" in capped
+    page = admin_client.get(reverse("admin:membership_member_change", args=[first.pk])).content.decode()
+    assert "Black and white lists" in page and "farming" in page
+    assert "Shared phones" in page  # its open alert
+    assert "Blocked credits" in page and "O1" in page

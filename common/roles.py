@@ -7,7 +7,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 
 from django.core.exceptions import PermissionDenied
 
-APPS = ("membership", "points", "benefits", "subscriptions", "riskcontrol", "mall", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "django_celery_beat")
 
 ROLES = {
     # Reads everything, changes nothing.
@@ -60,6 +60,8 @@ ROLES = {
         "subscriptions.add_plan",
         "subscriptions.change_plan",
         "subscriptions.delete_plan",
+        "invitations.add_invitationpolicy",
+        "invitations.change_invitationpolicy",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.change_crontabschedule",
         "django_celery_beat.add_crontabschedule",

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "points",
     "benefits",
     "subscriptions",
+    "invitations",
     "riskcontrol",
     "mall",
 ]
@@ -137,6 +138,7 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "mall.mallprice",
     "subscriptions.plan",
     {"model": "subscriptions.subscription", "exclude_fields": ["trial_settled"]},
+    "invitations.invitationpolicy",
     "riskcontrol.manualadjustment",
     "riskcontrol.listentry",
     "riskcontrol.blockedcredit",

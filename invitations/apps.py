@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InvitationsConfig(AppConfig):
+    name = "invitations"
+    verbose_name = _("Invitations")
+
+    def ready(self):
+        from membership.sections import member_section
+
+        from .sections import member_invitations_render
+
+        member_section("invitations", title=_("Invitations"), order=50)(member_invitations_render)

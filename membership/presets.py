@@ -234,3 +234,37 @@ TAOBAO_TAOQI = {
 }
 
 PRESETS["taobao-taoqi"] = TAOBAO_TAOQI
+
+# JD 京享值: levels decided each month on the 2nd from the rolling 12 months' value (orders and
+# activity), valid until the next settlement; each month the members get that month's coupons
+# for the level they are on (more and larger coupons higher up).
+JD_JINGXIANG = {
+    **_PROGRAM_DEFAULTS,
+    "code": "jd-jingxiang",
+    "name": "京东京享值 JD Jingxiang value",
+    "description": "Registered, copper, silver, gold, diamond on rolling 12-month value, settled monthly on the 2nd; "
+                   "monthly coupons per level.",
+    "settlement_day": 2,
+    "levels": _levels(
+        ("registered", "注册会员", "Registered", 0),
+        ("copper", "铜牌会员", "Copper", 1000),
+        ("silver", "银牌会员", "Silver", 2000),
+        ("gold", "金牌会员", "Gold", 5000),
+        ("diamond", "钻石会员", "Diamond", 10000),
+        validity=1,
+    ),
+    "rules": [
+        _order_rule("order-value", "Value from completed orders: 1 per yuan, at most 2,000 an order", "growth", per_order_cap=2000),
+        _event_rule("review", "A product review with photos: 20, at most 5 a day", "growth", "review", 20, per_day=5),
+    ],
+    "benefits": [
+        {"code": "monthly-coupons", "name": "每月专享券", "name_en": "Monthly member coupons", "kind": "coupon", "min_level": "copper",
+         "description": "The month's coupons for the member's level, valid for the month.", "trigger": "monthly",
+         "validity_days": 30, "levels": {"copper": 1, "silver": 2, "gold": 3, "diamond": 5}},
+        {"code": "shipping-coupons", "name": "每月运费券", "name_en": "Monthly free-shipping coupons", "kind": "coupon",
+         "min_level": "silver", "description": "Free-shipping coupons for the month.", "trigger": "monthly",
+         "validity_days": 30, "levels": {"silver": 1, "gold": 2, "diamond": 4}},
+    ],
+}
+
+PRESETS["jd-jingxiang"] = JD_JINGXIANG

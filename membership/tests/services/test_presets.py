@@ -216,3 +216,29 @@ def test_a_base_score_that_is_not_a_whole_number_is_rejected_with_its_row(progra
         call_command("import_members", str(path))
     assert Member.objects.get(member_id="B1").base_score == 12 and not Member.objects.filter(member_id="B2").exists()
     assert "row 3, column base_score: base_score must be a whole number of 0 or more, not '-5'" in (tmp_path / "members.csv.rejected.csv").read_text(encoding="utf-8-sig")
+
+
+def test_jd_jingxiang_settles_on_the_2nd_and_gives_each_month_the_coupons_of_the_new_level():
+    from benefits.models import BenefitGrant
+    from django_celery_beat.models import PeriodicTask
+
+    program = load("jd-jingxiang")
+    assert PeriodicTask.objects.get(name="Monthly settlement").crontab.day_of_month == "2"
+    member = MemberFactory()
+    order_book(facts=order("JX1", member, local(2025, 9, 10), goods="3000"))  # capped at 2,000 an order
+    order_book(facts=order("JX2", member, local(2025, 12, 10), goods="1500"))
+    order_book(facts=order("JX3", member, local(2026, 2, 10), goods="3500"))
+    settle("2026-02")
+    member.refresh_from_db()
+    assert member.level.code == "gold"  # 2,000 + 1,500 + 2,000 over the 12 months
+    coupons = dict(BenefitGrant.objects.filter(member=member, period="2026-02").values_list("benefit__code", "quantity"))
+    assert coupons == {"monthly-coupons": 3, "shipping-coupons": 2}
+    settle("2026-02")
+    assert BenefitGrant.objects.filter(member=member).count() == 2  # once a month
+    # September 2025 leaves the window: 3,500 left, silver; a level falls one step a settlement.
+    settle("2026-09")
+    member.refresh_from_db()
+    assert member.level.code == "silver"
+    coupons = dict(BenefitGrant.objects.filter(member=member, period="2026-09").values_list("benefit__code", "quantity"))
+    assert coupons == {"monthly-coupons": 2, "shipping-coupons": 1}
+    assert program.levels.get(code="gold").name == "金牌会员"

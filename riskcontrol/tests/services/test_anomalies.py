@@ -251,3 +251,13 @@ def test_the_hourly_schedule_is_created_once_and_edits_are_kept(db):
     assert anomaly_scan_schedule_ensure() == 0
     assert PeriodicTask.objects.get(name=SCAN_TASK_NAME).interval.every == 30
     assert scan() == {"rules": 0, "found": 0, "raised": 0, "suspended": 0}
+
+
+def test_risk_control_changes_are_in_the_audit_log(program):
+    from auditlog.models import LogEntry
+
+    row = rule("phones", "shared_phone", {"min_members": 2})
+    member = MemberFactory()
+    entry = list_entry_add(member=member, kind="black", scope="benefits", reason="reselling", actor=None)
+    for obj in (row, entry):
+        assert LogEntry.objects.get_for_object(obj).filter(action=LogEntry.Action.CREATE).exists()

@@ -1,14 +1,20 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from membership.resources import EXPORT_FORMATS, IMPORT_FORMATS
 
-from .models import MallItem, MallPrice, Redemption
+from membership.models import Member
+
+from .models import CashOffset, CashOffsetException, CashOffsetPolicy, Lottery, LotteryDraw, LotteryPrize, MallItem, MallPrice, Redemption
 from .resources import MallItemExportResource, MallItemImportResource
-from .services import redemption_cancel
+from .selectors import offset_quote
+from .services import offset_reverse, redemption_cancel
 
 
 def _errors(exc) -> str:
@@ -28,6 +34,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class MemberSearchMixin:
+    """A search term that is a member id finds that member's rows through the member index."""
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        member = Member.objects.filter(member_id=term).values_list("pk", flat=True).first() if term else None
+        if member is not None:
+            return queryset.filter(member_id=member), False
+        return super().get_search_results(request, queryset, search_term)
 
 
 class MallPriceInline(admin.TabularInline):
@@ -64,7 +81,7 @@ class MallItemAdmin(ImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdmin):
+class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
     list_display = ("redeemed_at", "member", "item", "quantity", "points", "status", "created_by", "cancelled_at", "cancelled_by")
     list_filter = ("status", ("redeemed_at", admin.DateFieldListFilter))
     search_fields = ("=member__member_id", "=item__code")
@@ -72,15 +89,6 @@ class RedemptionAdmin(ReadOnlyAdmin):
     raw_id_fields = ("member",)
     ordering = ("-redeemed_at",)
     actions = ["cancel_redemptions"]
-
-    def get_search_results(self, request, queryset, search_term):
-        from membership.models import Member
-
-        term = search_term.strip()
-        member = Member.objects.filter(member_id=term).values_list("pk", flat=True).first() if term else None
-        if member is not None:
-            return queryset.filter(member_id=member), False
-        return super().get_search_results(request, queryset, search_term)
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("mall.cancel_redemption")
@@ -103,3 +111,113 @@ class RedemptionAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"#{redemption.pk}: {_errors(exc)}", messages.ERROR)
         if done:
             self.message_user(request, _("%(n)d redemption(s) cancelled.") % {"n": done}, messages.SUCCESS)
+
+
+class LotteryPrizeInline(admin.TabularInline):
+    model = LotteryPrize
+    extra = 0
+    fields = ("name", "kind", "weight", "stock", "points", "item")
+    raw_id_fields = ("item",)
+
+
+@admin.register(Lottery)
+class LotteryAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "cost", "starts_at", "ends_at", "is_active", "program")
+    list_filter = ("program", "is_active")
+    search_fields = ("code", "name")
+    list_select_related = ("program",)
+    show_full_result_count = False
+    inlines = [LotteryPrizeInline]
+
+
+@admin.register(LotteryDraw)
+class LotteryDrawAdmin(MemberSearchMixin, ReadOnlyAdmin):
+    list_display = ("drawn_at", "member", "lottery", "prize", "cost", "seed", "status")
+    list_filter = ("status", "lottery", ("drawn_at", admin.DateFieldListFilter))
+    search_fields = ("=member__member_id",)
+    list_select_related = ("member", "lottery", "prize")
+    raw_id_fields = ("member",)
+    ordering = ("-drawn_at",)
+
+
+class CashOffsetExceptionInline(admin.TabularInline):
+    model = CashOffsetException
+    extra = 0
+    fields = ("category", "excluded", "max_share_percent", "min_order_amount")
+
+
+class OffsetCalculatorForm(forms.Form):
+    member_id = forms.CharField(label=_("member id"), max_length=64)
+    order_amount = forms.DecimalField(label=_("order amount (yuan)"), min_value=0, max_digits=14, decimal_places=2)
+    category = forms.CharField(label=_("category"), max_length=64, required=False)
+
+    def clean_member_id(self):
+        member = Member.objects.filter(member_id=self.cleaned_data["member_id"].strip()).first()
+        if member is None:
+            raise ValidationError(_("No member has the id %(id)s.") % {"id": self.cleaned_data["member_id"]})
+        return member
+
+
+@admin.register(CashOffsetPolicy)
+class CashOffsetPolicyAdmin(admin.ModelAdmin):
+    list_display = ("program", "points_per_yuan", "max_share_percent", "step", "min_balance", "is_active")
+    list_select_related = ("program",)
+    show_full_result_count = False
+    inlines = [CashOffsetExceptionInline]
+    change_form_template = "admin/mall/cashoffsetpolicy/change_form.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.calculator_view)
+        return [path("<int:pk>/calculator/", view, name="mall_cashoffsetpolicy_calculator"), *super().get_urls()]
+
+    def calculator_view(self, request, pk):
+        """Member, order amount and category in; the most points usable and why out. Nothing is spent."""
+        policy = get_object_or_404(CashOffsetPolicy.objects.select_related("program"), pk=pk)
+        if not self.has_view_permission(request, policy):
+            raise PermissionDenied
+        form = OffsetCalculatorForm(request.POST or None)
+        quote = None
+        if request.method == "POST" and form.is_valid():
+            if not policy.program.is_active:
+                form.add_error(None, _("Quotes follow the active program's policy; this policy's program is not active."))
+            else:
+                data = form.cleaned_data
+                quote = offset_quote(member=data["member_id"], order_amount=data["order_amount"], category=data["category"].strip())
+        context = {
+            **self.admin_site.each_context(request), "title": _("Cash offset calculator"), "opts": self.model._meta,
+            "original": policy, "form": form, "quote": quote,
+        }
+        return TemplateResponse(request, "admin/mall/cashoffsetpolicy/calculator.html", context)
+
+
+@admin.register(CashOffset)
+class CashOffsetAdmin(MemberSearchMixin, ReadOnlyAdmin):
+    list_display = ("applied_at", "member", "order_ref", "order_amount", "category", "points", "yuan", "status", "reversed_at")
+    list_filter = ("status", ("applied_at", admin.DateFieldListFilter))
+    search_fields = ("=member__member_id", "=order_ref")
+    list_select_related = ("member",)
+    raw_id_fields = ("member",)
+    ordering = ("-applied_at",)
+    actions = ["reverse_offsets"]
+
+    def has_reverse_permission(self, request):
+        return request.user.has_perm("mall.reverse_cashoffset")
+
+    @admin.action(description=_("Reverse the selected cash offsets (the order was refunded)"), permissions=["reverse"])
+    def reverse_offsets(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if "apply" not in request.POST or not reason:
+            return TemplateResponse(
+                request,
+                "admin/mall/cashoffset/reverse.html",
+                {**self.admin_site.each_context(request), "offsets": list(queryset.select_related("member")), "title": _("Reverse cash offsets")},
+            )
+        done = 0
+        for offset in queryset:
+            try:
+                offset_reverse(offset=offset, actor=request.user, reason=reason)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"#{offset.pk}: {_errors(exc)}", messages.ERROR)
+        if done:
+            self.message_user(request, _("%(n)d cash offset(s) reversed.") % {"n": done}, messages.SUCCESS)

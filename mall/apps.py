@@ -11,7 +11,9 @@ class MallConfig(AppConfig):
         from membership.sections import member_section
 
         from .catalog import mall_catalog_sync
+        from .services import cash_offset_policy_sync
         from .sections import member_spending_render
 
         preset_section("mall")(mall_catalog_sync)
+        preset_section("cash_offset")(cash_offset_policy_sync)
         member_section("mall", title=_("Redemptions and draws"), order=60)(member_spending_render)

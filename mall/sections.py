@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
-from .selectors import member_redemptions_latest
+from .selectors import member_draws_latest, member_offsets_latest, member_redemptions_latest
 
 
 def _table(caption, headers, rows, more_url):
@@ -31,6 +31,28 @@ def member_spending_render(*, member, request):
         _table(
             _("Redemptions"), (_("Redemption"), _("When"), _("Item"), _("Quantity"), _("Points"), _("Status")), redemptions,
             f'{reverse("admin:mall_redemption_changelist")}?q={member.member_id}',
-        )
+        ),
     ]
+    draws = [
+        (
+            format_html('<a href="{}">#{}</a>', reverse("admin:mall_lotterydraw_change", args=[d.pk]), d.pk),
+            f"{d.drawn_at:%Y-%m-%d %H:%M}", d.lottery.code, f"{d.cost:,}", d.prize.name if d.prize else "", d.get_status_display(),
+        )
+        for d in member_draws_latest(member=member)
+    ]
+    parts.append(_table(
+        _("Lottery draws"), (_("Draw"), _("When"), _("Lottery"), _("Points"), _("Prize"), _("Status")), draws,
+        f'{reverse("admin:mall_lotterydraw_changelist")}?q={member.member_id}',
+    ))
+    offsets = [
+        (
+            format_html('<a href="{}">#{}</a>', reverse("admin:mall_cashoffset_change", args=[o.pk]), o.pk),
+            f"{o.applied_at:%Y-%m-%d %H:%M}", o.order_ref, f"{o.points:,}", f"¥{o.yuan}", o.get_status_display(),
+        )
+        for o in member_offsets_latest(member=member)
+    ]
+    parts.append(_table(
+        _("Cash offsets"), (_("Offset"), _("When"), _("Order"), _("Points"), _("Yuan"), _("Status")), offsets,
+        f'{reverse("admin:mall_cashoffset_changelist")}?q={member.member_id}',
+    ))
     return format_html_join("", "{}", ((p,) for p in parts))

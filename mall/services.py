@@ -18,12 +18,12 @@ from common.roles import permission_require
 from membership.models import Member, Source
 from points.models import PointsEntry
 from points.selectors import points_available_get
-from points.services import points_account_lock, points_debit, points_refund
+from points.services import points_account_lock, points_credit, points_debit, points_refund
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
 
-from .models import MallItem, Redemption
-from .selectors import mall_price_get, member_mall_level_get, member_redeemed_count
+from .models import CashOffset, CashOffsetException, CashOffsetPolicy, Lottery, LotteryDraw, LotteryPrize, MallItem, Redemption
+from .selectors import lottery_pick, mall_price_get, member_mall_level_get, member_redeemed_count, offset_quote
 
 
 class MallRefused(ValidationError):
@@ -153,3 +153,177 @@ def redemption_cancel(*, redemption: Redemption, actor, reason: str, at: datetim
     redemption.cancelled_at, redemption.cancelled_by, redemption.cancel_reason = at, actor, reason
     redemption.save(update_fields=["refund_entry", "status", "cancelled_at", "cancelled_by", "cancel_reason"])
     return redemption
+
+
+def lottery_draw(*, member: Member, lottery: Lottery, key: str, seed: int | None = None, actor=None, at: datetime | None = None) -> LotteryDraw:
+    """Draw once: spend the lottery's cost, pick a prize among those in stock with ``random.Random(seed)``
+    (a fresh random seed if none is given), take it from stock and credit a points prize.
+
+    The seed and the pool of (prize, weight) drawn from are recorded, so ``lottery_draw_replay``
+    gives the same prize. The same ``key`` twice returns the first draw and spends nothing more.
+    """
+    import secrets
+
+    at = at or timezone.now()
+    if existing := LotteryDraw.objects.filter(idempotency_key=key).first():
+        return existing
+    _member_usable(member)
+
+    def record_blocked(block):
+        record, _created = LotteryDraw.objects.get_or_create(
+            idempotency_key=f"blocked:{key}",
+            defaults={"member": member, "lottery": lottery, "status": LotteryDraw.Status.BLOCKED, "drawn_at": at, "block_entry": block},
+        )
+        return record
+
+    _block_refuse(member=member, at=at, what=_("draw in %(lottery)s") % {"lottery": lottery.code}, record_blocked=record_blocked)
+    with transaction.atomic():
+        points_account_lock(member=member)
+        prizes = list(LotteryPrize.objects.select_for_update().filter(lottery=lottery).order_by("pk"))
+        if existing := LotteryDraw.objects.filter(idempotency_key=key).first():
+            return existing
+        lottery = Lottery.objects.select_related("program").get(pk=lottery.pk)
+        label = {"lottery": lottery.code, "member": member.member_id}
+        if not lottery.is_active or not lottery.program.is_active:
+            raise MallRefused(_("the lottery %(lottery)s is not open.") % label)
+        if (lottery.starts_at and at < lottery.starts_at) or (lottery.ends_at and at >= lottery.ends_at):
+            raise MallRefused(_("the lottery %(lottery)s is not open at this time.") % label)
+        available = points_available_get(member=member, at=at)
+        if available < lottery.cost:
+            raise MallRefused(
+                _("member %(member)s has %(available)d points available; a draw in %(lottery)s costs %(cost)d.")
+                % {**label, "available": available, "cost": lottery.cost}
+            )
+        pool = [[prize.pk, prize.weight] for prize in prizes if prize.weight > 0 and (prize.stock is None or prize.stock > 0)]
+        if not pool:
+            raise MallRefused(_("the lottery %(lottery)s has no prize left.") % label)
+        seed = secrets.randbits(62) if seed is None else seed
+        prize = next(p for p in prizes if p.pk == lottery_pick(pool, seed))
+        if prize.stock is not None:
+            LotteryPrize.objects.filter(pk=prize.pk, stock__gte=1).update(stock=F("stock") - 1)
+        draw = LotteryDraw.objects.create(
+            member=member, lottery=lottery, status=LotteryDraw.Status.DONE, seed=seed, pool=pool, prize=prize,
+            cost=lottery.cost, drawn_at=at, idempotency_key=key,
+        )
+        ref = f"draw:{draw.pk}"
+        if lottery.cost:
+            draw.points_entry = points_debit(
+                member=member, amount=lottery.cost, kind=PointsEntry.Kind.SPEND, effective_at=at, source=Source.LOTTERY,
+                source_ref=ref, idempotency_key=f"lottery:{key}", actor=actor, reason=f"draw in {lottery.code}",
+            )
+        if prize.kind == LotteryPrize.Kind.POINTS:
+            draw.prize_entry = points_credit(
+                program=lottery.program, member=member, amount=prize.points, effective_at=at, source=Source.LOTTERY,
+                source_ref=ref, idempotency_key=f"lottery-prize:{key}", actor=actor, reason=f"prize {prize.name} in {lottery.code}",
+            )
+        draw.save(update_fields=["points_entry", "prize_entry"])
+    return draw
+
+
+def offset_apply(
+    *, member: Member, order_ref: str, order_amount, points: int, category: str = "", key: str, actor=None, at: datetime | None = None
+) -> CashOffset:
+    """Pay ``points`` of an order with points, within ``offset_quote``: a multiple of the step, at most
+    the quoted maximum, one offset per order. The same ``key`` twice returns the first offset."""
+    from decimal import Decimal
+
+    at = at or timezone.now()
+    if existing := CashOffset.objects.filter(idempotency_key=key).first():
+        return existing
+    _member_usable(member)
+    order_amount = Decimal(order_amount)
+
+    def record_blocked(block):
+        record, _created = CashOffset.objects.get_or_create(
+            idempotency_key=f"blocked:{key}",
+            defaults={"member": member, "order_ref": order_ref, "order_amount": order_amount, "category": category,
+                      "points": points, "status": CashOffset.Status.BLOCKED, "applied_at": at, "created_by": actor, "block_entry": block},
+        )
+        return record
+
+    _block_refuse(member=member, at=at, what=_("pay order %(order)s with points") % {"order": order_ref}, record_blocked=record_blocked)
+    with transaction.atomic():
+        points_account_lock(member=member)
+        if existing := CashOffset.objects.filter(idempotency_key=key).first():
+            return existing
+        label = {"order": order_ref, "points": f"{points:,}"}
+        if CashOffset.objects.filter(member=member, order_ref=order_ref, status=CashOffset.Status.APPLIED).exists():
+            raise MallRefused(_("order %(order)s already has a cash offset.") % label)
+        quote = offset_quote(member=member, order_amount=order_amount, category=category, at=at)
+        policy = CashOffsetPolicy.objects.get(program__is_active=True) if quote.points else None
+        if points <= 0 or quote.points == 0 or points % policy.step:
+            if quote.points == 0:
+                raise MallRefused(_("order %(order)s cannot be paid with points: %(reason)s") % {**label, "reason": quote.reason})
+            raise MallRefused(_("%(points)s points: points are used in multiples of %(step)s.") % {**label, "step": f"{policy.step:,}"})
+        if points > quote.points:
+            raise MallRefused(
+                _("order %(order)s can take at most %(most)s points (%(reason)s), not %(points)s.")
+                % {**label, "most": f"{quote.points:,}", "reason": quote.reason}
+            )
+        offset = CashOffset.objects.create(
+            member=member, order_ref=order_ref, order_amount=order_amount, category=category, points=points,
+            yuan=(Decimal(points) / policy.points_per_yuan).quantize(Decimal("0.01")), status=CashOffset.Status.APPLIED,
+            applied_at=at, created_by=actor, idempotency_key=key,
+        )
+        offset.points_entry = points_debit(
+            member=member, amount=points, kind=PointsEntry.Kind.SPEND, effective_at=at, source=Source.OFFSET,
+            source_ref=order_ref, idempotency_key=f"offset:{key}", actor=actor, reason=f"cash offset of order {order_ref}",
+        )
+        offset.save(update_fields=["points_entry"])
+    return offset
+
+
+@transaction.atomic
+def offset_reverse(*, offset: CashOffset, reason: str, actor=None, at: datetime | None = None) -> CashOffset:
+    """The order was refunded: its offset points go back to the lots they came from. Reversing twice changes nothing."""
+    permission_require(actor, "mall.reverse_cashoffset", "reverse cash offsets")
+    at = at or timezone.now()
+    points_account_lock(member=offset.member)
+    offset = CashOffset.objects.select_for_update().get(pk=offset.pk)
+    if offset.status == CashOffset.Status.REVERSED:
+        return offset
+    if offset.status != CashOffset.Status.APPLIED:
+        raise MallRefused(_("cash offset #%(pk)d was refused; there is nothing to reverse.") % {"pk": offset.pk})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reverse_reason": _("say why the offset is reversed.")})
+    offset.refund_entry = points_refund(
+        entry=offset.points_entry, effective_at=at, source=Source.OFFSET, source_ref=offset.order_ref,
+        idempotency_key=f"offset-reverse:{offset.pk}", actor=actor, reason=reason,
+    )
+    offset.status, offset.reversed_at, offset.reverse_reason = CashOffset.Status.REVERSED, at, reason
+    offset.save(update_fields=["refund_entry", "status", "reversed_at", "reverse_reason"])
+    return offset
+
+
+POLICY_FIELDS = ("points_per_yuan", "max_share_percent", "step", "min_balance")
+
+
+@transaction.atomic
+def cash_offset_policy_sync(*, program, specs) -> int:
+    """The ``cash_offset`` section of a program preset: the policy's rate, share, step and minimum, and
+    its ``exceptions`` by category (matched by category). Loading it twice changes nothing; returns rows changed."""
+    if not specs:
+        return 0
+    from decimal import Decimal
+
+    policy = CashOffsetPolicy.objects.filter(program=program).first() or CashOffsetPolicy(program=program)
+    changed = 0
+    values = {k: specs[k] for k in POLICY_FIELDS if k in specs}
+    if policy.pk is None or any(getattr(policy, k) != v for k, v in values.items()):
+        for k, v in values.items():
+            setattr(policy, k, v)
+        policy.full_clean()
+        policy.save()
+        changed += 1
+    for spec in specs.get("exceptions", []):
+        exception = policy.exceptions.filter(category=spec["category"]).first() or CashOffsetException(policy=policy, category=spec["category"])
+        wanted = {"excluded": spec.get("excluded", False), "max_share_percent": spec.get("max_share_percent"),
+                  "min_order_amount": Decimal(str(spec.get("min_order_amount", "0")))}
+        if exception.pk is None or any(getattr(exception, k) != v for k, v in wanted.items()):
+            for k, v in wanted.items():
+                setattr(exception, k, v)
+            exception.full_clean()
+            exception.save()
+            changed += 1
+    return changed

@@ -50,3 +50,59 @@ def test_items_import_with_preview_and_confirm_and_export(admin_client, program)
     assert dict(MallItem.objects.get(code="youku-vip").prices.values_list("level__code", "points")) == {"V3": 2250, "V4": 1500}
     export = admin_client.post(reverse("admin:mall_mallitem_export"), {"format": 0, "resource": 0, **{f"mallitemexportresource_{f}": "on" for f in ("code", "name", "kind", "prices")}})
     assert export.status_code == 200 and "V3:2250;V4:1500" in export.content.decode("utf-8-sig")
+
+
+@pytest.fixture
+def everything(program, redemption):
+    from mall.models import Lottery, LotteryPrize
+    from mall.presets import MALL_PRESETS
+    from mall.services import cash_offset_policy_sync, lottery_draw, offset_apply
+
+    lottery = Lottery.objects.create(program=program, code="spin", name="Spin", cost=10)
+    LotteryPrize.objects.create(lottery=lottery, name="Thanks", kind="nothing", weight=1)
+    cash_offset_policy_sync(program=program, specs=MALL_PRESETS["jd-beans"]["cash_offset"])
+    member = redemption.member
+    draw = lottery_draw(member=member, lottery=lottery, key="adm-draw", seed=1, at=local(2026, 6, 2))
+    offset = offset_apply(member=member, order_ref="ADM-ORDER", order_amount="100", points=1000, key="adm-offset", at=local(2026, 6, 3))
+    return member, draw, offset
+
+
+def test_every_mall_page_opens_with_data(admin_client, everything):
+    from django.contrib import admin
+
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label != "mall":
+            continue
+        info = model._meta.app_label, model._meta.model_name
+        assert admin_client.get(reverse("admin:%s_%s_changelist" % info)).status_code == 200, info
+        obj = model._default_manager.first()
+        assert admin_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk])).status_code == 200, info
+    member, draw, offset = everything
+    page = admin_client.get(reverse("admin:membership_member_change", args=[member.pk])).content.decode()
+    assert reverse("admin:mall_lotterydraw_change", args=[draw.pk]) in page and "ADM-ORDER" in page
+
+
+def test_the_calculator_quotes_and_spends_nothing(admin_client, everything):
+    from mall.models import CashOffsetPolicy
+    from points.selectors import points_balance_get
+
+    member = everything[0]
+    policy = CashOffsetPolicy.objects.get()
+    url = reverse("admin:mall_cashoffsetpolicy_calculator", args=[policy.pk])
+    assert url in admin_client.get(reverse("admin:mall_cashoffsetpolicy_change", args=[policy.pk])).content.decode()
+    before = points_balance_get(member=member)
+    response = admin_client.post(url, {"member_id": member.member_id, "order_amount": "100", "category": ""})
+    assert response.context["quote"].points == 2000  # 2,490 points left: in steps of 1,000, 2,000
+    assert 'id="quote-points">2000<' in response.content.decode()
+    assert points_balance_get(member=member) == before
+    unknown = admin_client.post(url, {"member_id": "NOBODY", "order_amount": "100"})
+    assert "No member has the id NOBODY" in unknown.content.decode()
+
+
+def test_reversing_an_offset_from_the_list(admin_client, everything):
+    offset = everything[2]
+    url = reverse("admin:mall_cashoffset_changelist")
+    assert admin_client.post(url, {"action": "reverse_offsets", "_selected_action": [offset.pk]}).status_code == 200
+    admin_client.post(url, {"action": "reverse_offsets", "_selected_action": [offset.pk], "apply": "1", "reason": "refunded"})
+    offset.refresh_from_db()
+    assert offset.status == "reversed"

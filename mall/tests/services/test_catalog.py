@@ -49,3 +49,28 @@ def test_a_csv_file_creates_and_updates_items_and_rejects_bad_rows_by_row_and_co
     assert (report.counts["changed"], report.counts["unchanged"]) == (1, 1)
     assert prices(MallItem.objects.get(code="youku-vip")) == {"V3": 2000, "V4": 1500}
     assert MallItem.objects.get(code="youku-vip").stock == 100
+
+
+def test_the_alipay_preset_sections_price_the_youku_vip_by_level(db):
+    from mall.presets import MALL_PRESETS
+    from mall.services import MallRefused, redemption_create
+    from membership.models import Level, Member
+    from membership.services import program_load
+    from membership.tests.factories import MemberFactory, local
+    from points.services import points_credit
+
+    program, _ = program_load(name="alipay", activate=True)
+    assert mall_catalog_sync(program=program, specs=MALL_PRESETS["alipay"]["mall"]) == 1
+    youku = MallItem.objects.get(program=program, code="youku-monthly-vip")
+    assert prices(youku) == {"platinum": 2250, "diamond": 1500}
+    members = {}
+    for code in ("gold", "platinum", "diamond"):
+        member = MemberFactory()
+        Member.objects.filter(pk=member.pk).update(level=Level.objects.get(program=program, code=code))
+        member.refresh_from_db()
+        points_credit(program=program, member=member, amount=3000, effective_at=local(2026, 1, 2), source="event", idempotency_key=f"a-{code}")
+        members[code] = member
+    with pytest.raises(MallRefused, match="not available to members at level gold"):
+        redemption_create(member=members["gold"], item=youku, key="g", at=local(2026, 6, 1))
+    assert redemption_create(member=members["platinum"], item=youku, key="p", at=local(2026, 6, 1)).points == 2250
+    assert redemption_create(member=members["diamond"], item=youku, key="d", at=local(2026, 6, 1)).points == 1500

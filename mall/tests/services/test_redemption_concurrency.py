@@ -69,3 +69,19 @@ def test_parallel_redemptions_never_oversell_stock(program):
     assert sum(points_balance_get(member=m) for m in members) == 8 * 3000 - 5 * 1500
     assert all(isinstance(o, Redemption) or "out of stock" in str(o) for o in outcomes)
     assert points_reconcile() == []
+
+
+def test_parallel_draws_never_give_more_prizes_than_in_stock(program):
+    from mall.models import Lottery, LotteryDraw, LotteryPrize
+    from mall.services import lottery_draw
+
+    lottery = Lottery.objects.create(program=program, code="race", name="Race", cost=100)
+    prize = LotteryPrize.objects.create(lottery=lottery, name="300 points", kind="points", weight=1, stock=3, points=300)
+    members = [MemberFactory() for _ in range(6)]
+    for member in members:
+        earn(program, member, 100, local(2026, 3, 1), f"d{member.pk}")
+    outcomes = run_parallel([lambda m=m: lottery_draw(member=m, lottery=lottery, key=f"draw{m.pk}", at=NOW) for m in members])
+    assert sum(isinstance(o, LotteryDraw) for o in outcomes) == 3 and LotteryPrize.objects.get(pk=prize.pk).stock == 0
+    assert all(isinstance(o, LotteryDraw) or "no prize left" in str(o) for o in outcomes)
+    assert sum(points_balance_get(member=m) for m in members) == 6 * 100 + 3 * (300 - 100)
+    assert points_reconcile() == []

@@ -268,3 +268,105 @@ JD_JINGXIANG = {
 }
 
 PRESETS["jd-jingxiang"] = JD_JINGXIANG
+
+
+def _daily_rule(code, name, currency, amount, when, **params):
+    return {"code": code, "name": name, "kind": "daily", "currency": currency, "priority": 10,
+            "params": {"amount": amount, "when": when, **params}}
+
+
+# Weibo membership: members gain 10 growth a day, 15 on a yearly plan, and 200 for every year
+# bought; levels on lifetime growth.
+WEIBO = {
+    **_PROGRAM_DEFAULTS,
+    "code": "weibo",
+    "name": "微博会员 Weibo membership",
+    "description": "VIP1–VIP7 on growth that paying members gain each day (10, or 15 on a yearly plan) plus 200 per year bought.",
+    "growth_window_months": None,
+    "levels": _levels(
+        *[(f"VIP{n}", f"VIP{n}", f"VIP{n}", threshold) for n, threshold in enumerate((0, 800, 2000, 4800, 10800, 28800, 50400), start=1)],
+        validity=None,
+    ),
+    "rules": [
+        _daily_rule("member-daily", "Paying members: 10 growth a day", "growth", 10, "subscribed"),
+        _daily_rule("yearly-daily", "On a yearly plan: 5 more a day (15 in all)", "growth", 5, "subscribed_annual"),
+        _event_rule("year-bought", "200 growth for every year of membership bought", "growth", "subscription_year", 200),
+    ],
+    "plans": [
+        {"code": "weibo-month", "name": "微博会员月卡", "name_en": "Weibo membership, monthly", "term_months": 1, "price": "15.00",
+         "points_price": None, "cashback_rate": "0.00", "yearly_cashback_cap": None, "term_cashback_cap": None, "trial_days": 0,
+         "is_active": True},
+        {"code": "weibo-year", "name": "微博会员年卡", "name_en": "Weibo membership, yearly", "term_months": 12, "price": "178.00",
+         "points_price": None, "cashback_rate": "0.00", "yearly_cashback_cap": None, "term_cashback_cap": None, "trial_days": 0,
+         "is_active": True},
+    ],
+}
+
+# Tencent Video VIP: paid growth = a daily amount while a member + tasks − a decay while not a
+# member (never below 0); V-coins from check-ins, spent in the coins mall.
+TENCENT_VIDEO = {
+    **_PROGRAM_DEFAULTS,
+    "code": "tencent-video",
+    "name": "腾讯视频 VIP Tencent Video VIP",
+    "description": "V1–V8 on growth gained daily while a member and from tasks, decaying daily while not a member (never below 0); "
+                   "V-coins from check-ins spent in the coins mall.",
+    "growth_window_months": None,
+    "points_expiry": "never",
+    "levels": _levels(
+        *[(f"V{n}", f"V{n}", f"V{n}", threshold) for n, threshold in enumerate((0, 600, 1800, 4800, 10800, 18000, 28800, 60000), start=1)],
+        validity=None,
+    ),
+    "rules": [
+        _daily_rule("member-daily", "Members: 10 growth a day", "growth", 10, "subscribed"),
+        _daily_rule("lapsed-decay", "Not a member: 15 growth less a day, never below 0", "growth", -15, "not_subscribed", floor=0),
+        _event_rule("watch-task", "Task: watch a film, 5 growth, once a day", "growth", "watch_film", 5, per_day=1),
+        _event_rule("check-in-coins", "Daily check-in: 10 V-coins", "points", "check_in", 10, per_day=1),
+    ],
+    "plans": [
+        {"code": "tv-month", "name": "VIP 月卡", "name_en": "VIP monthly", "term_months": 1, "price": "25.00", "points_price": None,
+         "cashback_rate": "0.00", "yearly_cashback_cap": None, "term_cashback_cap": None, "trial_days": 0, "is_active": True},
+    ],
+    "mall": [
+        {"code": "movie-ticket", "name": "电影票兑换券", "name_en": "Cinema ticket voucher", "kind": "coupon", "stock": 1000,
+         "limit_per_member": 2, "limit_period": "month", "prices": {f"V{n}": 300 for n in range(1, 9)}},
+    ],
+}
+
+# An education app's paid membership: a monthly term, one 7-day free trial per account, and
+# points from lessons that can pay for another month.
+EDU_PAID = {
+    **_PROGRAM_DEFAULTS,
+    "code": "edu-paid",
+    "name": "学习会员 Education app membership",
+    "description": "A paid monthly membership with one 7-day trial per account; points from lessons pay for more months.",
+    "growth_window_months": None,
+    "points_expiry": "never",
+    "levels": _levels(("learner", "学员", "Learner", 0), ("scholar", "学霸", "Scholar", 1000), validity=None),
+    "rules": [
+        _event_rule("lesson-growth", "A lesson completed: 10 growth", "growth", "lesson_completed", 10, per_day=10),
+        _event_rule("lesson-points", "A lesson completed: 100 points, at most 5 a day", "points", "lesson_completed", 100, per_day=5),
+    ],
+}
+
+# JD PLUS: JD's 京享值 levels and the PLUS paid membership: yearly, cashback in beans (points) at
+# the plan's rate on completed orders, at most 50,000 a year and 500 yuan's worth over the term,
+# none on special-invoice orders, one free trial whose cashback stays frozen until the member buys.
+JD_PLUS = {
+    **JD_JINGXIANG,
+    "code": "jd-plus",
+    "name": "京东 PLUS 会员 JD PLUS",
+    "description": "JD 京享值 levels plus the PLUS paid membership: 2% cashback in beans, at most 50,000 a year and over the term; "
+                   "one 30-day trial with frozen cashback.",
+    "benefits": [],
+}
+
+def _subscription_plans(code):
+    from subscriptions.presets import SUBSCRIPTION_PRESETS
+
+    return SUBSCRIPTION_PRESETS[code]
+
+
+EDU_PAID["plans"] = _subscription_plans("edu-paid")
+JD_PLUS["plans"] = _subscription_plans("jd-plus")
+
+PRESETS.update({preset["code"]: preset for preset in (WEIBO, TENCENT_VIDEO, EDU_PAID, JD_PLUS)})

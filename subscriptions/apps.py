@@ -10,6 +10,7 @@ class SubscriptionsConfig(AppConfig):
         from membership.presets import preset_section
         from membership.sections import member_section
 
+        from . import conditions  # noqa: F401  (registers the paid-membership conditions of the daily rules)
         from .sections import member_subscriptions_render
         from .services import plan_catalog_sync
 

@@ -73,6 +73,21 @@ def _booked(reference: str) -> SubscriptionTerm | None:
     return SubscriptionTerm.objects.select_related("subscription").filter(reference=reference).first()
 
 
+SUBSCRIPTION_YEAR_EVENT = "subscription_year"
+
+
+def _years_bought_record(*, term: SubscriptionTerm, plan: Plan, at: datetime) -> None:
+    """A paid term of a year or more records the behaviour event ``subscription_year`` once per
+    whole year bought, so event rules can reward it (Weibo: 200 growth per year bought)."""
+    from membership.services import event_record
+
+    for year in range(1, plan.term_months // 12 + 1):
+        event_record(
+            member_id=term.subscription.member.member_id, event_type=SUBSCRIPTION_YEAR_EVENT, occurred_at=at,
+            event_id=f"{SUBSCRIPTION_YEAR_EVENT}:{term.reference}:{year}", program=plan.program,
+        )
+
+
 @transaction.atomic
 def subscription_start(
     *, member: Member, plan: Plan, reference: str, trial: bool = False, at: datetime | None = None, amount: Decimal | None = None, actor=None
@@ -105,10 +120,12 @@ def subscription_start(
         member=member, plan=plan, starts_on=today, ends_on=ends_on, is_trial=trial,
         status=Subscription.Status.TRIAL if trial else Subscription.Status.ACTIVE,
     )
-    SubscriptionTerm.objects.create(
+    term = SubscriptionTerm.objects.create(
         subscription=subscription, kind=SubscriptionTerm.Kind.TRIAL if trial else SubscriptionTerm.Kind.PURCHASE, reference=reference,
         starts_on=today, ends_on=ends_on, amount=0 if trial else (plan.price if amount is None else amount), created_by=actor,
     )
+    if not trial:
+        _years_bought_record(term=term, plan=plan, at=at)
     if not trial:
         for ended in Subscription.objects.filter(member=member, is_trial=True, trial_settled=False, ends_on__gte=today - timedelta(days=RELEASE_WINDOW_DAYS)):
             _trial_cashback_release(ended)
@@ -142,10 +159,11 @@ def subscription_renew(
         return term.subscription
     subscription = _renewable(subscription)
     start, end = _extend(subscription, _local_day(subscription.plan.program, at or timezone.now()))
-    SubscriptionTerm.objects.create(
+    term = SubscriptionTerm.objects.create(
         subscription=subscription, kind=SubscriptionTerm.Kind.RENEWAL, reference=reference, starts_on=start, ends_on=end,
         amount=subscription.plan.price if amount is None else amount, created_by=actor,
     )
+    _years_bought_record(term=term, plan=subscription.plan, at=at or timezone.now())
     subscription.ends_on, subscription.status, subscription.renewals = end, Subscription.Status.ACTIVE, subscription.renewals + 1
     subscription.save(update_fields=["ends_on", "status", "renewals"])
     return subscription
@@ -173,10 +191,11 @@ def subscription_extend_with_points(*, subscription: Subscription, reference: st
     except InsufficientPoints as exc:
         raise ValidationError(exc.messages) from None
     start, end = _extend(subscription, _local_day(plan.program, at))
-    SubscriptionTerm.objects.create(
+    term = SubscriptionTerm.objects.create(
         subscription=subscription, kind=SubscriptionTerm.Kind.POINTS, reference=reference, starts_on=start, ends_on=end,
         points_entry=entry, created_by=actor,
     )
+    _years_bought_record(term=term, plan=plan, at=at)
     subscription.ends_on, subscription.status = end, Subscription.Status.ACTIVE
     subscription.save(update_fields=["ends_on", "status"])
     return subscription

@@ -242,3 +242,100 @@ def test_jd_jingxiang_settles_on_the_2nd_and_gives_each_month_the_coupons_of_the
     coupons = dict(BenefitGrant.objects.filter(member=member, period="2026-09").values_list("benefit__code", "quantity"))
     assert coupons == {"monthly-coupons": 2, "shipping-coupons": 1}
     assert program.levels.get(code="gold").name == "金牌会员"
+
+
+def test_weibo_members_gain_10_a_day_15_on_a_yearly_plan_and_200_per_year_bought():
+    from membership.accrual import daily_rules_run
+    from subscriptions.models import Plan
+    from subscriptions.services import subscription_renew, subscription_start
+
+    program = load("weibo")
+    yearly, monthly, lapsed = MemberFactory(), MemberFactory(), MemberFactory()
+    year_plan, month_plan = Plan.objects.get(program=program, code="weibo-year"), Plan.objects.get(program=program, code="weibo-month")
+    subscription_start(member=yearly, plan=year_plan, reference="W1", at=local(2026, 3, 1, 10))
+    monthly_subscription = subscription_start(member=monthly, plan=month_plan, reference="W2", at=local(2026, 3, 1, 10))
+    assert (growth(yearly), growth(monthly)) == (200, 0)  # 200 for the year bought, nothing for a month
+    for day in (1, 2, 3):
+        daily_rules_run(day=date(2026, 3, day))
+    assert (growth(yearly), growth(monthly), growth(lapsed)) == (200 + 3 * 15, 3 * 10, 0)
+    daily_rules_run(day=date(2026, 3, 3))  # a day is booked once
+    assert growth(yearly) == 245
+    subscription_renew(subscription=monthly_subscription, reference="W3", at=local(2026, 3, 20))
+    assert growth(monthly) == 30  # a month bought is not a year
+    daily_rules_run(day=date(2026, 4, 30))  # the renewed month covers April
+    assert growth(monthly) == 40
+    daily_rules_run(day=date(2026, 5, 1))
+    assert growth(monthly) == 40
+
+
+def test_tencent_video_growth_decays_while_not_a_member_never_below_zero_and_coins_buy_in_the_mall():
+    from mall.models import MallItem
+    from mall.services import redemption_create
+    from membership.accrual import daily_rules_run
+    from subscriptions.models import Plan
+    from subscriptions.services import subscription_start
+
+    program = load("tencent-video")
+    member = MemberFactory()
+    subscription_start(member=member, plan=Plan.objects.get(program=program, code="tv-month"), reference="T1", at=local(2026, 3, 1, 9))
+    for day in range(1, 32):
+        daily_rules_run(day=date(2026, 3, day))
+        event_record(member_id=member.member_id, event_type="check_in", occurred_at=local(2026, 3, day, 8), event_id=f"c{day}")
+    event_record(member_id=member.member_id, event_type="watch_film", occurred_at=local(2026, 3, 31, 21), event_id="w1")
+    assert growth(member) == 31 * 10 + 5
+    for day in range(1, 23):  # April: no longer a member
+        daily_rules_run(day=date(2026, 4, day))
+    assert growth(member) == 0  # 315 − 21 × 15 = 0; the 22nd day takes nothing
+    assert GrowthEntry.objects.filter(member=member, kind="decay").count() == 21
+    settle("2026-03")
+    assert points_balance_get(member=member) == 310  # V-coins from 31 check-ins, which never expire
+    redemption_create(member=member, item=MallItem.objects.get(program=program, code="movie-ticket"), key="R1", at=local(2026, 4, 5))
+    assert points_balance_get(member=member) == 10
+
+
+def test_edu_paid_one_7_day_trial_per_account_and_points_pay_for_another_month():
+    from django.core.exceptions import ValidationError
+
+    from subscriptions.models import Plan
+    from subscriptions.services import subscription_extend_with_points, subscription_start
+
+    program = load("edu-paid")
+    plan = Plan.objects.get(program=program, code="edu-month")
+    member = MemberFactory()
+    trial = subscription_start(member=member, plan=plan, reference="E1", trial=True, at=local(2026, 3, 1, 9))
+    assert (trial.starts_on, trial.ends_on) == (date(2026, 3, 1), date(2026, 3, 7))
+    paid = subscription_start(member=member, plan=plan, reference="E2", at=local(2026, 3, 5, 9))
+    assert subscription_start(member=MemberFactory(), plan=plan, reference="E3", trial=True, at=local(2026, 3, 5)).is_trial
+    with pytest.raises(ValidationError, match="already had a free trial"):
+        subscription_start(member=member, plan=plan, reference="E4", trial=True, at=local(2026, 6, 1))
+    for day in range(1, 7):  # 5 lessons a day earn points; 6 days → 3,000 points
+        for n in range(6):
+            event_record(member_id=member.member_id, event_type="lesson_completed", occurred_at=local(2026, 3, day, 10 + n), event_id=f"l{day}-{n}")
+    assert points_balance_get(member=member) == 3000
+    before = paid.ends_on
+    extended = subscription_extend_with_points(subscription=paid, reference="E5", at=local(2026, 3, 10))
+    assert extended.ends_on > before and points_balance_get(member=member) == 0
+    with pytest.raises(ValidationError):
+        subscription_extend_with_points(subscription=paid, reference="E6", at=local(2026, 3, 11))
+
+
+def test_jd_plus_cashback_in_beans_frozen_during_the_trial_released_by_buying_none_on_special_invoices():
+    from dataclasses import replace
+
+    from points.selectors import points_frozen_get
+    from subscriptions.models import Cashback, Plan
+    from subscriptions.services import subscription_start
+
+    program = load("jd-plus")
+    plan = Plan.objects.get(program=program, code="plus-year")
+    member = MemberFactory()
+    subscription_start(member=member, plan=plan, reference="P1", trial=True, at=local(2026, 3, 1, 9))
+    order_book(facts=order("PO1", member, local(2026, 3, 2), goods="1000"))
+    assert Cashback.objects.get(order__order_id="PO1").points == 2000  # 2% of 1,000 yuan, 100 beans a yuan
+    assert points_frozen_get(member=member) == 2000
+    subscription_start(member=member, plan=plan, reference="P2", at=local(2026, 3, 20, 9))
+    assert points_frozen_get(member=member) == 0
+    order_book(facts=replace(order("PO2", member, local(2026, 3, 21), goods="1000"), special_invoice=True))
+    assert not Cashback.objects.filter(order__order_id="PO2").exists()
+    order_book(facts=order("PO3", member, local(2026, 3, 22), goods="4000000"))
+    assert Cashback.objects.get(order__order_id="PO3").points == 50000 - 2000  # at most 50,000 a year and over the term

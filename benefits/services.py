@@ -9,6 +9,7 @@ second run grant nothing.
 """
 
 import calendar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -203,18 +204,25 @@ def _blocking_entry(at: datetime) -> Subquery:
     )
 
 
+@dataclass
+class Issued:
+    granted: int = 0  # new grants
+    blocked: int = 0  # new blocked grants
+    units: int = 0  # units granted (not blocked)
+
+
 def benefits_issue(
     *, benefit: Benefit, period: str, members: QuerySet[Member], at: datetime, run: SettlementRun | None = None
-) -> list[tuple[int, int, str, int]]:
+) -> Issued:
     """Grant ``benefit`` for ``period`` to every member of ``members`` whose level gets it, in one
-    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike); returns the new
-    grants as (id, member pk, status, quantity). Members already granted for the period are skipped;
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike); returns how many
+    grants were made. Members already granted for the period are skipped;
     blacklisted members get blocked grants; with a stock, members are served in member order while
     it lasts. Points that go with the benefit are credited to each new granted grant.
     """
     quantities = benefit_quantities(benefit=benefit)
     if not quantities:
-        return []
+        return Issued()
     left = None
     if benefit.stock is not None:
         locked = Benefit.objects.select_for_update().get(pk=benefit.pk)
@@ -239,36 +247,43 @@ def benefits_issue(
             SELECT c.member_ref AS member_id, c.quantity, c.blocked_by,
                    SUM(CASE WHEN c.blocked_by IS NULL THEN c.quantity ELSE 0 END) OVER (ORDER BY c.member_ref) AS used
             FROM ({inner}) c
-            WHERE c.quantity > 0 AND NOT EXISTS (
-                SELECT 1 FROM benefits_benefitgrant g WHERE g.member_id = c.member_ref AND g.benefit_id = %s AND g.period = %s
+            WHERE c.quantity > 0 AND c.member_ref NOT IN (
+                SELECT g.member_id FROM benefits_benefitgrant g WHERE g.benefit_id = %s AND g.period = %s
             )
         ) x
         WHERE TRUE {stock_filter}
         ON CONFLICT DO NOTHING
-        RETURNING id, member_id, status, quantity
+        RETURNING id, status, quantity
     """
+    # PostgreSQL adds the new rows up itself when no points need their ids (SQLite has no INSERT in WITH).
+    summed = connection.vendor == "postgresql" and not benefit.points
+    if summed:
+        sql = f"WITH ins AS ({sql}) SELECT NULL, status, SUM(quantity), COUNT(*) FROM ins GROUP BY status"
     stamp = connection.ops.adapt_datetimefield_value
     params = [benefit.pk, period, *([stamp(valid_until)] if valid_until else []), *([run.pk] if run else []), stamp(at), *inner_params, benefit.pk, period]
     if left is not None:
         params.append(left)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    granted = [row for row in rows if row[2] == BenefitGrant.Status.GRANTED]
-    if granted:
-        Benefit.objects.filter(pk=benefit.pk).update(issued=F("issued") + sum(row[3] for row in granted))
-    if benefit.points and granted:
-        for grant in BenefitGrant.objects.filter(pk__in=[row[0] for row in granted]).select_related("member").order_by("pk"):
+        rows = cursor.fetchall() if summed else [(pk, status, quantity, 1) for pk, status, quantity in cursor.fetchall()]
+    issued = Issued()
+    for _pk, status, quantity, count in rows:
+        if status == BenefitGrant.Status.GRANTED:
+            issued.granted += count
+            issued.units += quantity
+        else:
+            issued.blocked += count
+    if issued.units:
+        Benefit.objects.filter(pk=benefit.pk).update(issued=F("issued") + issued.units)
+    if benefit.points and issued.granted:
+        ids = [pk for pk, status, _quantity, _count in rows if status == BenefitGrant.Status.GRANTED]
+        for grant in BenefitGrant.objects.filter(pk__in=ids).select_related("member").order_by("pk"):
             grant.points_entry = _points_credit(grant, benefit, at)
             grant.save(update_fields=["points_entry"])
-    return rows
+    return issued
 
 
 # ---------------------------------------------------------------- settlement and daily task
-
-
-def _granted(rows) -> int:
-    return sum(1 for row in rows if row[2] == BenefitGrant.Status.GRANTED)
 
 
 def benefits_settlement_issue(*, run: SettlementRun, program: Program, span: tuple[int, int | None]) -> int:
@@ -282,7 +297,7 @@ def benefits_settlement_issue(*, run: SettlementRun, program: Program, span: tup
         members = members.filter(pk__lte=span[1])
     issued = 0
     for benefit in benefits_available(program=program, trigger=Benefit.Trigger.MONTHLY, at=at):
-        issued += _granted(benefits_issue(benefit=benefit, period=f"{run.month:%Y-%m}", members=members, at=at, run=run))
+        issued += benefits_issue(benefit=benefit, period=f"{run.month:%Y-%m}", members=members, at=at, run=run).granted
     upgrade_benefits = list(benefits_available(program=program, trigger=Benefit.Trigger.UPGRADE, at=at))
     if upgrade_benefits:
         takes_effect = add_months(run.month, 1)
@@ -290,7 +305,7 @@ def benefits_settlement_issue(*, run: SettlementRun, program: Program, span: tup
             reached = LevelChange.objects.filter(run=run, reason=LevelChange.Reason.UPGRADE, to_level=level).values("member_id")
             for benefit in upgrade_benefits:
                 period = f"upgrade:{level.code}:{takes_effect:%Y-%m-%d}"
-                issued += _granted(benefits_issue(benefit=benefit, period=period, members=members.filter(pk__in=reached), at=at, run=run))
+                issued += benefits_issue(benefit=benefit, period=period, members=members.filter(pk__in=reached), at=at, run=run).granted
     return issued
 
 
@@ -317,9 +332,9 @@ def benefits_daily_issue(*, program: Program | None = None, at: datetime | None 
     ):
         for benefit in benefits_available(program=program, trigger=trigger, at=at):
             with transaction.atomic():
-                rows = benefits_issue(benefit=benefit, period=f"{today:%Y}", members=members, at=at)
-            counts[trigger] += _granted(rows)
-            counts["blocked"] += len(rows) - _granted(rows)
+                issued = benefits_issue(benefit=benefit, period=f"{today:%Y}", members=members, at=at)
+            counts[trigger] += issued.granted
+            counts["blocked"] += issued.blocked
     counts["expired"] = benefit_grants_expire(at=at)
     return counts
 

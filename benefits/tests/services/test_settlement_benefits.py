@@ -111,10 +111,10 @@ def test_the_stock_of_a_monthly_benefit_serves_members_in_order_while_it_lasts(p
     benefit = make_benefit("scarce", trigger="monthly", stock=5, quantities={"V2": 2})
     members = [at_level(MemberFactory(), levels["V2"]) for _ in range(4)]
     blacklist(members[0])
-    rows = benefits_issue(benefit=benefit, period="2026-03", members=Member.objects.all(), at=timezone.now())
+    issued = benefits_issue(benefit=benefit, period="2026-03", members=Member.objects.all(), at=timezone.now())
     statuses = dict(BenefitGrant.objects.filter(benefit=benefit).values_list("member_id", "status"))
     assert statuses == {members[0].pk: "blocked", members[1].pk: "granted", members[2].pk: "granted"}
-    assert len(rows) == 3
+    assert (issued.granted, issued.blocked, issued.units) == (2, 1, 4)
     benefit.refresh_from_db()
     assert benefit.issued == 4
     benefits_issue(benefit=benefit, period="2026-03", members=Member.objects.all(), at=timezone.now())

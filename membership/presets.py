@@ -366,7 +366,33 @@ def _subscription_plans(code):
     return SUBSCRIPTION_PRESETS[code]
 
 
+def _mall_sections(code):
+    from mall.presets import MALL_PRESETS
+
+    return MALL_PRESETS[code]
+
+
+# JD beans (京豆): beans from orders and reviews, kept until the end of the following year, paying
+# for orders at 100 beans a yuan — at most half an order, in multiples of 1,000, from a balance of
+# 1,000 — and given back when the order is refunded.
+JD_BEANS = {
+    **_PROGRAM_DEFAULTS,
+    "code": "jd-beans",
+    "name": "京豆 JD beans",
+    "description": "Beans from orders and reviews pay for orders: 100 a yuan, at most 50% of an order, in thousands, "
+                   "from a balance of 1,000; reversed on refund.",
+    "levels": JD_JINGXIANG["levels"],
+    "settlement_day": 2,
+    "rules": [
+        *JD_JINGXIANG["rules"],
+        _order_rule("order-beans", "Beans from completed orders: 1 per yuan", "points"),
+        _event_rule("review-beans", "A product review: 10 beans, at most 5 a day", "points", "review", 10, per_day=5),
+    ],
+    **_mall_sections("jd-beans"),
+}
+
+ALIPAY.update(_mall_sections("alipay"))
 EDU_PAID["plans"] = _subscription_plans("edu-paid")
 JD_PLUS["plans"] = _subscription_plans("jd-plus")
 
-PRESETS.update({preset["code"]: preset for preset in (WEIBO, TENCENT_VIDEO, EDU_PAID, JD_PLUS)})
+PRESETS.update({preset["code"]: preset for preset in (WEIBO, TENCENT_VIDEO, EDU_PAID, JD_PLUS, JD_BEANS)})

@@ -339,3 +339,47 @@ def test_jd_plus_cashback_in_beans_frozen_during_the_trial_released_by_buying_no
     assert not Cashback.objects.filter(order__order_id="PO2").exists()
     order_book(facts=order("PO3", member, local(2026, 3, 22), goods="4000000"))
     assert Cashback.objects.get(order__order_id="PO3").points == 50000 - 2000  # at most 50,000 a year and over the term
+
+
+def test_jd_beans_pay_at_most_half_an_order_in_thousands_from_a_balance_of_1000_and_come_back_on_refund():
+    from decimal import Decimal
+
+    from mall.selectors import offset_quote
+    from mall.services import offset_apply, offset_reverse
+
+    load("jd-beans")
+    member, poor = MemberFactory(), MemberFactory()
+    order_book(facts=order("B1", member, local(2026, 3, 1), goods="8600"))  # 8,600 beans
+    order_book(facts=order("B2", poor, local(2026, 3, 1), goods="999"))  # 999 beans
+    at = local(2026, 3, 2)
+    quote = offset_quote(member=member, order_amount=Decimal("100"), at=at)
+    assert (quote.points, quote.yuan) == (5000, Decimal("50.00"))  # half of 100 yuan, 100 beans a yuan
+    assert offset_quote(member=member, order_amount=Decimal("75"), at=at).points == 3000  # 37.50 yuan → 3,750 → thousands
+    assert offset_quote(member=poor, order_amount=Decimal("100"), at=at).points == 0  # under the minimum balance
+    assert offset_quote(member=member, order_amount=Decimal("100"), category="game-cards", at=at).points == 2000  # 20% over 50 yuan
+    offset = offset_apply(member=member, order_ref="JD-1", order_amount="100", points=5000, key="K1", at=at)
+    assert points_balance_get(member=member) == 3600
+    offset_reverse(offset=offset, reason="order refunded", at=local(2026, 3, 3))
+    assert points_balance_get(member=member) == 8600
+
+
+def test_alipay_exchange_is_level_gated_and_level_priced():
+    from django.core.exceptions import ValidationError
+
+    from mall.models import MallItem
+    from mall.services import redemption_create
+
+    program = load("alipay")
+    item = MallItem.objects.get(program=program, code="youku-monthly-vip")
+    assert dict(item.prices.values_list("level__code", "points")) == {"platinum": 2250, "diamond": 1500}
+    gold, diamond = MemberFactory(), MemberFactory()
+    for member, amount, ref in ((gold, 2500, "A1"), (diamond, 20000, "A2")):
+        order_book(facts=order(ref, member, local(2026, 3, 1), goods=str(amount)))
+    settle("2026-03")
+    gold.refresh_from_db()
+    diamond.refresh_from_db()
+    assert (gold.level.code, diamond.level.code) == ("gold", "diamond")
+    with pytest.raises(ValidationError, match="not available to members at level gold"):
+        redemption_create(member=gold, item=item, key="R-gold", at=local(2026, 4, 2))
+    redemption_create(member=diamond, item=item, key="R-diamond", at=local(2026, 4, 2))
+    assert points_available_get(member=diamond, at=local(2026, 4, 2)) == 4650 - 1500  # points capped at 4,650 a month

@@ -352,16 +352,9 @@ DAILY_TASK_NAME = "Daily benefits"
 def benefits_schedule_sync(*, program: Program) -> int:
     """Make the beat schedule run ``benefits.daily`` at 00:05 every day in the program's time zone;
     returns 1 if the schedule changed."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from common.schedules import daily_at, periodic_task_sync
 
-    schedule, _created = CrontabSchedule.objects.get_or_create(
-        minute="5", hour="0", day_of_month="*", month_of_year="*", day_of_week="*", timezone=program.time_zone
+    return periodic_task_sync(
+        name=DAILY_TASK_NAME, task="benefits.daily", crontab=daily_at(hour=0, minute=5, time_zone=program.time_zone),
+        description=f"Birthday and anniversary benefits of the day, at 00:05 ({program.time_zone}).",
     )
-    task = PeriodicTask.objects.filter(name=DAILY_TASK_NAME).first()
-    if task and task.crontab_id == schedule.pk and task.task == "benefits.daily" and task.enabled:
-        return 0
-    task = task or PeriodicTask(name=DAILY_TASK_NAME)
-    task.task, task.crontab, task.interval, task.enabled = "benefits.daily", schedule, None, True
-    task.description = f"Birthday and anniversary benefits of the day, at 00:05 ({program.time_zone})."
-    task.save()
-    return 1

@@ -136,18 +136,11 @@ def daily_rules_catch_up(*, program: Program | None = None, trigger: str = "sche
 def daily_schedule_sync(*, program: Program) -> int:
     """Make the beat schedule run ``membership.daily_rules`` at 00:30 in the program's time zone;
     returns 1 if the schedule changed."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from common.schedules import daily_at, periodic_task_sync
 
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute="30", hour="0", day_of_month="*", month_of_year="*", day_of_week="*", timezone=program.time_zone
+    return periodic_task_sync(
+        name=DAILY_TASK_NAME, task="membership.daily_rules", crontab=daily_at(hour=0, minute=30, time_zone=program.time_zone),
+        description=f"Books the day before for the program's daily rules at 00:30 ({program.time_zone}), catching up missed days.",
     )
-    task = PeriodicTask.objects.filter(name=DAILY_TASK_NAME).first()
-    if task and task.crontab_id == schedule.pk and task.task == "membership.daily_rules" and task.enabled:
-        return 0
-    task = task or PeriodicTask(name=DAILY_TASK_NAME)
-    task.task, task.crontab, task.interval, task.enabled = "membership.daily_rules", schedule, None, True
-    task.description = f"Books the day before for the program's daily rules at 00:30 ({program.time_zone}), catching up missed days."
-    task.save()
-    return 1
 
 

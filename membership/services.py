@@ -1110,24 +1110,14 @@ SETTLEMENT_TASK_NAME = "Monthly settlement"
 def settlement_schedule_sync(*, program: Program) -> int:
     """Make the beat schedule run ``membership.settle_due`` on the program's settlement day and hour
     (local time); returns 1 if the schedule changed. The program's fields are the source of truth."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from common.schedules import periodic_task_sync
 
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute="0",
-        hour=str(program.settlement_hour),
-        day_of_month=str(program.settlement_day),
-        month_of_year="*",
-        day_of_week="*",
-        timezone=program.time_zone,
+    return periodic_task_sync(
+        name=SETTLEMENT_TASK_NAME, task="membership.settle_due",
+        crontab={"minute": "0", "hour": str(program.settlement_hour), "day_of_month": str(program.settlement_day),
+                 "month_of_year": "*", "day_of_week": "*", "timezone": program.time_zone},
+        description=f"Settles the month before on day {program.settlement_day} at {program.settlement_hour:02d}:00 ({program.time_zone}).",
     )
-    task = PeriodicTask.objects.filter(name=SETTLEMENT_TASK_NAME).first()
-    if task and task.crontab_id == schedule.pk and task.task == "membership.settle_due" and task.enabled:
-        return 0
-    task = task or PeriodicTask(name=SETTLEMENT_TASK_NAME)
-    task.task, task.crontab, task.interval, task.enabled = "membership.settle_due", schedule, None, True
-    task.description = f"Settles the month before on day {program.settlement_day} at {program.settlement_hour:02d}:00 ({program.time_zone})."
-    task.save()
-    return 1
 
 
 def settlement_default_month(*, now: datetime | None = None) -> date:

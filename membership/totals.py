@@ -79,14 +79,9 @@ def ledger_totals_refresh(*, time_zone: str, now: datetime | None = None) -> int
 
 def totals_schedule_sync() -> int:
     """Make the beat schedule refresh the dashboard's totals every 5 minutes; 1 if it changed."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from common.schedules import periodic_task_sync
 
-    every, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
-    task = PeriodicTask.objects.filter(name=TOTALS_TASK_NAME).first()
-    if task and task.interval_id == every.pk and task.task == "membership.ledger_totals_refresh" and task.enabled:
-        return 0
-    task = task or PeriodicTask(name=TOTALS_TASK_NAME)
-    task.task, task.interval, task.crontab, task.enabled = "membership.ledger_totals_refresh", every, None, True
-    task.description = "Adds the newly booked ledger entries to the dashboard's monthly totals."
-    task.save()
-    return 1
+    return periodic_task_sync(
+        name=TOTALS_TASK_NAME, task="membership.ledger_totals_refresh", every_minutes=5,
+        description="Adds the newly booked ledger entries to the dashboard's monthly totals.",
+    )

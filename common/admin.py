@@ -54,3 +54,23 @@ class LedgerEntryAdmin(LedgerAdmin):
             return queryset.filter(member_id=member), False
         # Through the (source, source_ref) index, one range per source.
         return queryset.filter(source__in=Source.values, source_ref=term), False
+
+
+def rows_apply(model_admin, request, rows, service, done_message, **values) -> int:
+    """An admin action's work: ``service(row)`` for each row. A row the service refuses is named
+    with the reason and the others go on; a service returning False skipped its row. Then
+    ``done_message`` (with ``%(n)d`` and any ``values``) says how many were done."""
+    from django.contrib import messages
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    done = 0
+    for row in rows:
+        try:
+            if service(row) is not False:
+                done += 1
+        except (ValidationError, PermissionDenied) as exc:
+            reasons = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+            model_admin.message_user(request, f"#{row.pk}: {reasons}", messages.ERROR)
+    if done:
+        model_admin.message_user(request, done_message % {"n": done, **values}, messages.SUCCESS)
+    return done

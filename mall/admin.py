@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -7,18 +7,14 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from membership.resources import EXPORT_FORMATS, IMPORT_FORMATS
-
+from common.admin import rows_apply
 from membership.models import Member
+from membership.resources import EXPORT_FORMATS, IMPORT_FORMATS
 
 from .models import CashOffset, CashOffsetException, CashOffsetPolicy, Lottery, LotteryDraw, LotteryPrize, MallItem, MallPrice, Redemption
 from .resources import MallItemExportResource, MallItemImportResource
 from .selectors import offset_quote
 from .services import offset_reverse, redemption_cancel
-
-
-def _errors(exc) -> str:
-    return "; ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -102,15 +98,10 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
                 "admin/mall/redemption/cancel.html",
                 {**self.admin_site.each_context(request), "redemptions": list(queryset.select_related("member", "item")), "title": _("Cancel redemptions")},
             )
-        done = 0
-        for redemption in queryset:
-            try:
-                redemption_cancel(redemption=redemption, actor=request.user, reason=reason)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{redemption.pk}: {_errors(exc)}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d redemption(s) cancelled.") % {"n": done}, messages.SUCCESS)
+        rows_apply(
+            self, request, queryset, lambda redemption: redemption_cancel(redemption=redemption, actor=request.user, reason=reason),
+            _("%(n)d redemption(s) cancelled."),
+        )
 
 
 class LotteryPrizeInline(admin.TabularInline):
@@ -212,12 +203,7 @@ class CashOffsetAdmin(MemberSearchMixin, ReadOnlyAdmin):
                 "admin/mall/cashoffset/reverse.html",
                 {**self.admin_site.each_context(request), "offsets": list(queryset.select_related("member")), "title": _("Reverse cash offsets")},
             )
-        done = 0
-        for offset in queryset:
-            try:
-                offset_reverse(offset=offset, actor=request.user, reason=reason)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{offset.pk}: {_errors(exc)}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d cash offset(s) reversed.") % {"n": done}, messages.SUCCESS)
+        rows_apply(
+            self, request, queryset, lambda offset: offset_reverse(offset=offset, actor=request.user, reason=reason),
+            _("%(n)d cash offset(s) reversed."),
+        )

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.admin import rows_apply
 from common.csvio import FileError, detect_encoding
 
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
@@ -103,15 +104,10 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve and book the selected adjustments"), permissions=["approve"])
     def approve_adjustments(self, request, queryset):
-        done = 0
-        for adjustment in queryset:
-            try:
-                adjustment_approve(adjustment=adjustment, actor=request.user)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{adjustment.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d adjustment(s) approved and booked.") % {"n": done}, messages.SUCCESS)
+        rows_apply(
+            self, request, queryset, lambda adjustment: adjustment_approve(adjustment=adjustment, actor=request.user),
+            _("%(n)d adjustment(s) approved and booked."),
+        )
 
     @admin.action(description=_("Reject the selected adjustments"), permissions=["approve"])
     def reject_adjustments(self, request, queryset):
@@ -122,15 +118,10 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
                 "admin/riskcontrol/manualadjustment/reject.html",
                 {**self.admin_site.each_context(request), "adjustments": list(queryset), "title": _("Reject adjustments")},
             )
-        done = 0
-        for adjustment in queryset:
-            try:
-                adjustment_reject(adjustment=adjustment, actor=request.user, note=note)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{adjustment.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d adjustment(s) rejected.") % {"n": done}, messages.SUCCESS)
+        rows_apply(
+            self, request, queryset, lambda adjustment: adjustment_reject(adjustment=adjustment, actor=request.user, note=note),
+            _("%(n)d adjustment(s) rejected."),
+        )
 
     def has_approve_permission(self, request):
         return request.user.has_perm("riskcontrol.approve_manualadjustment")
@@ -169,16 +160,11 @@ class BlockedCreditAdmin(admin.ModelAdmin):
                 "admin/riskcontrol/blockedcredit/release.html",
                 {**self.admin_site.each_context(request), "blocked": list(queryset), "title": _("Release blocked credits")},
             )
-        done = 0
-        for blocked in queryset:
-            try:
-                if blocked.released_at is None:
-                    blocked_credit_release(blocked=blocked, actor=request.user, reason=reason)
-                    done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{blocked.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d blocked credit(s) released.") % {"n": done}, messages.SUCCESS)
+        rows_apply(
+            self, request, queryset,
+            lambda blocked: blocked.released_at is None and blocked_credit_release(blocked=blocked, actor=request.user, reason=reason),
+            _("%(n)d blocked credit(s) released."),
+        )
 
 
 @admin.register(AnomalyRule)
@@ -243,17 +229,10 @@ class AlertAdmin(admin.ModelAdmin):
                 {**self.admin_site.each_context(request), "alerts": list(queryset), "action": action, "question": question,
                  "title": question},
             )
-        done = 0
-        for alert in queryset:
-            try:
-                alert_transition(alert=alert, to=to, actor=request.user, note=note)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{alert.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
-        if done:
-            self.message_user(
-                request, _("%(n)d alert(s) now %(status)s.") % {"n": done, "status": Alert.Status(to).label}, messages.SUCCESS
-            )
+        rows_apply(
+            self, request, queryset, lambda alert: alert_transition(alert=alert, to=to, actor=request.user, note=note),
+            _("%(n)d alert(s) now %(status)s."), status=Alert.Status(to).label,
+        )
 
     @admin.action(description=_("Start investigating the selected alerts"), permissions=["workflow"])
     def alerts_investigate(self, request, queryset):
@@ -367,15 +346,10 @@ class ListEntryAdmin(admin.ModelAdmin):
                 "admin/riskcontrol/listentry/end.html",
                 {**self.admin_site.each_context(request), "entries": list(queryset), "title": _("Take off the list")},
             )
-        done = 0
-        for entry in queryset:
-            try:
-                list_entry_end(entry=entry, actor=request.user, reason=reason)
-                done += 1
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"#{entry.pk}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d entry(ies) ended.") % {"n": done}, messages.SUCCESS)
+        rows_apply(
+            self, request, queryset, lambda entry: list_entry_end(entry=entry, actor=request.user, reason=reason),
+            _("%(n)d entry(ies) ended."),
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.upload_view)

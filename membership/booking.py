@@ -401,7 +401,7 @@ def _book(facts, program, book_points) -> BatchResult:
     for credit in new_credits:
         credit.order_id = credit.order.pk
     rows_insert(OrderCredit, new_credits)
-    rows_update(OrderCredit, old_credits, ["entitlement", "credited"])
+    rows_update(OrderCredit, old_credits, ["entitlement", "credited", "order_capped"])
     book.flush()
     _order_cashback(orders=[order for _, _, order, _, _ in plans])
     return result

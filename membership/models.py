@@ -255,6 +255,9 @@ class OrderCredit(models.Model):
     rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="+")
     entitlement = models.PositiveIntegerField(default=0)
     credited = models.IntegerField(default=0)
+    order_capped = models.PositiveIntegerField(
+        _("over the per-order cap"), default=0, help_text=_("What the rule's per-order cap kept this order from earning.")
+    )
 
     class Meta:
         verbose_name = _("order credit")

@@ -73,17 +73,21 @@ class OrderAmountStrategy:
             amount += order.shipping_amount
         return max(amount, Decimal("0"))
 
-    def entitlement(self, order: OrderFacts) -> int:
+    def uncapped(self, order: OrderFacts) -> int:
+        """What the order would earn without the per-order cap."""
         if order.status not in self.statuses:
             return 0
         if self.categories and order.category not in self.categories:
             return 0
         if order.category and order.category in self.exclude_categories:
             return 0
-        value = math.floor(self.qualified_amount(order, self.include_shipping) * self.rate)
+        return max(math.floor(self.qualified_amount(order, self.include_shipping) * self.rate), 0)
+
+    def entitlement(self, order: OrderFacts) -> int:
+        value = self.uncapped(order)
         if self.per_order_cap is not None:
             value = min(value, int(self.per_order_cap))
-        return max(value, 0)
+        return value
 
 
 class EventFixedStrategy:

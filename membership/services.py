@@ -396,7 +396,9 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
     facts = _facts_of(order)
     for rule in rules:
         credit = credits.get(rule.pk) or book.new_credit(order=order, rule=rule)
-        new_entitlement = strategy_for(rule).entitlement(facts)
+        strategy = strategy_for(rule)
+        new_entitlement = strategy.entitlement(facts)
+        order_capped = strategy.uncapped(facts) - new_entitlement
         if rule.currency == Currency.POINTS and not book_points:
             amount, capped = 0, 0
         else:
@@ -442,9 +444,10 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
             else:
                 result.points += amount
             result.capped += capped
-        if new_entitlement != credit.entitlement or amount or credit.pk is None:
+        if new_entitlement != credit.entitlement or amount or credit.pk is None or order_capped != credit.order_capped:
             credit.entitlement = new_entitlement
             credit.credited += amount
+            credit.order_capped = order_capped
             touched.append(credit)
     return result, touched
 

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import ListEntry
 
@@ -124,6 +125,20 @@ def member_risk_get(*, member, months: int = 12, limit: int = 20) -> dict:
             .annotate(total=Sum("capped"))[:months]
         )
         capped.extend((month.date() if hasattr(month, "date") else month, currency, total) for month, total in rows)
+    # What the rules' per-order caps kept the member's orders from earning, by month paid.
+    from membership.models import OrderCredit
+
+    per_order = (
+        OrderCredit.objects.filter(order__member=member, order_capped__gt=0)
+        .annotate(month=TruncMonth("order__paid_at", tzinfo=tz))
+        .order_by("-month")
+        .values_list("month", "rule__currency")
+        .annotate(total=Sum("order_capped"))[: months * 2]
+    )
+    capped.extend(
+        (month.date() if hasattr(month, "date") else month, _("%(currency)s, over the per-order cap") % {"currency": currency}, total)
+        for month, currency, total in per_order
+    )
     capped.sort(key=lambda row: (row[0], row[1]), reverse=True)
     caps = {
         "daily_growth_cap": program.daily_growth_cap, "monthly_growth_cap": program.monthly_growth_cap,

@@ -221,3 +221,20 @@ def test_a_blacklisted_member_earns_nothing_from_daily_rules_and_a_rerun_blocks_
     assert (row.member_id, row.source, row.source_ref, row.amount) == (blocked.pk, "daily", "every-day:2026-05-01", 5)
     blocked_credit_release(blocked=row, actor=approver, reason="reviewed")
     assert total(GrowthEntry, blocked) == 5
+
+
+def test_what_a_per_order_cap_withheld_is_recorded_on_the_order_and_shown_on_the_member_page(program, admin_client):
+    from django.urls import reverse
+
+    from membership.models import OrderCredit
+
+    member = MemberFactory()
+    order_book(facts=order("CAP1", member, local(2026, 3, 1), goods="15000"))  # growth at most 10,000 an order
+    growth = OrderCredit.objects.get(order__order_id="CAP1", rule__currency="growth")
+    points = OrderCredit.objects.get(order__order_id="CAP1", rule__currency="points")
+    assert (growth.entitlement, growth.order_capped, points.order_capped) == (10000, 5000, 0)
+    order_book(facts=order("CAP1", member, local(2026, 3, 1), status="refunded", goods="15000", refunded="15000"))
+    assert OrderCredit.objects.get(pk=growth.pk).order_capped == 0  # a refunded order earns nothing, so nothing is over the cap
+    order_book(facts=order("CAP2", member, local(2026, 3, 2), goods="12000"))
+    page = admin_client.get(reverse("admin:membership_member_change", args=[member.pk])).content.decode()
+    assert "growth, over the per-order cap" in page and "2,000" in page

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from types import SimpleNamespace
 from dataclasses import dataclass
+import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -64,6 +65,8 @@ ORDER_FIELDS = (
     "shop_id",
     "special_invoice",
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -315,7 +318,23 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
         outcome = "changed"
     result = _order_apply_rules(program=program, member=member, order=order, outcome=outcome, book_points=book_points)
     _order_cashback(orders=[order])
+    _risk_check_after_commit(member=member, at=order.paid_at)
     return result
+
+
+def _risk_check_after_commit(*, member: Member, at: datetime) -> None:
+    """Once the booking is committed, the anomaly rules cheap enough for one member (earning
+    velocity, refund rate, shared phone, redemption bursts) look at this member's hour. A failing
+    check is logged: it never undoes or fails a booking already made."""
+    from riskcontrol.services import anomaly_check_member
+
+    def check():
+        try:
+            anomaly_check_member(member_id=member.pk, at=at)
+        except Exception:
+            logger.exception("the anomaly check after a booking of member %s failed", member.member_id)
+
+    transaction.on_commit(check)
 
 
 def _order_cashback(*, orders) -> None:
@@ -515,6 +534,7 @@ def event_record(
         else:
             result.points += amount
         result.capped += capped
+    _risk_check_after_commit(member=member, at=occurred_at)
     return result
 
 

@@ -48,6 +48,11 @@ def _unknown(params: dict, known: set[str]) -> None:
         raise ValidationError({"params": f"unknown parameters: {', '.join(sorted(extra))} (expected {', '.join(sorted(known))})"})
 
 
+def _only(members, *, field: str = "member_id") -> Q:
+    """Every member, or only ``members`` (pks) when a booking checks its own member."""
+    return Q() if members is None else Q(**{f"{field}__in": list(members)})
+
+
 def _hour_key(hour: datetime) -> str:
     return hour.astimezone(timezone.get_current_timezone()).strftime("%Y-%m-%dT%H:00")
 
@@ -71,13 +76,14 @@ class EarningVelocityStrategy:
         if params.get("currency", Currency.GROWTH) not in Currency.values:
             raise ValidationError({"params": f"currency must be one of {', '.join(Currency.values)}"})
 
-    def find(self, *, since: datetime, until: datetime, skip: QuerySet) -> list[Finding]:
+    def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         from points.models import PointsEntry
 
         ledger = GrowthEntry if self.currency == Currency.GROWTH else PointsEntry
         rows = (
             ledger.objects.filter(effective_at__gte=since, effective_at__lt=until, kind=GrowthEntry.Kind.CREDIT, amount__gt=0)
             .exclude(member_id__in=skip)
+            .filter(_only(members))
             .annotate(hour=TruncHour("effective_at"))
             .values("member_id", "hour")
             .annotate(total=Sum("amount"))
@@ -114,11 +120,12 @@ class RefundRateStrategy:
         _positive_int(params, "days")
         _positive_int(params, "min_orders")
 
-    def find(self, *, since: datetime, until: datetime, skip: QuerySet) -> list[Finding]:
+    def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         start = until - timedelta(days=self.days)
         rows = (
             Order.objects.filter(paid_at__gte=start, paid_at__lt=until)
             .exclude(member_id__in=skip)
+            .filter(_only(members))
             .values("member_id")
             .annotate(orders=Count("pk"), refunded=Count("pk", filter=Q(status=Order.Status.REFUNDED) | Q(refunded_amount__gt=0)))
             .filter(orders__gte=self.min_orders, refunded__gte=F("orders") * self.rate)
@@ -147,12 +154,13 @@ class SharedPhoneStrategy:
         _unknown(params, {"min_members"})
         _positive_int(params, "min_members", minimum=2)
 
-    def find(self, *, since: datetime, until: datetime, skip: QuerySet) -> list[Finding]:
+    def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         shared = Member.objects.exclude(phone="").values("phone").annotate(n=Count("pk")).filter(n__gte=self.min_members).values("phone")
         sharers = Member.objects.filter(phone=OuterRef("phone")).values("phone").annotate(n=Count("pk")).values("n")
         rows = (
             Member.objects.filter(phone__in=Subquery(shared))
             .exclude(pk__in=skip)
+            .filter(_only(members, field="pk"))
             .annotate(sharers=Subquery(sharers))
             .values_list("pk", "phone", "sharers")
         )
@@ -178,7 +186,7 @@ class RedemptionBurstStrategy:
         if count is None and points is None:
             raise ValidationError({"params": "give count (spends an hour) or points (points spent an hour), or both"})
 
-    def find(self, *, since: datetime, until: datetime, skip: QuerySet) -> list[Finding]:
+    def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         from points.models import PointsEntry
 
         burst = Q()
@@ -189,6 +197,7 @@ class RedemptionBurstStrategy:
         rows = (
             PointsEntry.objects.filter(effective_at__gte=since, effective_at__lt=until, kind=PointsEntry.Kind.SPEND)
             .exclude(member_id__in=skip)
+            .filter(_only(members))
             .annotate(hour=TruncHour("effective_at"))
             .values("member_id", "hour")
             .annotate(spends=Count("pk"), spent=Sum(Abs("amount")))
@@ -216,11 +225,12 @@ class LevelJumpStrategy:
         _unknown(params, {"levels"})
         _positive_int(params, "levels", minimum=2)
 
-    def find(self, *, since: datetime, until: datetime, skip: QuerySet) -> list[Finding]:
+    def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         rows = (
             LevelChange.objects.filter(created_at__gte=since, created_at__lt=until)
             .exclude(reason=LevelChange.Reason.SWITCH)
             .exclude(member_id__in=skip)
+            .filter(_only(members))
             .annotate(jump=F("to_level__rank") - F("from_level__rank"))
             .filter(jump__gte=self.levels)
             .values_list("pk", "member_id", "created_at", "jump", "from_level__code", "to_level__code", "window_growth")

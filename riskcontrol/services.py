@@ -5,7 +5,7 @@ different staff member with the approval permission. Rejected and approved reque
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone as dt_timezone
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -285,7 +285,7 @@ class ScanReport:
 KEY_CHUNK = 1000
 
 
-def anomaly_scan(*, since, until) -> ScanReport:
+def anomaly_scan(*, since, until, members=None, kinds=None) -> ScanReport:
     """Run every active anomaly rule over [since, until) and raise an alert per new incident.
 
     Each rule is one set-based query (``riskcontrol.anomalies``); whitelisted members are left out
@@ -293,6 +293,7 @@ def anomaly_scan(*, since, until) -> ScanReport:
     raised again: the rows are inserted with ON CONFLICT DO NOTHING on that unique key, so a re-scan,
     or two scans at once, raise nothing twice. A new alert of a high-severity rule with
     ``auto_suspend`` puts its member on the blacklist for earning (unless already blocked).
+    ``members`` (pks) and ``kinds`` narrow the scan, for the check after a booking.
     """
     from .anomalies import anomaly_strategy_for
     from .selectors import members_whitelisted_ids
@@ -301,9 +302,15 @@ def anomaly_scan(*, since, until) -> ScanReport:
         raise ValidationError(f"the scan period must end after it starts ({since.isoformat()} … {until.isoformat()})")
     report = ScanReport()
     skip = members_whitelisted_ids(at=until)
-    for rule in AnomalyRule.objects.filter(is_active=True).order_by("code"):
+    rules = AnomalyRule.objects.filter(is_active=True).order_by("code")
+    if kinds is not None:
+        rules = rules.filter(kind__in=kinds)
+    for rule in rules:
         report.rules += 1
-        findings = {(f.member_id, f.incident_key): f for f in anomaly_strategy_for(rule).find(since=since, until=until, skip=skip)}
+        findings = {
+            (f.member_id, f.incident_key): f
+            for f in anomaly_strategy_for(rule).find(since=since, until=until, skip=skip, members=members)
+        }
         report.found += len(findings)
         if findings:
             raised, suspended = _alerts_raise(rule, findings)
@@ -522,3 +529,17 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
             continue
         counts["rejected"] += 1
     return ListFileReport(counts=counts, errors=errors)
+
+
+# The rules cheap enough to check for one member after each booking (a few indexed rows of theirs).
+BOOKING_CHECK_KINDS = (
+    AnomalyRule.Kind.EARNING_VELOCITY, AnomalyRule.Kind.REDEMPTION_BURST, AnomalyRule.Kind.REFUND_RATE, AnomalyRule.Kind.SHARED_PHONE,
+)
+
+
+def anomaly_check_member(*, member_id: int, at) -> ScanReport:
+    """The check after a booking: the cheap rules, for this member, over the clock hour of ``at``.
+    Alerts it raises are the scan's own (the same incident keys), so the hourly scan raises them
+    no second time."""
+    hour = at.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return anomaly_scan(since=hour, until=hour + timedelta(hours=1), members=[member_id], kinds=BOOKING_CHECK_KINDS)

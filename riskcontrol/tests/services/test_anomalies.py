@@ -261,3 +261,26 @@ def test_risk_control_changes_are_in_the_audit_log(program):
     entry = list_entry_add(member=member, kind="black", scope="benefits", reason="reselling", actor=None)
     for obj in (row, entry):
         assert LogEntry.objects.get_for_object(obj).filter(action=LogEntry.Action.CREATE).exists()
+
+
+def test_a_booking_checks_its_member_against_the_cheap_rules_once_committed(program, django_capture_on_commit_callbacks):
+    from membership.services import order_book
+    from membership.tests.factories import local, order
+    from riskcontrol.models import Alert, AnomalyRule
+
+    AnomalyRule.objects.create(code="fast", name="fast", kind="earning_velocity", params={"threshold": 1000, "currency": "growth"}, severity="high")
+    AnomalyRule.objects.create(code="jump", name="jump", kind="level_jump", params={"levels": 2}, severity="low")
+    member, other = MemberFactory(), MemberFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        order_book(facts=order("V1", member, local(2026, 3, 1, 10, 5), goods="800"))
+    assert not Alert.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        order_book(facts=order("V2", member, local(2026, 3, 1, 10, 40), goods="800"))  # 1,600 in the hour
+    alert = Alert.objects.get()
+    assert (alert.member, alert.rule.code) == (member, "fast")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_book(facts=order("V3", other, local(2026, 3, 1, 10, 45), goods="100"))
+    assert Alert.objects.count() == 1  # the other member's booking looks at that member only
+    from riskcontrol.services import anomaly_scan
+
+    assert anomaly_scan(since=local(2026, 3, 1, 10), until=local(2026, 3, 1, 11)).raised == 0  # the hourly scan raises it no second time

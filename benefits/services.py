@@ -64,8 +64,6 @@ def benefit_catalog_sync(*, program: Program, specs: list[dict]) -> int:
                 for level_id, quantity in wanted.items():
                     BenefitLevel.objects.update_or_create(benefit=benefit, level_id=level_id, defaults={"quantity": quantity})
                 changed += 1
-    if program.is_active or not Program.objects.filter(is_active=True).exists():
-        changed += benefits_schedule_sync(program=program)
     return changed
 
 

@@ -11,6 +11,21 @@ from collections.abc import Callable
 PRESET_SECTIONS: dict[str, Callable[..., int]] = {}
 
 
+# Beat schedule entries that follow the active program (its time zone, its days), by app:
+# ``sync(*, program) -> entries changed``, run whenever a program is made active or reloaded.
+PROGRAM_SCHEDULES: dict[str, Callable[..., int]] = {}
+
+
+def program_schedule(key: str):
+    """Register the schedule ``sync`` of an app (called from its ``ready``)."""
+
+    def register(sync):
+        PROGRAM_SCHEDULES[key] = sync
+        return sync
+
+    return register
+
+
 def preset_section(key: str):
     """Register the loader of a preset's ``key`` section (called from an app's ``ready``)."""
 

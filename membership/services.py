@@ -1075,6 +1075,7 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
         changes += loader(program=program, specs=preset.get(key, []))
     if activate or (activate is None and not Program.objects.filter(is_active=True).exists()):
         changes += program_activate(program=program, actor=None)
+        program.refresh_from_db()
     elif program.is_active:
         changes += program_schedules_sync(program=program)
     return program, changes
@@ -1102,11 +1103,14 @@ def program_activate(*, program: Program, actor) -> int:
 
 
 def program_schedules_sync(*, program: Program) -> int:
-    """The active program's beat schedules: the monthly settlement, the daily rules, the dashboard's totals."""
+    """The active program's beat schedules: the monthly settlement, the daily rules, the dashboard's
+    totals, and those the other apps register (``presets.program_schedule``)."""
     from .accrual import daily_schedule_sync
+    from .presets import PROGRAM_SCHEDULES
     from .totals import totals_schedule_sync
 
-    return settlement_schedule_sync(program=program) + daily_schedule_sync(program=program) + totals_schedule_sync()
+    changes = settlement_schedule_sync(program=program) + daily_schedule_sync(program=program) + totals_schedule_sync()
+    return changes + sum(sync(program=program) for sync in PROGRAM_SCHEDULES.values())
 
 
 def program_switch_preview(*, program: Program, month: date | None = None) -> dict:

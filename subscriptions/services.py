@@ -61,8 +61,6 @@ def plan_catalog_sync(*, program: Program, specs: list[dict]) -> int:
             plan.full_clean()
             plan.save()
             changed += 1
-    if specs and (program.is_active or not Program.objects.filter(is_active=True).exists()):
-        changed += subscriptions_schedule_sync(program=program)
     return changed
 
 

@@ -383,3 +383,14 @@ def test_alipay_exchange_is_level_gated_and_level_priced():
         redemption_create(member=gold, item=item, key="R-gold", at=local(2026, 4, 2))
     redemption_create(member=diamond, item=item, key="R-diamond", at=local(2026, 4, 2))
     assert points_available_get(member=diamond, at=local(2026, 4, 2)) == 4650 - 1500  # points capped at 4,650 a month
+
+
+def test_making_a_program_active_schedules_every_app_s_daily_work_in_its_time_zone_and_reloading_changes_nothing():
+    from django_celery_beat.models import PeriodicTask
+
+    program_load(name="default")
+    weibo, changes = program_load(name="weibo", activate=True)
+    assert weibo.is_active and changes
+    names = set(PeriodicTask.objects.filter(enabled=True).values_list("name", flat=True))
+    assert {"Monthly settlement", "Daily rules", "Daily benefits", "Daily paid membership", "Dashboard ledger totals"} <= names
+    assert program_load(name="weibo") == (weibo, 0)

@@ -83,6 +83,7 @@ def redemption_create(*, member: Member, item: MallItem, quantity: int = 1, key:
     _block_refuse(member=member, at=at, what=_("redeem %(item)s") % {"item": item.code}, record_blocked=record_blocked)
     with transaction.atomic():
         points_account_lock(member=member)
+        member = Member.objects.select_related("level").get(pk=member.pk)  # the level now, not as the caller read it
         item = MallItem.objects.select_for_update().select_related("program").get(pk=item.pk)
         if existing := Redemption.objects.filter(idempotency_key=key).first():
             return existing

@@ -74,3 +74,38 @@ def rows_apply(model_admin, request, rows, service, done_message, **values) -> i
     if done:
         model_admin.message_user(request, done_message % {"n": done, **values}, messages.SUCCESS)
     return done
+
+
+def file_import_view(model_admin, request, *, form, run, title: str, template: str, done_url: str, refused=()):
+    """A page that takes a CSV upload and hands it to an import service.
+
+    ``run(path=, name=, encoding=, data=)`` imports the saved upload (``data``: the form's other
+    fields) and returns a report with ``errors``, ``counts`` and ``summary()``. A file that can't be
+    read (or a refusal among ``refused``) is an error on the form; otherwise the rejected rows and
+    the summary are shown on ``done_url``."""
+    import tempfile
+
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.http import HttpResponseRedirect
+    from django.template.response import TemplateResponse
+
+    from .csvio import FileError, detect_encoding
+
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+            handle.flush()
+            try:
+                report = run(path=handle.name, name=upload.name, encoding=detect_encoding(handle.name), data=form.cleaned_data)
+            except (FileError, ValidationError, *refused) as exc:
+                form.add_error("file", "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+            else:
+                for error in report.errors[:50]:
+                    model_admin.message_user(request, error, messages.ERROR)
+                model_admin.message_user(request, report.summary(), messages.WARNING if report.counts["rejected"] else messages.SUCCESS)
+                return HttpResponseRedirect(done_url)
+    context = {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.model._meta, "form": form}
+    return TemplateResponse(request, template, context)

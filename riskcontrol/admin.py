@@ -1,17 +1,13 @@
-import tempfile
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import rows_apply
-from common.csvio import FileError, detect_encoding
+from common.admin import file_import_view, rows_apply
 
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
@@ -52,27 +48,14 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
         """Adjustments from a CSV file, through the same threshold and approval as one at a time."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = AdjustmentBatchForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
-                for chunk in upload.chunks():
-                    handle.write(chunk)
-                handle.flush()
-                try:
-                    report = adjustments_import(
-                        path=handle.name, name=upload.name, batch=form.cleaned_data["batch"], actor=request.user,
-                        encoding=detect_encoding(handle.name),
-                    )
-                except (FileError, ValidationError) as exc:
-                    form.add_error("file", str(exc) if isinstance(exc, FileError) else "; ".join(exc.messages))
-                else:
-                    for error in report.errors[:50]:
-                        self.message_user(request, error, messages.ERROR)
-                    self.message_user(request, report.summary(), messages.WARNING if report.counts["rejected"] else messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_changelist"))
-        context = {**self.admin_site.each_context(request), "title": _("Adjustments from a file"), "opts": self.model._meta, "form": form}
-        return TemplateResponse(request, "admin/riskcontrol/manualadjustment/batch.html", context)
+        return file_import_view(
+            self, request, form=AdjustmentBatchForm(request.POST or None, request.FILES or None),
+            run=lambda *, path, name, encoding, data: adjustments_import(
+                path=path, name=name, batch=data["batch"], actor=request.user, encoding=encoding
+            ),
+            title=_("Adjustments from a file"), template="admin/riskcontrol/manualadjustment/batch.html",
+            done_url=reverse("admin:riskcontrol_manualadjustment_changelist"),
+        )
     add_fields = ("member", "currency", "amount", "reason_code", "reason", "reference")
 
     def get_fields(self, request, obj=None):
@@ -359,27 +342,14 @@ class ListEntryAdmin(admin.ModelAdmin):
         """Add members to, or take them off, the lists from a CSV file, through the same services."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ListUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
-                for chunk in upload.chunks():
-                    handle.write(chunk)
-                handle.flush()
-                try:
-                    report = list_entries_import(
-                        path=handle.name, name=upload.name, actor=request.user, remove=form.cleaned_data["remove"],
-                        encoding=detect_encoding(handle.name),
-                    )
-                except (FileError, ValidationError, PermissionDenied) as exc:
-                    form.add_error("file", str(exc) if not isinstance(exc, ValidationError) else "; ".join(exc.messages))
-                else:
-                    for error in report.errors[:50]:
-                        self.message_user(request, error, messages.ERROR)
-                    self.message_user(request, report.summary(), messages.WARNING if report.counts["rejected"] else messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("admin:riskcontrol_listentry_changelist"))
-        context = {**self.admin_site.each_context(request), "title": _("Black and white lists from a file"), "opts": self.model._meta, "form": form}
-        return TemplateResponse(request, "admin/riskcontrol/listentry/upload.html", context)
+        return file_import_view(
+            self, request, form=ListUploadForm(request.POST or None, request.FILES or None),
+            run=lambda *, path, name, encoding, data: list_entries_import(
+                path=path, name=name, actor=request.user, remove=data["remove"], encoding=encoding
+            ),
+            title=_("Black and white lists from a file"), template="admin/riskcontrol/listentry/upload.html",
+            done_url=reverse("admin:riskcontrol_listentry_changelist"), refused=(PermissionDenied,),
+        )
 
 
 class SuspendBenefitsForm(forms.Form):

@@ -84,7 +84,7 @@ def redemption_create(*, member: Member, item: MallItem, quantity: int = 1, key:
     with transaction.atomic():
         points_account_lock(member=member)
         member = Member.objects.select_related("level").get(pk=member.pk)  # the level now, not as the caller read it
-        item = MallItem.objects.select_for_update().select_related("program").get(pk=item.pk)
+        item = MallItem.objects.select_for_update(of=("self",)).select_related("program").get(pk=item.pk)
         if existing := Redemption.objects.filter(idempotency_key=key).first():
             return existing
         label = {"item": item.code, "member": member.member_id}

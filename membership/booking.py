@@ -77,7 +77,7 @@ class BatchBook:
         # lots can be drawn on; new lots of the batch are added as they are made.
         debtors = sorted({o.member_id for o in orders if o.pk is not None})
         self.lots: dict[int, list] = {pk: [] for pk in member_pks}
-        for lot in PointsLot.objects.select_for_update().filter(member_id__in=debtors, remaining__gt=0).select_related("entry"):
+        for lot in PointsLot.objects.select_for_update(of=("self",)).filter(member_id__in=debtors, remaining__gt=0).select_related("entry"):
             self.lots[lot.member_id].append(lot)
         self._sequence = 0
         self._load_blocks(member_pks, orders)

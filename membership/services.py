@@ -764,7 +764,7 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
     from points.services import points_expire_due
 
     with transaction.atomic():
-        chunk = SettlementChunk.objects.select_for_update().select_related("run__program").get(pk=chunk_id)
+        chunk = SettlementChunk.objects.select_for_update(of=("self",)).select_related("run__program").get(pk=chunk_id)
         if chunk.status == SettlementChunk.Status.DONE:
             return False
         run, program = chunk.run, chunk.run.program

@@ -198,7 +198,7 @@ def points_lot_clear(*, lot: PointsLot, effective_at: datetime, reason: str, act
     if existing := _existing(key):
         return existing
     account = _account_for_update(lot.member)
-    lot = PointsLot.objects.select_for_update().select_related("entry").get(pk=lot.pk)
+    lot = PointsLot.objects.select_for_update(of=("self",)).select_related("entry").get(pk=lot.pk)
     if not lot.frozen:
         if lot.cleared_at is not None:
             return None

@@ -136,7 +136,7 @@ def _extend(subscription: Subscription, today: date) -> tuple[date, date]:
 
 
 def _renewable(subscription: Subscription) -> Subscription:
-    subscription = Subscription.objects.select_for_update().select_related("plan__program", "member").get(pk=subscription.pk)
+    subscription = Subscription.objects.select_for_update(of=("self", "member")).select_related("plan__program", "member").get(pk=subscription.pk)
     if subscription.is_trial or subscription.status == Subscription.Status.CANCELLED:
         raise ValidationError(
             _("Subscription %(id)s (%(status)s) cannot be renewed: start a new one.")
@@ -205,7 +205,7 @@ def subscription_cancel(*, subscription: Subscription, reason: str, at: datetime
     permission_require(actor, "subscriptions.change_subscription", "cancel subscriptions")
     if not (reason or "").strip():
         raise ValidationError({"reason": _("A reason is required to cancel a subscription.")})
-    subscription = Subscription.objects.select_for_update().select_related("plan__program").get(pk=subscription.pk)
+    subscription = Subscription.objects.select_for_update(of=("self",)).select_related("plan__program").get(pk=subscription.pk)
     if subscription.status == Subscription.Status.CANCELLED:
         return subscription
     at = at or timezone.now()

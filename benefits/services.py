@@ -210,13 +210,23 @@ class Issued:
 
 
 def benefits_issue(
-    *, benefit: Benefit, period: str, members: QuerySet[Member], at: datetime, run: SettlementRun | None = None
+    *,
+    benefit: Benefit,
+    period: str,
+    members: QuerySet[Member],
+    at: datetime,
+    run: SettlementRun | None = None,
+    tally: dict[int, int] | None = None,
 ) -> Issued:
     """Grant ``benefit`` for ``period`` to every member of ``members`` whose level gets it, in one
     ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike); returns how many
     grants were made. Members already granted for the period are skipped;
     blacklisted members get blocked grants; with a stock, members are served in member order while
     it lasts. Points that go with the benefit are credited to each new granted grant.
+
+    With ``tally``, the units of a benefit without stock are added to ``tally[benefit pk]`` for
+    the caller to count last (``benefits_issued_count``), instead of taking the benefit's row lock
+    now and holding it while the rest of the caller's transaction runs.
     """
     quantities = benefit_quantities(benefit=benefit)
     if not quantities:
@@ -245,8 +255,8 @@ def benefits_issue(
             SELECT c.member_ref AS member_id, c.quantity, c.blocked_by,
                    SUM(CASE WHEN c.blocked_by IS NULL THEN c.quantity ELSE 0 END) OVER (ORDER BY c.member_ref) AS used
             FROM ({inner}) c
-            WHERE c.quantity > 0 AND c.member_ref NOT IN (
-                SELECT g.member_id FROM benefits_benefitgrant g WHERE g.benefit_id = %s AND g.period = %s
+            WHERE c.quantity > 0 AND NOT EXISTS (
+                SELECT 1 FROM benefits_benefitgrant g WHERE g.member_id = c.member_ref AND g.benefit_id = %s AND g.period = %s
             )
         ) x
         WHERE TRUE {stock_filter}
@@ -271,7 +281,9 @@ def benefits_issue(
             issued.units += quantity
         else:
             issued.blocked += count
-    if issued.units:
+    if issued.units and tally is not None and benefit.stock is None:
+        tally[benefit.pk] = tally.get(benefit.pk, 0) + issued.units
+    elif issued.units:
         Benefit.objects.filter(pk=benefit.pk).update(issued=F("issued") + issued.units)
     if benefit.points and issued.granted:
         ids = [pk for pk, status, _quantity, _count in rows if status == BenefitGrant.Status.GRANTED]
@@ -293,9 +305,9 @@ def benefits_settlement_issue(*, run: SettlementRun, program: Program, span: tup
     members = Member.objects.filter(pk__gte=span[0], status=Member.Status.ACTIVE)
     if span[1] is not None:
         members = members.filter(pk__lte=span[1])
-    issued = 0
+    issued, tally = 0, {}
     for benefit in benefits_available(program=program, trigger=Benefit.Trigger.MONTHLY, at=at):
-        issued += benefits_issue(benefit=benefit, period=f"{run.month:%Y-%m}", members=members, at=at, run=run).granted
+        issued += benefits_issue(benefit=benefit, period=f"{run.month:%Y-%m}", members=members, at=at, run=run, tally=tally).granted
     upgrade_benefits = list(benefits_available(program=program, trigger=Benefit.Trigger.UPGRADE, at=at))
     if upgrade_benefits:
         takes_effect = add_months(run.month, 1)
@@ -303,8 +315,25 @@ def benefits_settlement_issue(*, run: SettlementRun, program: Program, span: tup
             reached = LevelChange.objects.filter(run=run, reason=LevelChange.Reason.UPGRADE, to_level=level).values("member_id")
             for benefit in upgrade_benefits:
                 period = f"upgrade:{level.code}:{takes_effect:%Y-%m-%d}"
-                issued += benefits_issue(benefit=benefit, period=period, members=members.filter(pk__in=reached), at=at, run=run).granted
+                issued += benefits_issue(
+                    benefit=benefit, period=period, members=members.filter(pk__in=reached), at=at, run=run, tally=tally
+                ).granted
+    benefits_issued_count(tally)
     return issued
+
+
+def benefits_issued_count(tally: dict[int, int]) -> None:
+    """Add ``tally`` ({benefit pk: units}) to the benefits' issued counts, as the last writes of
+    the transaction: the chunks of a settlement run in parallel and every one counts the same
+    benefits, so each holds a benefit's row for as short a time as it can. On PostgreSQL the
+    transaction's deferred foreign-key checks are made first, so they are not made under it."""
+    if not tally:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for pk in sorted(tally):
+        Benefit.objects.filter(pk=pk).update(issued=F("issued") + tally[pk])
 
 
 def benefits_daily_issue(*, program: Program | None = None, at: datetime | None = None) -> dict[str, int]:

@@ -116,25 +116,35 @@ class BenefitGrant(models.Model):
         EXPIRED = "expired", _("Expired")
         BLOCKED = "blocked", _("Blocked by the blacklist")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="benefit_grants", verbose_name=_("member"))
-    benefit = models.ForeignKey(Benefit, on_delete=models.PROTECT, related_name="grants", verbose_name=_("benefit"))
+    # A settlement grants the month's benefits to most members at once, so the table keeps few
+    # indexes: the unique (member, benefit, period) serves a member's grants, (benefit, period)
+    # a benefit's, and the few blocked, manual and points-carrying grants have partial indexes.
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, db_index=False, related_name="benefit_grants", verbose_name=_("member")
+    )
+    benefit = models.ForeignKey(
+        Benefit, on_delete=models.PROTECT, db_index=False, related_name="grants", verbose_name=_("benefit")
+    )
     period = models.CharField(_("period"), max_length=60)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices)
     list_entry = models.ForeignKey(
-        "riskcontrol.ListEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("blocked by")
+        "riskcontrol.ListEntry", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
+        verbose_name=_("blocked by"),
     )
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     run = models.ForeignKey(
         SettlementRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("settlement run")
     )
-    points_entry = models.OneToOneField(
-        "points.PointsEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("points entry")
+    points_entry = models.ForeignKey(
+        "points.PointsEntry", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
+        verbose_name=_("points entry"),
     )
     granted_at = models.DateTimeField(_("granted at"))
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("granted by")
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
+        verbose_name=_("granted by"),
     )
 
     class Meta:
@@ -142,12 +152,15 @@ class BenefitGrant(models.Model):
         verbose_name_plural = _("benefit grants")
         ordering = ["-granted_at"]
         indexes = [
-            models.Index(fields=["member", "granted_at"], name="grant_member_idx"),
-            # The set-based issue leaves out who already has the period's grant: one range of this index.
             models.Index(fields=["benefit", "period"], name="grant_benefit_period_idx"),
+            models.Index(fields=["list_entry"], condition=Q(list_entry__isnull=False), name="grant_list_entry_idx"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="grant_created_by_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["member", "benefit", "period"], name="grant_once_per_period"),
+            models.UniqueConstraint(
+                fields=["points_entry"], condition=Q(points_entry__isnull=False), name="grant_points_entry_once"
+            ),
             models.CheckConstraint(
                 condition=Q(status="blocked", list_entry__isnull=False) | (~Q(status="blocked") & Q(list_entry__isnull=True)),
                 name="grant_blocked_names_its_entry",

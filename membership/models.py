@@ -168,9 +168,9 @@ class Member(models.Model):
         FROZEN = "frozen", _("Frozen")
         CLOSED = "closed", _("Closed")
 
-    member_id = models.CharField(_("member id"), max_length=64, unique=True)
+    member_id = models.CharField(_("member id"), max_length=64)
     name = models.CharField(_("name"), max_length=100, blank=True)
-    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     joined_at = models.DateTimeField(_("joined at"), null=True, blank=True, db_index=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
@@ -179,6 +179,7 @@ class Member(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,
         related_name="+",
         verbose_name=_("level"),
         help_text=_("Set by the settlement; empty = the program's lowest level."),
@@ -201,7 +202,15 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
-        indexes = [models.Index(fields=["name"], name="member_name_idx")]
+        # Only what the console searches by exactly: no pattern (LIKE) indexes, and none on the
+        # level, which the settlement rewrites for most members at once (filters by level scan in
+        # id order and stop at a page). The table leaves room in its pages (see the migration) so
+        # that those rewrites stay on their page and touch no index.
+        indexes = [
+            models.Index(fields=["name"], name="member_name_idx"),
+            models.Index(fields=["phone"], name="member_phone_idx"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["member_id"], name="member_id_unique")]
 
     def __str__(self):
         return f"{self.member_id} {self.name}".strip()
@@ -324,12 +333,13 @@ class LedgerEntryBase(LedgerModel):
     rule = models.ForeignKey(
         EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
     )
-    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,
         related_name="+",
         verbose_name=_("created by"),
     )
@@ -339,20 +349,36 @@ class LedgerEntryBase(LedgerModel):
         abstract = True
 
 
+def ledger_indexes(prefix: str) -> tuple[list, list]:
+    """The indexes and constraints of a ledger table, named with ``prefix``: (indexes, constraints).
+
+    Every booking writes each of them, so there are only these: a member's entries by date, with
+    the amount in the index so window sums read the index alone (PostgreSQL); entries by date;
+    by source; by rule; the few corrections and manual entries (partial indexes); and the
+    idempotency key (unique, without a pattern index).
+    """
+    indexes = [
+        models.Index(fields=["member", "effective_at"], include=["amount"], name=f"{prefix}_member_effective_idx"),
+        models.Index(fields=["effective_at"], name=f"{prefix}_effective_idx"),
+        models.Index(fields=["source", "source_ref"], name=f"{prefix}_source_idx"),
+        models.Index(fields=["corrects"], condition=Q(corrects__isnull=False), name=f"{prefix}_corrects_idx"),
+        models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name=f"{prefix}_created_by_idx"),
+    ]
+    return indexes, [models.UniqueConstraint(fields=["idempotency_key"], name=f"{prefix}_idempotency_key_unique")]
+
+
 class GrowthEntry(LedgerEntryBase):
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="growth_entries", verbose_name=_("member"))
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, db_index=False, related_name="growth_entries", verbose_name=_("member")
+    )
     corrects = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("corrects")
+        "self", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+", verbose_name=_("corrects")
     )
 
     class Meta:
         verbose_name = _("growth entry")
         verbose_name_plural = _("growth ledger")
-        indexes = [
-            models.Index(fields=["member", "effective_at"], name="growth_member_effective_idx"),
-            models.Index(fields=["effective_at"], name="growth_effective_idx"),
-            models.Index(fields=["source", "source_ref"], name="growth_source_idx"),
-        ]
+        indexes, constraints = ledger_indexes("growth")
 
     def __str__(self):
         return f"{self.member_id} {self.kind} {self.amount:+d}"
@@ -450,10 +476,12 @@ class LevelChange(models.Model):
         DOWNGRADE = "downgrade", _("Soft downgrade")
         SWITCH = "switch", _("Same rank under the newly active program")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="level_changes")
-    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="level_changes")
-    from_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, related_name="+")
-    to_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, related_name="+")
+    # A settlement writes a row for most members at once: the unique (member, run) serves a
+    # member's history and (run, to_level) a run's changes by level; no other index.
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, db_index=False, related_name="level_changes")
+    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, db_index=False, related_name="level_changes")
+    from_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
+    to_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
     valid_until = models.DateField(null=True, blank=True)
     window_growth = models.BigIntegerField()
     reason = models.CharField(max_length=10, choices=Reason.choices)
@@ -462,6 +490,7 @@ class LevelChange(models.Model):
     class Meta:
         verbose_name = _("level change")
         verbose_name_plural = _("level changes")
+        indexes = [models.Index(fields=["run", "to_level"], name="level_change_run_level_idx")]
         constraints = [models.UniqueConstraint(fields=["member", "run"], name="level_change_once_per_run")]
 
 

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from common.ledger import LedgerModel
-from membership.models import LedgerEntryBase, Member
+from membership.models import LedgerEntryBase, Member, ledger_indexes
 
 
 class PointsAccount(models.Model):
@@ -33,19 +33,17 @@ class PointsAccount(models.Model):
 
 
 class PointsEntry(LedgerEntryBase):
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="points_entries", verbose_name=_("member"))
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, db_index=False, related_name="points_entries", verbose_name=_("member")
+    )
     corrects = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("corrects")
+        "self", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+", verbose_name=_("corrects")
     )
 
     class Meta:
         verbose_name = _("points entry")
         verbose_name_plural = _("points ledger")
-        indexes = [
-            models.Index(fields=["member", "effective_at"], name="points_member_effective_idx"),
-            models.Index(fields=["effective_at"], name="points_effective_idx"),
-            models.Index(fields=["source", "source_ref"], name="points_source_idx"),
-        ]
+        indexes, constraints = ledger_indexes("points")
 
     def __str__(self):
         return f"{self.member_id} {self.kind} {self.amount:+d}"

@@ -9,6 +9,8 @@ analysed as autovacuum keeps a live ledger), then reports, in the same run:
 - ``settle`` (the contract command, in its own process): time and peak memory; with
   ``--workers N``, the same run's chunks settled by N processes at once;
 - the floor: the bare SQL aggregate of the same window (``SUM … GROUP BY member``);
+- on PostgreSQL, the floor with the settlement's writes: the aggregate, then a member update, a
+  history row and a grant for each member who reaches a level, into bare tables, in one statement;
 - the obvious per-member ORM loop (aggregate, decide, save, one member at a time) on a sample
   of 10,000 members, rolled back, extrapolated to M.
 """
@@ -100,6 +102,41 @@ def bare_aggregate() -> float:
     return time.perf_counter() - started
 
 
+def bare_writes() -> float:
+    """The floor with the settlement's writes: the same aggregate, then, for every member whose
+    window growth reaches the first level, a level written on a copy of the member rows, a history
+    row and a grant, into bare tables (no index, no key, no check), in one statement (PostgreSQL)."""
+    from django.db import connection
+
+    from membership.selectors import growth_window_bounds, program_active_get, program_levels
+
+    program = program_active_get()
+    first = program_levels(program=program)[1]
+    start, end = growth_window_bounds(program=program, month=MONTH)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_member AS SELECT id, level_id, level_valid_until, updated_at FROM membership_member; "
+            "CREATE TABLE bench_history (member_id bigint, run_id bigint, from_level_id bigint, to_level_id bigint, valid_until date, "
+            "  window_growth bigint, reason varchar(10), created_at timestamptz); "
+            "CREATE TABLE bench_grant (member_id bigint, benefit_id bigint, period varchar(60), quantity integer, status varchar(8), "
+            "  valid_until timestamptz, run_id bigint, granted_at timestamptz)"
+        )
+        cursor.execute("VACUUM ANALYZE bench_member")
+        started = time.perf_counter()
+        cursor.execute(
+            "WITH sums AS (SELECT member_id, SUM(amount) AS g FROM membership_growthentry "
+            "  WHERE effective_at >= %(start)s AND effective_at < %(end)s GROUP BY member_id), "
+            "upd AS (UPDATE bench_member b SET level_id = %(level)s, level_valid_until = %(until)s, updated_at = now() "
+            "  FROM sums WHERE b.id = sums.member_id AND sums.g >= %(threshold)s RETURNING b.id, sums.g), "
+            "ins AS (INSERT INTO bench_history SELECT id, 0, NULL, %(level)s, %(until)s, g, 'upgrade', now() FROM upd) "
+            "INSERT INTO bench_grant SELECT id, 0, '2026-10', 1, 'granted', now(), 0, now() FROM upd",
+            {"start": start, "end": end, "level": first.pk, "until": date(2027, 10, 31), "threshold": first.threshold},
+        )
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_member, bench_history, bench_grant")
+    return elapsed
+
+
 def orm_loop(sample: int) -> float:
     """The obvious settlement: for each member, an aggregate query, the decision, two writes."""
     from django.db import transaction
@@ -185,6 +222,7 @@ def main():
                   f"({connection.vendor})")
 
             floor = bare_aggregate()
+            floor_writes = bare_writes() if connection.vendor == "postgresql" else None
             sample = min(args.sample, args.members)
             loop = orm_loop(sample)
             if args.workers > 1:
@@ -197,6 +235,9 @@ def main():
                 label = "settle (one process):"
             print(f"{label:<30} {seconds:8.1f} s  peak {memory:,.0f} MB  {args.members / seconds:>10,.0f} members/s  [{summary}]")
             print(f"{'bare SQL aggregate (floor):':<30} {floor:8.1f} s  (settle takes {seconds / floor:.1f}x)")
+            if floor_writes is not None:
+                print(f"{'the same and its writes, bare:':<30} {floor_writes:8.1f} s  (settle takes {seconds / floor_writes:.1f}x; "
+                      "the settlement's member, history and grant writes into tables with no index or key, one statement)")
             extrapolated = loop / sample * args.members
             print(f"{'per-member ORM loop:':<30} {loop:8.1f} s for {sample:,} members, extrapolated {extrapolated:,.0f} s "
                   f"({extrapolated / 60:,.0f} min) for {args.members:,}; settle is {extrapolated / seconds:,.0f}x faster")

@@ -223,8 +223,10 @@ class Order(models.Model):
         REFUNDED = "refunded", _("Refunded")
         CANCELLED = "cancelled", _("Cancelled")
 
-    order_id = models.CharField(_("order id"), max_length=64, unique=True)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders", verbose_name=_("member"))
+    order_id = models.CharField(_("order id"), max_length=64)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, db_index=False, related_name="orders", verbose_name=_("member")
+    )
     paid_at = models.DateTimeField(_("paid at"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     goods_amount = models.DecimalField(_("goods amount"), max_digits=14, decimal_places=2)
@@ -245,8 +247,11 @@ class Order(models.Model):
     class Meta:
         verbose_name = _("order")
         verbose_name_plural = _("orders")
+        # An import writes orders by the million: a member's orders by date, the unique order id
+        # (without a pattern index), nothing else.
         indexes = [models.Index(fields=["member", "paid_at"], name="order_member_paid_idx")]
         constraints = [
+            models.UniqueConstraint(fields=["order_id"], name="order_id_unique"),
             models.CheckConstraint(
                 condition=Q(goods_amount__gte=0, discount_amount__gte=0, shipping_amount__gte=0, refunded_amount__gte=0),
                 name="order_amounts_not_negative",
@@ -260,7 +265,7 @@ class Order(models.Model):
 class OrderCredit(models.Model):
     """What one rule entitles an order to, and how much of it was credited (the rest was capped)."""
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="credits")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, db_index=False, related_name="credits")  # the unique (order, rule) serves it
     rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="+")
     entitlement = models.PositiveIntegerField(default=0)
     credited = models.IntegerField(default=0)

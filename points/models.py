@@ -52,7 +52,7 @@ class PointsEntry(LedgerEntryBase):
 class PointsLot(models.Model):
     """Points earned together, spent and expired together; ``remaining`` is what is left."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="points_lots")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, db_index=False, related_name="points_lots")  # lot_member_expiry_idx serves it
     entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
     earned_at = models.DateTimeField(_("earned at"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)

@@ -357,10 +357,10 @@ class LedgerEntryBase(LedgerModel):
 def ledger_indexes(prefix: str) -> tuple[list, list]:
     """The indexes and constraints of a ledger table, named with ``prefix``: (indexes, constraints).
 
-    Every booking writes each of them, so there are only these: a member's entries by date, with
-    the amount in the index so window sums read the index alone (PostgreSQL); entries by date;
-    by source; by rule; the few corrections and manual entries (partial indexes); and the
-    idempotency key (unique, without a pattern index).
+    Every booking writes each of them, so there are only these (and the rule's foreign-key index):
+    a member's entries by date, with the amount in the index so window sums read the index alone
+    (PostgreSQL); entries by date; by source; the few corrections and manual entries (partial
+    indexes); and the idempotency key (unique, without a pattern index).
     """
     indexes = [
         models.Index(fields=["member", "effective_at"], include=["amount"], name=f"{prefix}_member_effective_idx"),

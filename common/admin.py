@@ -56,6 +56,53 @@ class LedgerEntryAdmin(LedgerAdmin):
         return queryset.filter(source__in=Source.values, source_ref=term), False
 
 
+class ServiceCreateAdmin(admin.ModelAdmin):
+    """Rows that a service makes from the add form's ``add_fields`` (``create``) and that the admin
+    never changes or deletes: their change page is read-only. A refusal of the service is shown
+    as the reason the row was not added."""
+
+    add_fields: tuple[str, ...] = ()
+
+    def create(self, request, data: dict):
+        """Make the row from the form's ``data`` through the service; returns it."""
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from django.core.exceptions import PermissionDenied, ValidationError
+
+        try:
+            created = self.create(request, {f: form.cleaned_data[f] for f in self.add_fields})
+        except (ValidationError, PermissionDenied) as exc:
+            raise PermissionDenied(str(exc)) from exc
+        obj.pk = created.pk
+
+
+def rows_apply_with_reason(
+    model_admin, request, rows, service, done_message, *, template: str, title, context: dict, field: str = "reason",
+    required: bool = True, **values,
+):
+    """An admin action that asks why first: the page ``template`` (with ``context`` and ``title``)
+    lists the rows and takes a reason in ``field``; once it is posted with one (or at once when
+    the reason is not ``required``), ``service(row, reason)`` for each row (``rows_apply``, which
+    ``done_message`` and ``values`` go to). Returns the page to show, or None when the rows were done."""
+    from django.template.response import TemplateResponse
+
+    reason = request.POST.get(field, "").strip()
+    if required and ("apply" not in request.POST or not reason):
+        return TemplateResponse(request, template, {**model_admin.admin_site.each_context(request), **context, "title": title})
+    rows_apply(model_admin, request, rows, lambda row: service(row, reason), done_message, **values)
+    return None
+
+
 def rows_apply(model_admin, request, rows, service, done_message, **values) -> int:
     """An admin action's work: ``service(row)`` for each row. A row the service refuses is named
     with the reason and the others go on; a service returning False skipped its row. Then

@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from common.admin import rows_apply
+from common.admin import rows_apply_with_reason
 from membership.models import Member
 from membership.resources import EXPORT_FORMATS, IMPORT_FORMATS
 
@@ -91,16 +91,12 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
 
     @admin.action(description=_("Cancel the selected redemptions (points and stock given back)"), permissions=["cancel"])
     def cancel_redemptions(self, request, queryset):
-        reason = request.POST.get("reason", "").strip()
-        if "apply" not in request.POST or not reason:
-            return TemplateResponse(
-                request,
-                "admin/mall/redemption/cancel.html",
-                {**self.admin_site.each_context(request), "redemptions": list(queryset.select_related("member", "item")), "title": _("Cancel redemptions")},
-            )
-        rows_apply(
-            self, request, queryset, lambda redemption: redemption_cancel(redemption=redemption, actor=request.user, reason=reason),
+        return rows_apply_with_reason(
+            self, request, queryset,
+            lambda redemption, reason: redemption_cancel(redemption=redemption, actor=request.user, reason=reason),
             _("%(n)d redemption(s) cancelled."),
+            template="admin/mall/redemption/cancel.html", title=_("Cancel redemptions"),
+            context={"redemptions": list(queryset.select_related("member", "item"))},
         )
 
 
@@ -196,14 +192,9 @@ class CashOffsetAdmin(MemberSearchMixin, ReadOnlyAdmin):
 
     @admin.action(description=_("Reverse the selected cash offsets (the order was refunded)"), permissions=["reverse"])
     def reverse_offsets(self, request, queryset):
-        reason = request.POST.get("reason", "").strip()
-        if "apply" not in request.POST or not reason:
-            return TemplateResponse(
-                request,
-                "admin/mall/cashoffset/reverse.html",
-                {**self.admin_site.each_context(request), "offsets": list(queryset.select_related("member")), "title": _("Reverse cash offsets")},
-            )
-        rows_apply(
-            self, request, queryset, lambda offset: offset_reverse(offset=offset, actor=request.user, reason=reason),
+        return rows_apply_with_reason(
+            self, request, queryset, lambda offset, reason: offset_reverse(offset=offset, actor=request.user, reason=reason),
             _("%(n)d cash offset(s) reversed."),
+            template="admin/mall/cashoffset/reverse.html", title=_("Reverse cash offsets"),
+            context={"offsets": list(queryset.select_related("member"))},
         )

@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import file_import_view, rows_apply
+from common.admin import ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
@@ -30,7 +30,7 @@ class AdjustmentBatchForm(forms.Form):
 
 
 @admin.register(ManualAdjustment)
-class ManualAdjustmentAdmin(admin.ModelAdmin):
+class ManualAdjustmentAdmin(ServiceCreateAdmin):
     list_display = ("requested_at", "member", "currency", "amount", "reason_code", "reason", "status", "requested_by", "decided_by")
     list_filter = ("status", "currency", "reason_code")
     search_fields = ("=member__member_id", "=reference")
@@ -63,27 +63,14 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
             return self.add_fields
         return [f.name for f in self.model._meta.fields if f.name != "id"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.get_fields(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
-
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or request.user.has_perm("riskcontrol.view_manualadjustment")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        try:
-            created = adjustment_request(actor=request.user, **{f: data[f] for f in self.add_fields})
-        except (ValidationError, PermissionDenied) as exc:
-            raise PermissionDenied(str(exc)) from exc
-        obj.pk = created.pk
+    def create(self, request, data):
+        created = adjustment_request(actor=request.user, **data)
         if created.status == ManualAdjustment.Status.PENDING:
             self.message_user(request, _("The adjustment is above the approval threshold and waits for another staff member's approval."), messages.WARNING)
+        return created
 
     @admin.action(description=_("Approve and book the selected adjustments"), permissions=["approve"])
     def approve_adjustments(self, request, queryset):
@@ -94,16 +81,11 @@ class ManualAdjustmentAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Reject the selected adjustments"), permissions=["approve"])
     def reject_adjustments(self, request, queryset):
-        note = request.POST.get("note", "").strip()
-        if "apply" not in request.POST or not note:
-            return TemplateResponse(
-                request,
-                "admin/riskcontrol/manualadjustment/reject.html",
-                {**self.admin_site.each_context(request), "adjustments": list(queryset), "title": _("Reject adjustments")},
-            )
-        rows_apply(
-            self, request, queryset, lambda adjustment: adjustment_reject(adjustment=adjustment, actor=request.user, note=note),
+        return rows_apply_with_reason(
+            self, request, queryset, lambda adjustment, note: adjustment_reject(adjustment=adjustment, actor=request.user, note=note),
             _("%(n)d adjustment(s) rejected."),
+            template="admin/riskcontrol/manualadjustment/reject.html", title=_("Reject adjustments"),
+            context={"adjustments": list(queryset)}, field="note",
         )
 
     def has_approve_permission(self, request):
@@ -136,17 +118,12 @@ class BlockedCreditAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Release (credit) the selected blocked credits"), permissions=["release"])
     def release_blocked_credits(self, request, queryset):
-        reason = request.POST.get("reason", "").strip()
-        if "apply" not in request.POST or not reason:
-            return TemplateResponse(
-                request,
-                "admin/riskcontrol/blockedcredit/release.html",
-                {**self.admin_site.each_context(request), "blocked": list(queryset), "title": _("Release blocked credits")},
-            )
-        rows_apply(
+        return rows_apply_with_reason(
             self, request, queryset,
-            lambda blocked: blocked.released_at is None and blocked_credit_release(blocked=blocked, actor=request.user, reason=reason),
+            lambda blocked, reason: blocked.released_at is None and blocked_credit_release(blocked=blocked, actor=request.user, reason=reason),
             _("%(n)d blocked credit(s) released."),
+            template="admin/riskcontrol/blockedcredit/release.html", title=_("Release blocked credits"),
+            context={"blocked": list(queryset)},
         )
 
 
@@ -204,17 +181,12 @@ class AlertAdmin(admin.ModelAdmin):
         return request.user.has_perm("riskcontrol.change_alert")
 
     def _transition(self, request, queryset, *, to, action, question, needs_note):
-        note = request.POST.get("note", "").strip()
-        if needs_note and ("apply" not in request.POST or not note):
-            return TemplateResponse(
-                request,
-                "admin/riskcontrol/alert/transition.html",
-                {**self.admin_site.each_context(request), "alerts": list(queryset), "action": action, "question": question,
-                 "title": question},
-            )
-        rows_apply(
-            self, request, queryset, lambda alert: alert_transition(alert=alert, to=to, actor=request.user, note=note),
-            _("%(n)d alert(s) now %(status)s."), status=Alert.Status(to).label,
+        return rows_apply_with_reason(
+            self, request, queryset, lambda alert, note: alert_transition(alert=alert, to=to, actor=request.user, note=note),
+            _("%(n)d alert(s) now %(status)s."),
+            template="admin/riskcontrol/alert/transition.html", title=question,
+            context={"alerts": list(queryset), "action": action, "question": question}, field="note", required=needs_note,
+            status=Alert.Status(to).label,
         )
 
     @admin.action(description=_("Start investigating the selected alerts"), permissions=["workflow"])
@@ -279,7 +251,7 @@ class InForceFilter(admin.SimpleListFilter):
 
 
 @admin.register(ListEntry)
-class ListEntryAdmin(admin.ModelAdmin):
+class ListEntryAdmin(ServiceCreateAdmin):
     """Black and white lists: added one by one or from a file, taken off by an action (entries end, never vanish)."""
 
     list_display = ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by", "ended_by")
@@ -297,41 +269,22 @@ class ListEntryAdmin(admin.ModelAdmin):
             return self.add_fields
         return ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by", "added_at", "ended_by", "end_reason")
 
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.get_fields(request, obj)
-
     def get_changeform_initial_data(self, request):
         return {"starts_at": timezone.now(), **super().get_changeform_initial_data(request)}
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or request.user.has_perm("riskcontrol.view_listentry")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        try:
-            created = list_entry_add(actor=request.user, **{f: data[f] for f in self.add_fields})
-        except (ValidationError, PermissionDenied) as exc:
-            raise PermissionDenied(str(exc)) from exc
-        obj.pk = created.pk
+    def create(self, request, data):
+        return list_entry_add(actor=request.user, **data)
 
     @admin.action(description=_("Take the selected members off the list"), permissions=["change"])
     def end_entries(self, request, queryset):
-        reason = request.POST.get("reason", "").strip()
-        if "apply" not in request.POST or not reason:
-            return TemplateResponse(
-                request,
-                "admin/riskcontrol/listentry/end.html",
-                {**self.admin_site.each_context(request), "entries": list(queryset), "title": _("Take off the list")},
-            )
-        rows_apply(
-            self, request, queryset, lambda entry: list_entry_end(entry=entry, actor=request.user, reason=reason),
+        return rows_apply_with_reason(
+            self, request, queryset, lambda entry, reason: list_entry_end(entry=entry, actor=request.user, reason=reason),
             _("%(n)d entry(ies) ended."),
+            template="admin/riskcontrol/listentry/end.html", title=_("Take off the list"),
+            context={"entries": list(queryset)},
         )
 
     def get_urls(self):

@@ -1,5 +1,7 @@
 """Shared behaviour of the contract commands: plain-sentence errors, non-zero exit codes."""
 
+import argparse
+import os
 import sys
 import time
 
@@ -22,6 +24,12 @@ def error_field(exc) -> str:
     if isinstance(exc, ValidationError) and hasattr(exc, "message_dict"):
         return next(iter(exc.message_dict), "")
     return ""
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 class ContractCommand(BaseCommand):
@@ -57,9 +65,24 @@ class ImportCommand(ContractCommand):
     on a terminal, the rejected-rows file named, the one-line summary last, exit 1 if any row was rejected."""
 
     SHOWN_ERRORS = 100
+    WORKERS = min(os.cpu_count() or 1, 4)
 
-    def run_import(self, service, *, path, dry_run, **arguments):
-        """Run an import service with rows/s progress on a terminal and its errors on stderr."""
+    def add_import_arguments(self, parser, *, rows: str):
+        """The options every import shares."""
+        parser.add_argument("path")
+        parser.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+        parser.add_argument("--encoding", default="utf-8", help="utf-8 (default, with or without BOM) or gb18030")
+        parser.add_argument("--batch-size", type=positive, default=5000, help=f"{rows} booked per transaction (default 5000)")
+        parser.add_argument(
+            "--workers", type=positive, default=self.WORKERS,
+            help=f"processes that book at once, each its own members' rows, on PostgreSQL (default {self.WORKERS}, the CPUs up to 4)",
+        )
+
+    def run_import(self, service, options: dict, **arguments):
+        """Run an import service on the command's ``options`` (those of ``add_import_arguments``)
+        and ``arguments``, with rows/s progress on a terminal and its errors on stderr."""
+        path, dry_run = options["path"], options["dry_run"]
+        arguments.update({k: options[k] for k in ("encoding", "batch_size", "workers")})
         shown = 0
         started = time.monotonic()
 

@@ -8,16 +8,26 @@
    transaction, so a crash leaves whole batches and running the same file again books the rest
    (what was booked comes back as unchanged).
 
+Bookings of different members do not depend on each other (caps, lots, balances and cashback are
+each a member's own), so with ``workers`` above 1 the staged rows are split by member into that
+many shares, each booked in its own process and database connection, every member's orders still
+in booking order within one process.
+
 Rejected rows are kept in the staging file too and written, in row order, to ``PATH.rejected.csv``.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import queue
 import shutil
 import sqlite3
+import sys
 import tempfile
+import traceback
+import zlib
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from common.csvio import FieldError, parse_amount, parse_day, parse_flag, parse_when, read_header, read_rows, write_rejected
 from common.roles import permission_require
@@ -92,14 +102,14 @@ class Staging:
         self.db.executescript(
             """
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-            CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, key TEXT, payload TEXT, raw TEXT);
+            CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, key TEXT, payload TEXT, raw TEXT, shard INTEGER);
             CREATE TABLE rejected (row INTEGER PRIMARY KEY, raw TEXT, error TEXT);
             """
         )
         self.pending, self.pending_rejected = [], []
 
-    def stage(self, number: int, sort_key: str, key: str, payload: list, raw: list[str]):
-        self.pending.append((number, sort_key, key, json.dumps(payload, ensure_ascii=False), json.dumps(raw, ensure_ascii=False)))
+    def stage(self, number: int, sort_key: str, key: str, payload: list, raw: list[str], shard: int = 0):
+        self.pending.append((number, sort_key, key, json.dumps(payload, ensure_ascii=False), json.dumps(raw, ensure_ascii=False), shard))
         if len(self.pending) >= 10000:
             self.flush()
 
@@ -109,7 +119,7 @@ class Staging:
             self.flush()
 
     def flush(self):
-        self.db.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?)", self.pending)
+        self.db.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?)", self.pending)
         self.db.executemany("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?)", self.pending_rejected)
         self.db.commit()
         self.pending, self.pending_rejected = [], []
@@ -130,12 +140,14 @@ class Staging:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM staged").fetchone()[0]
 
-    def in_order(self, size: int):
-        """Batches of (row, raw, payload), by sort key, then key."""
+    def order(self):
+        """Index the staged rows in booking order (before ``in_order``)."""
         self.db.execute("CREATE INDEX staged_order ON staged (sort_key, key)")
-        cursor = self.db.execute("SELECT row, raw, payload FROM staged ORDER BY sort_key, key")
-        while rows := cursor.fetchmany(size):
-            yield [(number, json.loads(raw), json.loads(payload)) for number, raw, payload in rows]
+        self.db.commit()
+
+    def in_order(self, size: int, share: int = 0, shares: int = 1):
+        """Batches of (row, raw, payload), by sort key, then key; of one share of ``shares`` only."""
+        return staged_batches(self.db, size, share, shares)
 
     def rejected(self):
         self.flush()
@@ -145,6 +157,18 @@ class Staging:
     def close(self):
         self.db.close()
         os.unlink(self.path)
+
+
+def staged_batches(db: sqlite3.Connection, size: int, share: int = 0, shares: int = 1):
+    where = "WHERE shard % ? = ?" if shares > 1 else ""
+    cursor = db.execute(f"SELECT row, raw, payload FROM staged {where} ORDER BY sort_key, key", (shares, share) if shares > 1 else ())
+    while rows := cursor.fetchmany(size):
+        yield [(number, json.loads(raw), json.loads(payload)) for number, raw, payload in rows]
+
+
+def shard_of(member_id: str) -> int:
+    """A stable number for a member id: rows with the same number are booked by the same process."""
+    return zlib.crc32(member_id.encode())
 
 
 def _order_payload(facts: OrderFacts) -> list:
@@ -176,6 +200,8 @@ class ImportKind:
     ``book`` books a batch of staged payloads and returns an outcome per payload. With
     ``dependent_batches``, later batches depend on earlier ones (caps, lots), so a dry run books
     the whole file in one transaction before rolling back; otherwise each batch is rolled back.
+    ``member_of`` names the member a staged payload books for: the kinds that have it can be
+    booked by several processes, each taking the rows of its own members.
     """
 
     noun: str
@@ -186,6 +212,11 @@ class ImportKind:
     parse: Callable[[dict], tuple[str, str, list | dict]]
     book: Callable[[list], list]
     dependent_batches: bool = False
+    member_of: Callable[[list | dict], str] | None = None
+
+
+class ImportWorkerError(Exception):
+    """A booking process of a parallel import failed; the batches it committed stay booked."""
 
 
 def _import(
@@ -195,6 +226,7 @@ def _import(
     encoding: str = "utf-8",
     dry_run: bool = False,
     batch_size: int = 5000,
+    workers: int = 1,
     on_error: Callable[[str], None] = lambda error: None,
     on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
     on_row: Callable[[int, object], None] = lambda number, outcome: None,
@@ -205,6 +237,9 @@ def _import(
 
     Raises ``FileError`` if the file as a whole is unusable; each rejected row is reported through
     ``on_error`` as a sentence naming the file (``name``, else ``path``), row and column.
+    ``workers`` above 1 books in that many processes (PostgreSQL only; not in a dry run, nor
+    inside a transaction, which other connections could not see; and no more processes than
+    there are batches).
     """
     permission_require(actor, kind.permission, f"import {kind.noun}s")
     report = ImportReport(path=str(path), dry_run=dry_run)
@@ -231,7 +266,7 @@ def _import(
                 column, messages = next(iter(exc.message_dict.items()))
                 reject(row.number, row.raw, column, messages[0])
                 continue
-            staging.stage(row.number, sort_key, key, payload, row.raw)
+            staging.stage(row.number, sort_key, key, payload, row.raw, shard_of(kind.member_of(payload)) if kind.member_of else 0)
             if counts["read"] % 10000 == 0:
                 on_progress("read", counts["read"], 0)
 
@@ -239,30 +274,109 @@ def _import(
             reject(number, raw, kind.columns[0], f"{kind.columns[0].removesuffix('_id')} {key} already appears in row {first}")
 
         total, done = staging.count(), 0
-        with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
-            for staged in staging.in_order(batch_size):
-                with transaction.atomic():
-                    outcomes = kind.book([payload for _, _, payload in staged])
-                    if dry_run and not kind.dependent_batches:
-                        transaction.set_rollback(True)
-                for (number, raw, _), outcome in zip(staged, outcomes):
-                    if isinstance(outcome, Rejection):
-                        reject(number, raw, outcome.field, outcome.message)
-                        continue
-                    counts[outcome.outcome] += 1
-                    if "capped" in counts:
-                        counts["capped"] += bool(outcome.capped)
-                    on_row(number, outcome)
-                done += len(staged)
-                on_progress("book", done, total)
-            if dry_run and kind.dependent_batches:
-                transaction.set_rollback(True)
+        staging.order()
+
+        def take(booked):
+            """Count a booked batch: (row, raw, outcome) for each of its rows."""
+            nonlocal done
+            for number, raw, outcome in booked:
+                if isinstance(outcome, Rejection):
+                    reject(number, raw, outcome.field, outcome.message)
+                    continue
+                counts[outcome.outcome] += 1
+                if "capped" in counts:
+                    counts["capped"] += bool(outcome.capped)
+                on_row(number, outcome)
+            done += len(booked)
+            on_progress("book", done, total)
+
+        shares = min(workers, max(1, total // batch_size))
+        if shares > 1 and kind.member_of and not dry_run and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            _book_in_processes(kind, staging, shares, batch_size, take)
+        else:
+            with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
+                for staged in staging.in_order(batch_size):
+                    with transaction.atomic():
+                        outcomes = kind.book([payload for _, _, payload in staged])
+                        if dry_run and not kind.dependent_batches:
+                            transaction.set_rollback(True)
+                    take([(number, raw, outcome) for (number, raw, _), outcome in zip(staged, outcomes)])
+                if dry_run and kind.dependent_batches:
+                    transaction.set_rollback(True)
 
         if counts["rejected"] and not dry_run:
             report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
     finally:
         staging.close()
     return report
+
+
+def _book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_size: int, take: Callable[[list], None]):
+    """Book the staged rows in ``shares`` processes, each its own members' rows in booking order,
+    and ``take`` every batch they book, as it comes (see the module docstring).
+
+    Each process sends back, per batch, the rows it rejected with their outcome and, for the
+    rest, their outcomes without the raw row. If one fails, the others are stopped (their open
+    batch rolls back) and ``ImportWorkerError`` says what failed: the committed batches stay, and
+    running the file again books the rest.
+    """
+    connections.close_all()  # a forked process must not share the parent's connection
+    context = multiprocessing.get_context("fork")
+    results = context.Queue(maxsize=64)
+    processes = [
+        context.Process(target=_book_share, args=(kind, staging.path, share, shares, batch_size, results), daemon=True)
+        for share in range(shares)
+    ]
+    for process in processes:
+        process.start()
+    running = set(range(shares))
+    try:
+        while running:
+            try:
+                share, message, body = results.get(timeout=1)
+            except queue.Empty:
+                dead = [p for p in processes if p.exitcode not in (None, 0)]
+                if dead:
+                    raise ImportWorkerError(f"a booking process stopped with exit code {dead[0].exitcode}") from None
+                continue
+            if message == "batch":
+                take(body)
+            elif message == "done":
+                running.discard(share)
+            else:
+                raise ImportWorkerError(f"a booking process failed:\n{body}")
+    finally:
+        for process in processes:
+            if process.is_alive() and running:
+                process.terminate()
+            process.join()
+
+
+def _book_share(kind: ImportKind, staging_path: str, share: int, shares: int, batch_size: int, results):
+    """One booking process: its share of the staged rows, batch by batch, one transaction each;
+    a deadlock with another process retries the batch (it rolled back whole)."""
+    try:
+        db = sqlite3.connect(staging_path)
+        for staged in staged_batches(db, batch_size, share, shares):
+            for attempt in range(3):
+                try:
+                    with transaction.atomic():
+                        outcomes = kind.book([payload for _, _, payload in staged])
+                    break
+                except DatabaseError as exc:
+                    if attempt == 2 or getattr(exc.__cause__, "sqlstate", "") not in ("40P01", "40001"):
+                        raise
+            booked = [
+                (number, raw if isinstance(outcome, Rejection) else None, outcome) for (number, raw, _), outcome in zip(staged, outcomes)
+            ]
+            results.put((share, "batch", booked))
+        db.close()
+        results.put((share, "done", None))
+    except BaseException:
+        results.put((share, "error", traceback.format_exc()))
+        connections.close_all()
+        sys.exit(1)  # the parent reports it; no second traceback from this process
+    connections.close_all()
 
 
 def orders_import(*, path: str, program: Program, book_points: bool = True, **options) -> ImportReport:
@@ -285,6 +399,7 @@ def orders_import(*, path: str, program: Program, book_points: bool = True, **op
         parse=parse,
         book=book,
         dependent_batches=True,
+        member_of=lambda payload: payload[1],
     )
     return _import(kind, path=path, **options)
 
@@ -355,6 +470,7 @@ def balances_import(*, path: str, program: Program, actor=None, **options) -> Im
         counts=("read", "created", "unchanged", "rejected"),
         parse=parse,
         book=book,
+        member_of=lambda payload: payload[0],
     )
     return _import(kind, path=path, actor=actor, **options)
 
@@ -413,6 +529,7 @@ def members_import(*, path: str, **options) -> ImportReport:
         counts=("read", "created", "changed", "unchanged", "rejected"),
         parse=parse,
         book=book,
+        member_of=lambda payload: payload["member_id"],
     )
     return _import(kind, path=path, **options)
 

@@ -12,10 +12,7 @@ class Command(ImportCommand):
     expected_errors = ImportCommand.expected_errors + (NoActiveProgram,)
 
     def add_arguments(self, parser):
-        parser.add_argument("path")
-        parser.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
-        parser.add_argument("--encoding", default="utf-8", help="utf-8 (default, with or without BOM) or gb18030")
-        parser.add_argument("--batch-size", type=int, default=5000, help="members booked per transaction (default 5000)")
+        self.add_import_arguments(parser, rows="members")
 
-    def handle(self, *args, path, dry_run, encoding, batch_size, **options):
-        self.run_import(balances_import, path=path, program=program_active_get(), encoding=encoding, dry_run=dry_run, batch_size=batch_size)
+    def handle(self, *args, **options):
+        self.run_import(balances_import, options, program=program_active_get())

@@ -8,20 +8,8 @@ class Command(ImportCommand):
     expected_errors = ImportCommand.expected_errors + (NoActiveProgram,)
 
     def add_arguments(self, parser):
-        parser.add_argument("path")
-        parser.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+        self.add_import_arguments(parser, rows="orders")
         parser.add_argument("--no-points", action="store_true", help="credit growth only (the legacy system paid the points)")
-        parser.add_argument("--encoding", default="utf-8", help="utf-8 (default, with or without BOM) or gb18030")
-        parser.add_argument("--batch-size", type=int, default=5000, help="orders booked per transaction (default 5000)")
 
-    def handle(self, *args, path, dry_run, no_points, encoding, batch_size, **options):
-        program = program_active_get()
-        self.run_import(
-            orders_import,
-            path=path,
-            program=program,
-            encoding=encoding,
-            dry_run=dry_run,
-            book_points=not no_points,
-            batch_size=batch_size,
-        )
+    def handle(self, *args, no_points, **options):
+        self.run_import(orders_import, options, program=program_active_get(), book_points=not no_points)

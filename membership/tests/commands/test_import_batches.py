@@ -44,7 +44,7 @@ def test_a_crash_mid_import_leaves_whole_batches_and_a_rerun_finishes_the_job(pr
 
     monkeypatch.setattr(membership.imports, "orders_book_batch", crash_on_third_batch)
     with pytest.raises(ConnectionError):
-        call_command("import_orders", path, "--batch-size", "10", stdout=StringIO(), stderr=StringIO())
+        call_command("import_orders", path, "--batch-size", "10", "--workers", "1", stdout=StringIO(), stderr=StringIO())
     assert Order.objects.count() == 20  # two whole batches, nothing of the third
     assert points_reconcile() == [] and order_credits_reconcile() == []
 

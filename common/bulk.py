@@ -45,14 +45,22 @@ def rows_insert(model, objects: list) -> None:
     fields = list(meta.concrete_fields)
     now = timezone.now()
     plain = PLAIN[db.vendor]
-    getters = []
     for f in fields:
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            getters.append(lambda obj, f=f: f.get_db_prep_save(getattr(obj, f.attname) or now, db))
-        elif f.get_internal_type() in plain:
-            getters.append(operator.attrgetter(f.attname))
-        else:
-            getters.append(lambda obj, f=f: f.get_db_prep_save(getattr(obj, f.attname), db))
+            for obj in objects:
+                if not getattr(obj, f.attname):
+                    setattr(obj, f.attname, now)
+    if len(fields) > 1 and all(f.get_internal_type() in plain for f in fields):
+        # One C-level call per row for the whole row (a tuple, for two fields or more).
+        values = operator.attrgetter(*(f.attname for f in fields))
+    else:
+        getters = [
+            operator.attrgetter(f.attname) if f.get_internal_type() in plain else (lambda obj, f=f: f.get_db_prep_save(getattr(obj, f.attname), db))
+            for f in fields
+        ]
+
+        def values(obj):
+            return [get(obj) for get in getters]
     table, quote = meta.db_table, db.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     with db.cursor() as cursor:
@@ -76,11 +84,11 @@ def rows_insert(model, objects: list) -> None:
         if db.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
                 for obj in objects:
-                    copy.write_row([get(obj) for get in getters])
+                    copy.write_row(values(obj))
         else:
             sql = f"INSERT INTO {quote(table)} ({columns}) VALUES ({', '.join('?' * len(fields))})"
             for start in range(0, len(objects), INSERT_BATCH):
-                cursor.cursor.executemany(sql, [[get(obj) for get in getters] for obj in objects[start : start + INSERT_BATCH]])
+                cursor.cursor.executemany(sql, [values(obj) for obj in objects[start : start + INSERT_BATCH]])
 
 
 UPDATE_BATCH = 1000
@@ -159,16 +167,17 @@ def new_row(model, /, **values):
     related = values.pop("related", None)
     defaults = _DEFAULTS.get(model)
     if defaults is None:
-        defaults = _DEFAULTS[model] = [
-            (f.attname, f.get_default if f.has_default() and callable(f.default) else None, f.get_default())
-            for f in model._meta.concrete_fields
-        ]
+        fields = model._meta.concrete_fields
+        made = [f for f in fields if f.has_default() and callable(f.default)]
+        defaults = _DEFAULTS[model] = ({f.attname: f.get_default() for f in fields if f not in made}, [(f.attname, f.get_default) for f in made])
+    constants, makers = defaults
     obj = model.__new__(model)
     obj._state = ModelState()
     row = obj.__dict__
-    for attname, make, constant in defaults:
+    row.update(constants)
+    for attname, make in makers:
         if attname not in values:
-            row[attname] = make() if make else constant
+            row[attname] = make()
     row.update(values)
     if related:
         obj._state.fields_cache.update(related)

@@ -10,6 +10,7 @@ class MembershipConfig(AppConfig):
         from django.apps import apps
         from django.db.models.signals import post_migrate
 
+        import common.lookups  # noqa: F401 (registers the ``__any`` lookup)
         from common.roles import roles_ensure
 
         post_migrate.connect(lambda sender, **kwargs: roles_ensure(apps), sender=self, weak=False, dispatch_uid="membership-roles")

@@ -70,14 +70,14 @@ class BatchBook:
         member_pks = [m.pk for m in members]
         if orders:
             self._load_usage(member_pks, min(o.paid_at for o in orders), max(o.paid_at for o in orders))
-        self.accounts = {a.member_id: a for a in PointsAccount.objects.select_for_update().filter(member_id__in=member_pks).order_by("member_id")}
+        self.accounts = {a.member_id: a for a in PointsAccount.objects.select_for_update().filter(member_id__any=member_pks).order_by("member_id")}
         self.new_accounts = {}
         self.changed_accounts = set()
         # Only orders booked before this batch can be taken back in it, so only their members'
         # lots can be drawn on; new lots of the batch are added as they are made.
         debtors = sorted({o.member_id for o in orders if o.pk is not None})
         self.lots: dict[int, list] = {pk: [] for pk in member_pks}
-        for lot in PointsLot.objects.select_for_update(of=("self",)).filter(member_id__in=debtors, remaining__gt=0).select_related("entry"):
+        for lot in PointsLot.objects.select_for_update(of=("self",)).filter(member_id__any=debtors, remaining__gt=0).select_related("entry"):
             self.lots[lot.member_id].append(lot)
         self._sequence = 0
         self._load_blocks(member_pks, orders)
@@ -101,7 +101,7 @@ class BatchBook:
         known = [o.order_id for o in orders if o.pk is not None]
         if known:
             open_credits = BlockedCredit.objects.select_for_update().filter(
-                source=Source.ORDER, source_ref__in=known, released_at__isnull=True
+                source=Source.ORDER, source_ref__any=known, released_at__isnull=True
             ).order_by("pk")
             for blocked in open_credits:
                 self.pending[(blocked.source_ref, blocked.rule_id)] = blocked
@@ -140,7 +140,7 @@ class BatchBook:
             ledger = GrowthEntry if currency == Currency.GROWTH else PointsEntry
             rows = (
                 ledger.objects.filter(
-                    member_id__in=member_pks, source__in=CAPPED_SOURCES, effective_at__gte=start, effective_at__lt=end
+                    member_id__any=member_pks, source__in=CAPPED_SOURCES, effective_at__gte=start, effective_at__lt=end
                 )
                 .annotate(day=TruncDate("effective_at", tzinfo=self.tz))
                 .values_list("member_id", "day")
@@ -316,9 +316,9 @@ def _book(facts, program, book_points) -> BatchResult:
         seen.add(fact.order_id)
 
     member_ids = sorted({f.member_id for i, f in enumerate(facts) if result.outcomes[i] is None})
-    members = {m.member_id: m for m in Member.objects.select_for_update().filter(member_id__in=member_ids).order_by("pk")}
+    members = {m.member_id: m for m in Member.objects.select_for_update().filter(member_id__any=member_ids).order_by("pk")}
     order_ids = [f.order_id for i, f in enumerate(facts) if result.outcomes[i] is None]
-    orders = {o.order_id: o for o in Order.objects.select_for_update().filter(order_id__in=order_ids).order_by("pk")}
+    orders = {o.order_id: o for o in Order.objects.select_for_update().filter(order_id__any=order_ids).order_by("pk")}
 
     plans = []  # (index, member, order, outcome)
     for index, fact in enumerate(facts):
@@ -357,7 +357,7 @@ def _book(facts, program, book_points) -> BatchResult:
 
     known = [order for _, _, order, outcome, _ in plans if outcome == "changed"]
     credits: dict[int, dict[int, OrderCredit]] = {}
-    for credit in OrderCredit.objects.select_for_update().filter(order__in=known):
+    for credit in OrderCredit.objects.select_for_update().filter(order_id__any=[order.pk for order in known]):
         credits.setdefault(credit.order_id, {})[credit.rule_id] = credit
     credit_rule_ids = {rule_id for by_rule in credits.values() for rule_id in by_rule}
     rules = list(EarningRule.objects.filter(Q(program=program) | Q(pk__in=credit_rule_ids)))
@@ -433,7 +433,7 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
         result = BatchResult([None] * len(balances))
         members = {
             m.member_id: m
-            for m in Member.objects.select_for_update().filter(member_id__in={b.member_id for b in balances}).order_by("pk")
+            for m in Member.objects.select_for_update().filter(member_id__any={b.member_id for b in balances}).order_by("pk")
         }
         from points.models import PointsEntry
 
@@ -441,7 +441,7 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
         booked = {
             key: (amount, at)
             for ledger in (GrowthEntry, PointsEntry)
-            for key, amount, at in ledger.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "amount", "effective_at")
+            for key, amount, at in ledger.objects.filter(idempotency_key__any=keys).values_list("idempotency_key", "amount", "effective_at")
         }
         todo = []
         for index, balance in enumerate(balances):
@@ -495,7 +495,7 @@ def members_upsert_batch(*, rows: list[dict]) -> BatchResult:
         result = BatchResult([None] * len(rows))
         existing = {
             m.member_id: m
-            for m in Member.objects.select_for_update().filter(member_id__in=[r["member_id"] for r in rows]).order_by("pk")
+            for m in Member.objects.select_for_update().filter(member_id__any=[r["member_id"] for r in rows]).order_by("pk")
         }
         new, changed = [], []
         now = timezone.now()

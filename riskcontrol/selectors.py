@@ -33,7 +33,7 @@ def members_blocked(*, member_ids: Iterable[int] | None, scope: str, at: datetim
     ``member_ids`` None means every member (for set-based paths such as the settlement)."""
     entries = _in_force(kind=ListEntry.Kind.BLACK, scope=scope, at=at or timezone.now())
     if member_ids is not None:
-        entries = entries.filter(member_id__in=list(member_ids))
+        entries = entries.filter(member_id__any=list(member_ids))
     blocked: dict[int, int] = {}
     for member_id, entry_id in entries.order_by("-starts_at", "-pk").values_list("member_id", "pk"):
         blocked[member_id] = entry_id
@@ -57,7 +57,7 @@ def members_block_periods(
     scopes = [ListEntry.Scope.ALL] if scope == ListEntry.Scope.ALL else [scope, ListEntry.Scope.ALL]
     entries = ListEntry.objects.filter(
         Q(ends_at__isnull=True) | Q(ends_at__gt=since),
-        kind=ListEntry.Kind.BLACK, scope__in=scopes, starts_at__lte=until, member_id__in=list(member_ids),
+        kind=ListEntry.Kind.BLACK, scope__in=scopes, starts_at__lte=until, member_id__any=list(member_ids),
     )
     periods: dict[int, list] = {}
     for member_id, starts_at, ends_at, pk in entries.order_by("starts_at", "pk").values_list("member_id", "starts_at", "ends_at", "pk"):

@@ -251,7 +251,7 @@ def orders_cashback_book(*, orders: list[Order]) -> None:
     if not orders:
         return
     subscriptions: dict[int, list[Subscription]] = {}
-    for subscription in Subscription.objects.filter(member_id__in={o.member_id for o in orders}).select_related("plan__program"):
+    for subscription in Subscription.objects.filter(member_id__any={o.member_id for o in orders}).select_related("plan__program"):
         subscriptions.setdefault(subscription.member_id, []).append(subscription)
     if not subscriptions:
         return

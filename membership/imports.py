@@ -219,6 +219,9 @@ class ImportWorkerError(Exception):
     """A booking process of a parallel import failed; the batches it committed stay booked."""
 
 
+RERUN = "the batches booked so far stay booked, and running the same file again books the rest"
+
+
 def _import(
     kind: ImportKind,
     *,
@@ -337,14 +340,14 @@ def _book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_si
             except queue.Empty:
                 dead = [p for p in processes if p.exitcode not in (None, 0)]
                 if dead:
-                    raise ImportWorkerError(f"a booking process stopped with exit code {dead[0].exitcode}") from None
+                    raise ImportWorkerError(f"a booking process stopped (exit code {dead[0].exitcode}); {RERUN}") from None
                 continue
             if message == "batch":
                 take(body)
             elif message == "done":
                 running.discard(share)
             else:
-                raise ImportWorkerError(f"a booking process failed:\n{body}")
+                raise ImportWorkerError(f"a booking process failed; {RERUN}:\n{body}")
     finally:
         for process in processes:
             if process.is_alive() and running:

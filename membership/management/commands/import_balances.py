@@ -1,5 +1,5 @@
 from common.commands import ImportCommand
-from membership.imports import balances_import
+from membership.imports import ImportWorkerError, balances_import
 from membership.selectors import NoActiveProgram, program_active_get
 
 
@@ -9,7 +9,7 @@ class Command(ImportCommand):
         "points as a lot earned on earned_on, growth dated growth_on, once per member."
     )
 
-    expected_errors = ImportCommand.expected_errors + (NoActiveProgram,)
+    expected_errors = ImportCommand.expected_errors + (NoActiveProgram, ImportWorkerError)
 
     def add_arguments(self, parser):
         self.add_import_arguments(parser, rows="members")

@@ -1,11 +1,11 @@
 from common.commands import ImportCommand
-from membership.imports import orders_import
+from membership.imports import ImportWorkerError, orders_import
 from membership.selectors import NoActiveProgram, program_active_get
 
 
 class Command(ImportCommand):
     help = "Import orders from CSV and book their growth and points under the active program, idempotently."
-    expected_errors = ImportCommand.expected_errors + (NoActiveProgram,)
+    expected_errors = ImportCommand.expected_errors + (NoActiveProgram, ImportWorkerError)
 
     def add_arguments(self, parser):
         self.add_import_arguments(parser, rows="orders")

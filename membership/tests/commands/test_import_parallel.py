@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import os
+import signal
 
 import pytest
 from django.core.management import call_command
@@ -17,15 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import membership.imports
-from membership.imports import ImportWorkerError
 from membership.models import Order
 from membership.selectors import order_credits_reconcile
 from membership.services import order_book
 from membership.tests.factories import MemberFactory
-from membership.tests.services.test_booking_batch import facts_of, members_make, order_state, snapshot
+from membership.tests.services.test_booking_batch import facts_of, members_make, order_state, orders_csv, snapshot
 from points.selectors import points_reconcile
 
-from .test_contract_commands import ORDER_HEADER, write
+from .test_contract_commands import ORDER_HEADER, run, write
 
 pytestmark = [
     pytest.mark.postgres,
@@ -74,15 +74,7 @@ def test_two_processes_book_what_booking_the_orders_one_by_one_does(program, tmp
     directory = tmp_path_factory.mktemp("files")
     for index, states in enumerate(files):
         states = list({s[0]: s for s in states}.values())
-        facts = [facts_of(parallel, s) for s in states]
-        path = directory / f"orders{index}.csv"
-        path.write_text(
-            ORDER_HEADER + "\n" + "".join(
-                f"{f.order_id},{f.member_id},{f.paid_at.isoformat()},{f.status},{f.goods_amount},{f.discount_amount},0,{f.refunded_amount},,\n"
-                for f in facts
-            ),
-            encoding="utf-8",
-        )
+        path = orders_csv(directory / f"orders{index}.csv", [facts_of(parallel, s) for s in states])
         import_file(path, "--batch-size", str(batch), "--workers", "2")
         for fact in sorted((facts_of(one, s) for s in states), key=lambda f: (f.paid_at, f.order_id)):
             order_book(facts=fact)
@@ -107,7 +99,8 @@ def test_rows_rejected_in_a_booking_process_are_reported_with_their_row(program,
     assert import_file(path, "--batch-size", "5", "--workers", "2") == "read 30, created 0, changed 0, unchanged 29, rejected 1, capped 0"
 
 
-def test_a_failed_booking_process_stops_the_import_and_a_rerun_finishes_the_job(program, tmp_path, monkeypatch, shares):
+@pytest.mark.parametrize("failure", ["error", "killed"])
+def test_a_failed_booking_process_stops_the_import_and_a_rerun_finishes_the_job(program, tmp_path, monkeypatch, shares, failure):
     for n in range(4):
         MemberFactory(member_id=f"K{n}")
     lines = [ORDER_HEADER] + [f"KO{n:02d},K{n % 4},2026-03-{1 + n % 20:02d} 10:{n % 60:02d}:00,completed,{100 + n}.50,0,0,0,," for n in range(40)]
@@ -115,18 +108,21 @@ def test_a_failed_booking_process_stops_the_import_and_a_rerun_finishes_the_job(
     real = membership.imports.orders_book_batch
     calls = []
 
-    def crash_on_second_batch_of_k1(**kwargs):
+    def fail_on_second_batch_of_k1(**kwargs):
         # Each process has its own copy of ``calls``: only the one booking K1 counts its batches.
         if any(f.member_id == "K1" for f in kwargs["facts"]):
             calls.append(1)
             if len(calls) == 2:
+                if failure == "killed":
+                    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
                 raise ConnectionError("server closed the connection unexpectedly")
         return real(**kwargs)
 
-    monkeypatch.setattr(membership.imports, "orders_book_batch", crash_on_second_batch_of_k1)
-    with pytest.raises(ImportWorkerError, match="server closed the connection unexpectedly"):
-        call_command("import_orders", path, "--batch-size", "5", "--workers", "2", stdout=io.StringIO(), stderr=io.StringIO())
-    assert shares == [2]
+    monkeypatch.setattr(membership.imports, "orders_book_batch", fail_on_second_batch_of_k1)
+    code, _, err = run("import_orders", path, "--batch-size", "5", "--workers", "2")
+    assert code == 1 and shares == [2]
+    assert "running the same file again books the rest" in err
+    assert ("exit code -9" in err) if failure == "killed" else ("ConnectionError: server closed the connection unexpectedly" in err)
     booked = Order.objects.count()
     assert 0 < booked < 40
     assert points_reconcile() == [] and order_credits_reconcile() == []

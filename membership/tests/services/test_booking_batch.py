@@ -128,6 +128,17 @@ def snapshot(prefix):
     }
 
 
+def orders_csv(path, facts):
+    """``facts`` as an orders file in the contract's columns."""
+    header = "order_id,member_id,paid_at,status,goods_amount,discount_amount,shipping_amount,refunded_amount,category,shop_id"
+    rows = "".join(
+        f"{f.order_id},{f.member_id},{f.paid_at.isoformat()},{f.status},{f.goods_amount},{f.discount_amount},0,{f.refunded_amount},,\n"
+        for f in facts
+    )
+    path.write_text(f"{header}\n{rows}", encoding="utf-8")
+    return path
+
+
 def members_make(prefix):
     """Three members per copy; M2 is blacklisted for earning from 2025-12-02 to 2026-01-02, so two
     of its orders (O5, O8) are blocked and two (O2, O11) are not."""
@@ -209,21 +220,13 @@ def test_importing_files_books_what_booking_their_orders_one_by_one_does(program
     from django.core.management.base import CommandError
 
     directory = tmp_path_factory.mktemp("files")
-    header = "order_id,member_id,paid_at,status,goods_amount,discount_amount,shipping_amount,refunded_amount,category,shop_id"
     with transaction.atomic():
         for prefix in (ONE, BATCH):
             members_make(prefix)
         for number, states in enumerate(files):
             states = list({s[0]: s for s in states}.values())  # each order once per file
             facts = [facts_of(BATCH, s) for s in states]
-            path = directory / f"orders{number}.csv"
-            path.write_text(
-                header + "\n" + "".join(
-                    f"{f.order_id},{f.member_id},{f.paid_at.isoformat()},{f.status},{f.goods_amount},{f.discount_amount},0,{f.refunded_amount},,\n"
-                    for f in facts
-                ),
-                encoding="utf-8",
-            )
+            path = orders_csv(directory / f"orders{number}.csv", facts)
             # Rejected rows (if any) show in the ledgers: the one-by-one path refuses them too.
             with contextlib.suppress(CommandError):
                 call_command("import_orders", str(path), "--batch-size", str(batch), stdout=io.StringIO(), stderr=io.StringIO())

@@ -45,7 +45,7 @@ from common.timeutil import local_midnight
 from .booking import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
 from .models import Order, Program
 from .rules import OrderFacts
-from .services import ORDER_FIELDS, order_validate
+from .services import ORDER_FIELDS, ORDER_STATUSES, order_validate
 
 ORDER_COLUMNS = ("order_id", "member_id", *ORDER_FIELDS)
 ORDER_REQUIRED = ("order_id", "member_id", "paid_at", "status", "goods_amount")
@@ -58,7 +58,7 @@ def order_parse(values: dict) -> OrderFacts:
         if not values.get(name):
             raise FieldError(name, f"{name} is required")
     status = values["status"].lower()
-    if status not in Order.Status.values:
+    if status not in ORDER_STATUSES:
         raise FieldError("status", f"unknown status {values['status']!r} (expected one of {', '.join(Order.Status.values)})")
     facts = OrderFacts(
         order_id=values["order_id"],

@@ -92,36 +92,44 @@ class ImportReport:
 
 
 class Staging:
-    """The rows of one import in a temporary SQLite file: the valid ones, each with a key that
-    must be unique in the file and a sort key that orders the booking, and the rejected ones."""
+    """The rows of one import in temporary SQLite files: the valid ones, each with a key that
+    must be unique in the file and a sort key that orders the booking; and, in a file of their
+    own, the rejected ones, which are written while booking processes read the first file."""
+
+    FLUSH = 10000  # rows held in memory before they are written to the file
 
     def __init__(self):
-        handle, self.path = tempfile.mkstemp(prefix="import-", suffix=".sqlite3")
-        os.close(handle)
-        self.db = sqlite3.connect(self.path)
-        self.db.executescript(
-            """
-            PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-            CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, key TEXT, payload TEXT, raw TEXT, shard INTEGER);
-            CREATE TABLE rejected (row INTEGER PRIMARY KEY, raw TEXT, error TEXT);
-            """
-        )
+        self.path, self.db = self._file("import-")
+        self.db.execute("CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, key TEXT, payload TEXT, raw TEXT, shard INTEGER)")
+        self.rejected_path, self.rejects = self._file("import-rejected-")
+        self.rejects.execute("CREATE TABLE rejected (row INTEGER PRIMARY KEY, raw TEXT, error TEXT)")
         self.pending, self.pending_rejected = [], []
+
+    @staticmethod
+    def _file(prefix: str) -> tuple[str, sqlite3.Connection]:
+        handle, path = tempfile.mkstemp(prefix=prefix, suffix=".sqlite3")
+        os.close(handle)
+        db = sqlite3.connect(path)
+        db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        return path, db
 
     def stage(self, number: int, sort_key: str, key: str, payload: list, raw: list[str], shard: int = 0):
         self.pending.append((number, sort_key, key, json.dumps(payload, ensure_ascii=False), json.dumps(raw, ensure_ascii=False), shard))
-        if len(self.pending) >= 10000:
+        if len(self.pending) >= self.FLUSH:
             self.flush()
 
     def reject(self, number: int, raw: list[str], error: str):
         self.pending_rejected.append((number, json.dumps(raw, ensure_ascii=False), error))
-        if len(self.pending_rejected) >= 10000:
+        if len(self.pending_rejected) >= self.FLUSH:
             self.flush()
 
     def flush(self):
-        self.db.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?)", self.pending)
-        self.db.executemany("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?)", self.pending_rejected)
-        self.db.commit()
+        if self.pending:
+            self.db.executemany("INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?)", self.pending)
+            self.db.commit()
+        if self.pending_rejected:
+            self.rejects.executemany("INSERT OR REPLACE INTO rejected VALUES (?, ?, ?)", self.pending_rejected)
+            self.rejects.commit()
         self.pending, self.pending_rejected = [], []
 
     def duplicates(self) -> list[tuple[int, list[str], str, int]]:
@@ -151,12 +159,13 @@ class Staging:
 
     def rejected(self):
         self.flush()
-        for raw, error in self.db.execute("SELECT raw, error FROM rejected ORDER BY row"):
+        for raw, error in self.rejects.execute("SELECT raw, error FROM rejected ORDER BY row"):
             yield json.loads(raw), error
 
     def close(self):
-        self.db.close()
-        os.unlink(self.path)
+        for db, path in ((self.db, self.path), (self.rejects, self.rejected_path)):
+            db.close()
+            os.unlink(path)
 
 
 def staged_batches(db: sqlite3.Connection, size: int, share: int = 0, shares: int = 1):

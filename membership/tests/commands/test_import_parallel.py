@@ -9,6 +9,8 @@ import itertools
 import json
 import os
 import signal
+import sqlite3
+import time
 
 import pytest
 from django.core.management import call_command
@@ -97,6 +99,25 @@ def test_rows_rejected_in_a_booking_process_are_reported_with_their_row(program,
         rejected = list(csv.DictReader(handle))
     assert [(r["order_id"], r["error"]) for r in rejected] == [("RO7", f"{path}: row 9, column member_id: unknown member 'NOBODY'")]
     assert import_file(path, "--batch-size", "5", "--workers", "2") == "read 30, created 0, changed 0, unchanged 29, rejected 1, capped 0"
+
+
+def test_many_rows_rejected_while_processes_book_are_all_kept(program, tmp_path, monkeypatch, shares):
+    """Rejected rows are written down while the booking processes read the staged rows (slowly
+    here, and with no patience for a locked file): the one never waits for the other."""
+    monkeypatch.setattr(membership.imports.Staging, "FLUSH", 3)
+    connect, book = sqlite3.connect, membership.imports.orders_book_batch
+    monkeypatch.setattr(sqlite3, "connect", lambda path, **options: connect(path, timeout=0.01))
+    monkeypatch.setattr(membership.imports, "orders_book_batch", lambda **kwargs: time.sleep(0.05) or book(**kwargs))
+    for n in range(4):
+        MemberFactory(member_id=f"G{n}")
+    lines = [ORDER_HEADER] + [
+        f"GO{n:02d},{'G' if n % 3 else 'GHOST'}{n % 4},2026-03-{1 + n % 20:02d} 10:00:00,completed,100,0,0,0,," for n in range(60)
+    ]
+    path = write(tmp_path / "orders.csv", "\n".join(lines) + "\n")
+    assert import_file(path, "--batch-size", "2", "--workers", "2") == "read 60, created 40, changed 0, unchanged 0, rejected 20, capped 0"
+    assert shares == [2]
+    with open(f"{path}.rejected.csv", newline="", encoding="utf-8-sig") as handle:
+        assert [row["order_id"] for row in csv.DictReader(handle)] == [f"GO{n:02d}" for n in range(60) if n % 3 == 0]
 
 
 @pytest.mark.parametrize("failure", ["error", "killed"])

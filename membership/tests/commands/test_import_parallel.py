@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import membership.imports
-from membership.models import Order
+from membership.models import Member, Order
 from membership.selectors import order_credits_reconcile
 from membership.services import order_book
 from membership.tests.factories import MemberFactory
 from membership.tests.services.test_booking_batch import facts_of, members_make, order_state, orders_csv, snapshot
+from points.models import PointsAccount
 from points.selectors import points_reconcile
 
 from .test_contract_commands import ORDER_HEADER, run, write
@@ -180,3 +181,19 @@ def test_each_member_is_booked_by_one_process_in_booking_order(program, tmp_path
     assert first and second and not first & second
     for rows in booked.values():
         assert [(paid_at, order_id) for _, paid_at, order_id in rows] == sorted((paid_at, order_id) for _, paid_at, order_id in rows)
+
+
+def test_members_and_opening_balances_are_imported_by_two_processes(program, tmp_path, shares):
+    members = write(tmp_path / "members.csv", "member_id,name\n" + "".join(f"W{n},会员{n}\n" for n in range(12)))
+    assert run("import_members", members, "--batch-size", "2", "--workers", "2")[1].strip().endswith(
+        "read 12, created 12, changed 0, unchanged 0, rejected 0"
+    )
+    balances = write(
+        tmp_path / "balances.csv", "member_id,points,earned_on,growth,growth_on\n" + "".join(f"W{n},{100 + n},2026-01-02,{n},2026-01-02\n" for n in range(12))
+    )
+    assert run("import_balances", balances, "--batch-size", "2", "--workers", "2")[1].strip().endswith("read 12, created 12, unchanged 0, rejected 0")
+    assert shares == [2, 2]
+    assert Member.objects.filter(member_id__startswith="W").count() == 12
+    assert sum(PointsAccount.objects.filter(member__member_id__startswith="W").values_list("balance", flat=True)) == sum(100 + n for n in range(12))
+    assert points_reconcile() == []
+    assert run("import_balances", balances, "--batch-size", "2", "--workers", "2")[1].strip().endswith("read 12, created 0, unchanged 12, rejected 0")

@@ -41,7 +41,8 @@ COPIES = itertools.count()
 
 @pytest.fixture
 def shares(monkeypatch):
-    """How many processes each import booked in (1 where it booked in this process)."""
+    """How many processes each import that booked in several processes used (one booking in
+    this process adds nothing)."""
     seen = []
     real = membership.imports._book_in_processes
 

@@ -57,15 +57,19 @@ class LedgerEntryAdmin(LedgerAdmin):
 
 
 class ServiceCreateAdmin(admin.ModelAdmin):
-    """Rows that a service makes from the add form's ``add_fields`` (``create``) and that the admin
-    never changes or deletes: their change page is read-only. A refusal of the service is shown
-    as the reason the row was not added."""
+    """Rows that a service makes from the add form's ``add_fields`` and that the admin never
+    changes or deletes: their change page is read-only. A refusal of the service is shown as the
+    reason the row was not added.
+
+    A subclass defines ``create(self, request, data)``: the row made from the form's ``data``
+    through the service."""
 
     add_fields: tuple[str, ...] = ()
 
-    def create(self, request, data: dict):
-        """Make the row from the form's ``data`` through the service; returns it."""
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "create", None)):
+            raise TypeError(f"{cls.__name__} must define create(request, data), the service call that makes its rows")
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)

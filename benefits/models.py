@@ -9,6 +9,7 @@ Invariants:
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -78,8 +79,6 @@ class Benefit(models.Model):
         return self.name
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.min_level_id and self.program_id and self.min_level.program_id != self.program_id:
             raise ValidationError({"min_level": _("The level must belong to the benefit's program.")})
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
@@ -103,8 +102,6 @@ class BenefitLevel(models.Model):
         return f"{self.benefit.code} {self.level.code} ×{self.quantity}"
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.level_id and self.benefit_id and self.level.program_id != self.benefit.program_id:
             raise ValidationError({"level": _("The level must belong to the benefit's program.")})
 

@@ -20,8 +20,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.roles import permission_require
+from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import add_months
 from membership.models import Level, LevelChange, Member, Program, SettlementRun, Source
+from membership.selectors import program_active_get
+from points.services import points_credit
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
 
@@ -138,8 +141,6 @@ def benefit_grant(
 
 
 def _points_credit(grant: BenefitGrant, benefit: Benefit, at: datetime):
-    from points.services import points_credit
-
     return points_credit(
         program=benefit.program,
         member=grant.member,
@@ -340,8 +341,6 @@ def benefits_daily_issue(*, program: Program | None = None, at: datetime | None 
     """The birthday and membership-anniversary benefits of the day (in the program's time zone),
     once per member per year (period ``YYYY``); a February 29 birthday is kept on February 28 in
     other years. Then grants past their validity are marked expired. Returns the counts."""
-    from membership.selectors import program_active_get
-
     program = program or program_active_get()
     at = at or timezone.now()
     today = at.astimezone(ZoneInfo(program.time_zone)).date()
@@ -379,8 +378,6 @@ DAILY_TASK_NAME = "Daily benefits"
 def benefits_schedule_sync(*, program: Program) -> int:
     """Make the beat schedule run ``benefits.daily`` at 00:05 every day in the program's time zone;
     returns 1 if the schedule changed."""
-    from common.schedules import daily_at, periodic_task_sync
-
     return periodic_task_sync(
         name=DAILY_TASK_NAME, task="benefits.daily", crontab=daily_at(hour=0, minute=5, time_zone=program.time_zone),
         description=f"Birthday and anniversary benefits of the day, at 00:05 ({program.time_zone}).",

@@ -1,7 +1,15 @@
-from django.contrib import admin
+import tempfile
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+
+from .csvio import FileError, detect_encoding
+from .ledger import Source
 
 
 class CappedCountPaginator(Paginator):
@@ -44,12 +52,11 @@ class LedgerEntryAdmin(LedgerAdmin):
     ordering = ("-effective_at",)
 
     def get_search_results(self, request, queryset, search_term):
-        from membership.models import Member, Source
-
         term = search_term.strip()
         if not term:
             return queryset, False
-        member = Member.objects.filter(member_id=term).values_list("pk", flat=True).first()
+        members = self.model._meta.get_field("member").related_model
+        member = members.objects.filter(member_id=term).values_list("pk", flat=True).first()
         if member is not None:
             return queryset.filter(member_id=member), False
         # Through the (source, source_ref) index, one range per source.
@@ -81,8 +88,6 @@ class ServiceCreateAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from django.core.exceptions import PermissionDenied, ValidationError
-
         try:
             created = self.create(request, {f: form.cleaned_data[f] for f in self.add_fields})
         except (ValidationError, PermissionDenied) as exc:
@@ -98,8 +103,6 @@ def rows_apply_with_reason(
     lists the rows and takes a reason in ``field``; once it is posted with one (or at once when
     the reason is not ``required``), ``service(row, reason)`` for each row (``rows_apply``, which
     ``done_message`` and ``values`` go to). Returns the page to show, or None when the rows were done."""
-    from django.template.response import TemplateResponse
-
     reason = request.POST.get(field, "").strip()
     if required and ("apply" not in request.POST or not reason):
         return TemplateResponse(request, template, {**model_admin.admin_site.each_context(request), **context, "title": title})
@@ -111,9 +114,6 @@ def rows_apply(model_admin, request, rows, service, done_message, **values) -> i
     """An admin action's work: ``service(row)`` for each row. A row the service refuses is named
     with the reason and the others go on; a service returning False skipped its row. Then
     ``done_message`` (with ``%(n)d`` and any ``values``) says how many were done."""
-    from django.contrib import messages
-    from django.core.exceptions import PermissionDenied, ValidationError
-
     done = 0
     for row in rows:
         try:
@@ -134,15 +134,6 @@ def file_import_view(model_admin, request, *, form, run, title: str, template: s
     fields) and returns a report with ``errors``, ``counts`` and ``summary()``. A file that can't be
     read (or a refusal among ``refused``) is an error on the form; otherwise the rejected rows and
     the summary are shown on ``done_url``."""
-    import tempfile
-
-    from django.contrib import messages
-    from django.core.exceptions import ValidationError
-    from django.http import HttpResponseRedirect
-    from django.template.response import TemplateResponse
-
-    from .csvio import FileError, detect_encoding
-
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         with tempfile.NamedTemporaryFile(suffix=".csv") as handle:

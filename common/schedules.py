@@ -1,11 +1,11 @@
 """The beat schedule entries the program's settings own (django-celery-beat's database scheduler)."""
 
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
 
 def periodic_task_sync(*, name: str, task: str, description: str, crontab: dict | None = None, every_minutes: int | None = None) -> int:
     """Make the periodic task ``name`` run ``task`` on ``crontab`` (the fields of a
     ``CrontabSchedule``, with its ``timezone``) or every ``every_minutes``; returns 1 if it changed."""
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-
     if crontab is not None:
         schedule, interval = CrontabSchedule.objects.get_or_create(**crontab)[0], None
     else:

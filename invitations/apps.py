@@ -7,8 +7,8 @@ class InvitationsConfig(AppConfig):
     verbose_name = _("Invitations")
 
     def ready(self):
-        from membership.sections import member_section
+        from membership import hooks
 
         from .sections import member_invitations_render
 
-        member_section("invitations", title=_("Invitations"), order=50)(member_invitations_render)
+        hooks.member_section("invitations", title=_("Invitations"), order=50)(member_invitations_render)

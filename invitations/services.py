@@ -16,10 +16,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from benefits.services import benefit_grant
 from common.timeutil import local_month_bounds
 from membership.models import Member, Program, Source
+from membership.selectors import program_active_get
+from points.services import points_credit
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
+from subscriptions.services import subscription_start
 
 from .models import Invitation, InvitationPolicy, InviteCode
 
@@ -27,8 +31,6 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read alo
 
 
 def _policy(program: Program | None) -> InvitationPolicy | None:
-    from membership.selectors import program_active_get
-
     program = program or program_active_get()
     return InvitationPolicy.objects.filter(program=program, is_active=True).select_related(
         "program", "inviter_benefit__program", "invitee_benefit__program", "invitee_trial_plan__program"
@@ -93,10 +95,6 @@ def invitation_accept(*, code: str, invitee: Member, at: datetime | None = None,
 
 
 def _reward(invitation: Invitation, policy: InvitationPolicy, side: str, member: Member, points: int, benefit, at: datetime) -> list[str]:
-    from benefits.services import benefit_grant
-    from points.services import points_credit
-    from subscriptions.services import subscription_start
-
     notes = []
     label = _("inviter") if side == "inviter" else _("new member")
     if benefit is not None:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from common.admin import rows_apply_with_reason
-from membership.models import Member
+from membership.models import Level, Member
 from membership.resources import EXPORT_FORMATS, IMPORT_FORMATS
 
 from .models import CashOffset, CashOffsetException, CashOffsetPolicy, Lottery, LotteryDraw, LotteryPrize, MallItem, MallPrice, Redemption
@@ -51,8 +51,6 @@ class MallPriceInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "level":
-            from membership.models import Level
-
             kwargs["queryset"] = Level.objects.select_related("program").order_by("program", "rank")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

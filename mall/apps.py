@@ -7,13 +7,16 @@ class MallConfig(AppConfig):
     verbose_name = _("Points mall")
 
     def ready(self):
-        from membership.presets import preset_section
-        from membership.sections import member_section
+        from membership import hooks
 
         from .catalog import mall_catalog_sync
-        from .services import cash_offset_policy_sync
+        from .presets import MALL_PRESETS
         from .sections import member_spending_render
+        from .services import cash_offset_policy_sync
 
-        preset_section("mall")(mall_catalog_sync)
-        preset_section("cash_offset")(cash_offset_policy_sync)
-        member_section("mall", title=_("Redemptions and draws"), order=60)(member_spending_render)
+        def by_preset(section):
+            return {code: sections[section] for code, sections in MALL_PRESETS.items() if section in sections}
+
+        hooks.preset_section("mall", specs=by_preset("mall"))(mall_catalog_sync)
+        hooks.preset_section("cash_offset", specs=by_preset("cash_offset"))(cash_offset_policy_sync)
+        hooks.member_section("mall", title=_("Redemptions and draws"), order=60)(member_spending_render)

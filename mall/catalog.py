@@ -5,14 +5,16 @@ loading the same data twice changes nothing.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from common.csvio import FieldError, parse_when
-from membership.imports import ImportKind, ImportReport, _import
+from membership.imports import ImportKind, ImportReport, import_file
 from membership.models import Program
 from membership.selectors import program_active_get
+from membership.services import Rejection
 
 from .models import MallItem, MallPrice
 
@@ -143,8 +145,6 @@ def mall_items_import(*, path: str, program: Program | None = None, **options) -
         return "", spec["code"], spec
 
     def book(payloads):
-        from datetime import datetime
-
         outcomes = []
         for spec in payloads:
             for key in ("available_from", "available_until"):
@@ -154,8 +154,6 @@ def mall_items_import(*, path: str, program: Program | None = None, **options) -
                 with transaction.atomic():
                     outcomes.append(ItemOutcome(mall_item_upsert(program=program, spec=spec)))
             except ValidationError as exc:
-                from membership.booking import Rejection
-
                 field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("code", exc.messages)
                 outcomes.append(Rejection(field if field != "__all__" else "code", messages[0]))
         return outcomes
@@ -169,4 +167,4 @@ def mall_items_import(*, path: str, program: Program | None = None, **options) -
         parse=parse,
         book=book,
     )
-    return _import(kind, path=path, **options)
+    return import_file(kind, path=path, **options)

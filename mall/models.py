@@ -11,6 +11,7 @@ Invariants:
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -79,8 +80,6 @@ class MallPrice(models.Model):
         return f"{self.item.code} {self.level.code}: {self.points}"
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.item_id and self.level_id and self.level.program_id != self.item.program_id:
             raise ValidationError({"level": _("The level must belong to the item's program.")})
 
@@ -177,8 +176,6 @@ class LotteryPrize(models.Model):
         return self.name
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.kind == self.Kind.POINTS and not self.points:
             raise ValidationError({"points": _("A points prize needs the number of points won.")})
         if self.kind == self.Kind.ITEM and not self.item_id:

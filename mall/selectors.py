@@ -1,5 +1,6 @@
 """Reads of the points mall: prices, what a member may redeem, what they redeemed."""
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -10,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from membership.models import Level, Member
-from membership.selectors import member_level_get, program_levels
+from membership.selectors import member_level_get, program_active_get, program_levels
+from points.selectors import points_available_get
 
 from .models import CashOffset, CashOffsetPolicy, LotteryDraw, MallItem, MallPrice, Redemption
 
@@ -73,8 +75,6 @@ def member_offsets_latest(*, member: Member, limit: int = 10):
 def lottery_pick(prizes, seed: int):
     """The key drawn from ``prizes`` — (key, weight) pairs, in the order given — with ``random.Random(seed)``;
     None when no prize has a weight. The same prizes and seed always give the same key."""
-    import random
-
     pool = [(key, weight) for key, weight in prizes if weight > 0]
     total = sum(weight for _key, weight in pool)
     if total == 0:
@@ -109,9 +109,6 @@ def offset_quote(*, member: Member, order_amount: Decimal, category: str = "", a
     """The most points ``member`` can use on an order of ``order_amount`` yuan in ``category``, under the
     active program's cash offset policy: within the order's maximum share, the points available, and
     in multiples of the step; nothing under the minimum balance or in an excluded category."""
-    from membership.selectors import program_active_get
-    from points.selectors import points_available_get
-
     at = at or timezone.now()
     order_amount = Decimal(order_amount)
     policy = cash_offset_policy_get(program=program_active_get())

@@ -6,7 +6,9 @@ deadlock nor overdraw a balance nor oversell stock. A blacklisted member is refu
 anything is locked; the refusal is recorded with the list entry that caused it.
 """
 
+import secrets
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -163,8 +165,6 @@ def lottery_draw(*, member: Member, lottery: Lottery, key: str, seed: int | None
     The seed and the pool of (prize, weight) drawn from are recorded, so ``lottery_draw_replay``
     gives the same prize. The same ``key`` twice returns the first draw and spends nothing more.
     """
-    import secrets
-
     at = at or timezone.now()
     if existing := LotteryDraw.objects.filter(idempotency_key=key).first():
         return existing
@@ -226,8 +226,6 @@ def offset_apply(
 ) -> CashOffset:
     """Pay ``points`` of an order with points, within ``offset_quote``: a multiple of the step, at most
     the quoted maximum, one offset per order. The same ``key`` twice returns the first offset."""
-    from decimal import Decimal
-
     at = at or timezone.now()
     if existing := CashOffset.objects.filter(idempotency_key=key).first():
         return existing
@@ -306,7 +304,6 @@ def cash_offset_policy_sync(*, program, specs) -> int:
     its ``exceptions`` by category (matched by category). Loading it twice changes nothing; returns rows changed."""
     if not specs:
         return 0
-    from decimal import Decimal
 
     policy = CashOffsetPolicy.objects.filter(program=program).first() or CashOffsetPolicy(program=program)
     changed = 0

@@ -14,7 +14,9 @@ from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 
 from common.admin import LedgerAdmin, LedgerEntryAdmin
+from points.selectors import points_available_get, points_next_expiry_get
 
+from .hooks import MEMBER_ADMIN_ACTIONS, member_sections_render
 from .imports import import_job_create
 from .models import (
     DailyRuleRun,
@@ -42,13 +44,14 @@ from .selectors import (
 )
 from .services import (
     SettlementRefused,
-    program_activate,
-    program_switch_preview,
     levels_validate,
+    program_activate,
+    program_schedules_sync,
+    program_switch_preview,
     settlement_default_month,
     settlement_month_parse,
     settlement_preview,
-    settlement_schedule_sync,
+    settlement_queue,
     settlement_whatif,
 )
 
@@ -129,7 +132,7 @@ class ProgramAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if obj.is_active:
-            settlement_schedule_sync(program=obj)
+            program_schedules_sync(program=obj)
 
     def get_urls(self):
         whatif, activate = self.admin_site.admin_view(self.whatif_view), self.admin_site.admin_view(self.activate_view)
@@ -247,6 +250,11 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     search_fields = ("member_id", "phone", "name")
     search_help_text = _("A member id or a phone number (exactly), or part of a name.")
 
+    @property
+    def actions(self):
+        """The actions the other apps add to the members list (``hooks.member_admin_action``)."""
+        return list(MEMBER_ADMIN_ACTIONS)
+
     def get_search_results(self, request, queryset, search_term):
         """A member id or phone through their indexes; only a term that is neither searches names."""
         term = search_term.strip()
@@ -264,9 +272,7 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The member's own fields, then the sections the other apps register (``sections.py``)."""
-        from .sections import member_sections_render
-
+        """The member's own fields, then the sections the other apps register (``hooks.member_section``)."""
         member = self.get_object(request, object_id)
         extra_context = {**(extra_context or {}), "member_sections": member_sections_render(member=member, request=request) if member else []}
         return super().change_view(request, object_id, form_url, extra_context)
@@ -334,8 +340,6 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     def points_summary(self, obj):
         if obj.pk is None:
             return "-"
-        from points.selectors import points_available_get, points_next_expiry_get
-
         available = points_available_get(member=obj)
         when, amount = points_next_expiry_get(member=obj)
         text = _("%(n)s available") % {"n": f"{available:,}"}
@@ -413,8 +417,6 @@ class SettlementRunAdmin(LedgerAdmin):
 
     def settle_view(self, request):
         """Preview the settlement of a month (what would change, by level), then start it on the workers."""
-        from .tasks import settle_month
-
         if not request.user.has_perm("membership.add_settlementrun"):
             raise PermissionDenied
         form = SettleForm(request.POST or None, initial={"month": f"{settlement_default_month():%Y-%m}"})
@@ -423,11 +425,11 @@ class SettlementRunAdmin(LedgerAdmin):
             try:
                 month = settlement_month_parse(form.cleaned_data["month"])
                 if "run" in request.POST:
-                    settle_month.delay(f"{month:%Y-%m}", trigger=f"admin:{request.user.get_username()}")
+                    settlement_queue(month=month, actor=request.user)
                     self.message_user(request, _("The settlement of %(month)s was started on the workers.") % {"month": f"{month:%Y-%m}"})
                     return HttpResponseRedirect(reverse("admin:membership_settlementrun_changelist"))
                 preview = settlement_preview(month=month).preview
-            except (ValidationError, SettlementRefused) as exc:
+            except (ValidationError, SettlementRefused, PermissionDenied) as exc:
                 form.add_error("month", exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
         context = {
             **self.admin_site.each_context(request),

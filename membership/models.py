@@ -12,7 +12,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from common.ledger import LedgerModel
+from common.ledger import LedgerEntryBase, Source, ledger_indexes
+
+from .rules import STRATEGIES
 
 
 class Currency(models.TextChoices):
@@ -156,8 +158,6 @@ class EarningRule(models.Model):
         return f"{self.code} ({self.get_currency_display()})"
 
     def clean(self):
-        from .rules import STRATEGIES
-
         if self.kind in STRATEGIES:
             STRATEGIES[self.kind].validate_params(self.params or {}, currency=self.currency)
 
@@ -294,87 +294,16 @@ class MemberEvent(models.Model):
         indexes = [models.Index(fields=["member", "event_type", "occurred_at"], name="event_member_type_idx")]
 
 
-class Source(models.TextChoices):
-    ORDER = "order", _("Order")
-    EVENT = "event", _("Event")
-    ADJUSTMENT = "adjustment", _("Manual adjustment")
-    SETTLEMENT = "settlement", _("Settlement")
-    OPENING = "opening", _("Opening balance")
-    REDEMPTION = "redemption", _("Redemption")
-    BENEFIT = "benefit", _("Benefit or gift")
-    CASHBACK = "cashback", _("Paid membership cashback")
-    OFFSET = "offset", _("Cash offset")
-    LOTTERY = "lottery", _("Lottery draw")
-    INVITATION = "invitation", _("Invitation reward")
-    SUBSCRIPTION = "subscription", _("Paid membership")
-    DAILY = "daily", _("Daily accrual or decay")
-
-
 # Sources whose credits count toward, and are limited by, the per-member caps.
 CAPPED_SOURCES = (Source.ORDER, Source.EVENT)
-
-
-class LedgerEntryBase(LedgerModel):
-    """Fields shared by the growth and points ledgers."""
-
-    class Kind(models.TextChoices):
-        CREDIT = "credit", _("Credit")
-        REVERSAL = "reversal", _("Reversal")
-        ADJUSTMENT = "adjustment", _("Adjustment")
-        EXPIRY = "expiry", _("Expiry")
-        SPEND = "spend", _("Spend")
-        REFUND = "refund", _("Refund of a spend")
-        OPENING = "opening", _("Opening balance")
-        CLEARED = "cleared", _("Frozen points cleared")
-        DECAY = "decay", _("Decay")
-
-    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
-    amount = models.IntegerField(_("amount"))
-    capped = models.PositiveIntegerField(_("capped"), default=0, help_text=_("Withheld by a cap, not credited."))
-    effective_at = models.DateTimeField(_("effective at"))
-    booked_at = models.DateTimeField(_("booked at"), auto_now_add=True)
-    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
-    source_ref = models.CharField(_("source reference"), max_length=100, blank=True)
-    rule = models.ForeignKey(
-        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
-    )
-    idempotency_key = models.CharField(_("idempotency key"), max_length=200)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        db_index=False,
-        related_name="+",
-        verbose_name=_("created by"),
-    )
-    reason = models.CharField(_("reason"), max_length=255, blank=True)
-
-    class Meta:
-        abstract = True
-
-
-def ledger_indexes(prefix: str) -> tuple[list, list]:
-    """The indexes and constraints of a ledger table, named with ``prefix``: (indexes, constraints).
-
-    Every booking writes each of them, so there are only these (and the rule's foreign-key index):
-    a member's entries by date, with the amount in the index so window sums read the index alone
-    (PostgreSQL); entries by date; by source; the few corrections and manual entries (partial
-    indexes); and the idempotency key (unique, without a pattern index).
-    """
-    indexes = [
-        models.Index(fields=["member", "effective_at"], include=["amount"], name=f"{prefix}_member_effective_idx"),
-        models.Index(fields=["effective_at"], name=f"{prefix}_effective_idx"),
-        models.Index(fields=["source", "source_ref"], name=f"{prefix}_source_idx"),
-        models.Index(fields=["corrects"], condition=Q(corrects__isnull=False), name=f"{prefix}_corrects_idx"),
-        models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name=f"{prefix}_created_by_idx"),
-    ]
-    return indexes, [models.UniqueConstraint(fields=["idempotency_key"], name=f"{prefix}_idempotency_key_unique")]
 
 
 class GrowthEntry(LedgerEntryBase):
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, db_index=False, related_name="growth_entries", verbose_name=_("member")
+    )
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
     )
     corrects = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+", verbose_name=_("corrects")

@@ -1,39 +1,10 @@
 """Program presets: a program's whole configuration as data, loaded by ``load_program NAME``.
 
-The program's own settings, levels and rules are loaded by ``services.program_load``; the other
-apps register a loader for their own section of a preset (``benefits``, the points mall, paid
-membership plans…) with ``preset_section``, so membership does not need to know them.
+The program's own settings, levels and rules are loaded by ``services.program.program_load``; the
+other apps register a loader for their own section of a preset (``benefits``, the points mall,
+paid membership plans…) with ``hooks.preset_section``, with the section's data for the presets
+that need it (the mall of ``alipay``, the plans of ``jd-plus``), so membership does not know them.
 """
-
-from collections.abc import Callable
-
-# Section of a preset → ``loader(*, program, specs) -> rows changed``, registered by the apps.
-PRESET_SECTIONS: dict[str, Callable[..., int]] = {}
-
-
-# Beat schedule entries that follow the active program (its time zone, its days), by app:
-# ``sync(*, program) -> entries changed``, run whenever a program is made active or reloaded.
-PROGRAM_SCHEDULES: dict[str, Callable[..., int]] = {}
-
-
-def program_schedule(key: str):
-    """Register the schedule ``sync`` of an app (called from its ``ready``)."""
-
-    def register(sync):
-        PROGRAM_SCHEDULES[key] = sync
-        return sync
-
-    return register
-
-
-def preset_section(key: str):
-    """Register the loader of a preset's ``key`` section (called from an app's ``ready``)."""
-
-    def register(loader):
-        PRESET_SECTIONS[key] = loader
-        return loader
-
-    return register
 
 DEFAULT = {
     "code": "default",
@@ -375,18 +346,6 @@ JD_PLUS = {
     "benefits": [],
 }
 
-def _subscription_plans(code):
-    from subscriptions.presets import SUBSCRIPTION_PRESETS
-
-    return SUBSCRIPTION_PRESETS[code]
-
-
-def _mall_sections(code):
-    from mall.presets import MALL_PRESETS
-
-    return MALL_PRESETS[code]
-
-
 # JD beans (京豆): beans from orders and reviews, kept until the end of the following year, paying
 # for orders at 100 beans a yuan — at most half an order, in multiples of 1,000, from a balance of
 # 1,000 — and given back when the order is refunded.
@@ -403,11 +362,6 @@ JD_BEANS = {
         _order_rule("order-beans", "Beans from completed orders: 1 per yuan", "points"),
         _event_rule("review-beans", "A product review: 10 beans, at most 5 a day", "points", "review", 10, per_day=5),
     ],
-    **_mall_sections("jd-beans"),
 }
-
-ALIPAY.update(_mall_sections("alipay"))
-EDU_PAID["plans"] = _subscription_plans("edu-paid")
-JD_PLUS["plans"] = _subscription_plans("jd-plus")
 
 PRESETS.update({preset["code"]: preset for preset in (WEIBO, TENCENT_VIDEO, EDU_PAID, JD_PLUS, JD_BEANS)})

@@ -18,12 +18,15 @@ from import_export import fields, resources
 from import_export.formats import base_formats
 from import_export.results import Error, RowResult
 
-from common.csvio import FileError
+from django.utils import timezone
 
-from .booking import Rejection
+from common.csvio import FileError
+from points.models import PointsAccount, PointsLot
+
 from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, ImportReport, members_import, orders_import
 from .models import GrowthEntry, Member, Order
 from .selectors import NoActiveProgram, program_active_get
+from .services import Rejection
 
 
 class CSV(base_formats.CSV):
@@ -169,10 +172,6 @@ class MemberExportResource(resources.ModelResource):
 
     def filter_export(self, queryset, **kwargs):
         """Lifetime growth and points as ``export_members`` has them, in the same query as the members."""
-        from django.utils import timezone
-
-        from points.models import PointsAccount, PointsLot
-
         growth = GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
         balance = PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")
         lapsed = (

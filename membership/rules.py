@@ -13,6 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from .hooks import MEMBER_CONDITIONS, member_condition
 
 
 @dataclass(frozen=True)
@@ -129,11 +132,11 @@ class EventFixedStrategy:
 class DailyStrategy:
     """A fixed amount for every day on which a condition holds for the member (time-based rules).
 
-    Run once a day for the day before by ``accrual.daily_rules_run``, not by a fact of the member.
+    Run once a day for the day before by ``services.daily.daily_rules_run``, not by a fact of the member.
 
     params:
       amount   what one day earns; negative for a decay (growth only)
-      when     the condition (``conditions.MEMBER_CONDITIONS``: ``any``, ``subscribed``,
+      when     the condition (``hooks.MEMBER_CONDITIONS``: ``any``, ``subscribed``,
                ``subscribed_annual``, ``not_subscribed``…; default ``any``)
       floor    for a decay: the member's growth never goes below this by decay (default 0)
     Weibo: 10 growth a day while a paying member, 5 more while on a yearly plan. Tencent Video:
@@ -150,8 +153,6 @@ class DailyStrategy:
 
     @classmethod
     def validate_params(cls, params: dict, currency: str | None = None) -> None:
-        from .conditions import MEMBER_CONDITIONS
-
         amount = params.get("amount")
         if not isinstance(amount, int) or amount == 0:
             raise ValidationError({"params": "amount must be a whole number other than 0 (negative for a decay)"})
@@ -165,6 +166,11 @@ class DailyStrategy:
             raise ValidationError({"params": "floor must be a whole number, 0 or more"})
 
 
+@member_condition("any", label="every active member")
+def _any(*, program, day) -> Q:
+    return Q()
+
+
 STRATEGIES = {cls.kind: cls for cls in (OrderAmountStrategy, EventFixedStrategy, DailyStrategy)}
 
 
@@ -174,3 +180,24 @@ def strategy_for(rule):
     if cached is None or cached[0] is not rule.params or cached[1] != rule.kind:
         cached = rule._strategy = (rule.params, rule.kind, STRATEGIES[rule.kind](rule.params or {}))
     return cached[2]
+
+
+def rules_applicable(*, rules, program, fact: str, at: datetime, include_ids=()) -> list:
+    """Which of ``rules`` govern a fact (an order, an event, a day) at ``at``, highest priority
+    first: the program's active rules of a strategy for that kind of fact, valid at ``at``, and the
+    rules given by id (rules that already credited the fact keep governing it). The one place that
+    says so, for the single and the batch path."""
+    kinds = {kind for kind, strategy in STRATEGIES.items() if strategy.fact == fact}
+    chosen = [
+        rule
+        for rule in rules
+        if rule.pk in include_ids
+        or (
+            rule.program_id == program.pk
+            and rule.kind in kinds
+            and rule.is_active
+            and (rule.valid_from is None or rule.valid_from <= at)
+            and (rule.valid_until is None or rule.valid_until > at)
+        )
+    ]
+    return sorted(chosen, key=lambda rule: (-rule.priority, rule.code, rule.pk))

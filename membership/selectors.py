@@ -1,14 +1,34 @@
+"""Reads of the membership core: the active program, cap usage, growth windows, a member's level
+progress, the export rows, the dashboard and the lifecycle stages."""
+
 import math
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds
+from points.models import PointsAccount, PointsEntry, PointsLot
 
-from .models import CAPPED_SOURCES, GrowthEntry, Level, LevelChange, Member, Program, SettlementRun
+from .levels import settlement_decide
+from .models import (
+    CAPPED_SOURCES,
+    EarningRule,
+    GrowthEntry,
+    LedgerMonthTotal,
+    LedgerTotalsMark,
+    Level,
+    LevelChange,
+    Member,
+    OrderCredit,
+    Program,
+    SettlementRun,
+)
+from .rules import rules_applicable
+from .totals import ledger_month_sums, ledger_series
 
 
 class NoActiveProgram(Exception):
@@ -24,6 +44,13 @@ def program_active_get() -> Program:
 
 def program_levels(*, program: Program) -> list[Level]:
     return list(program.levels.order_by("rank"))
+
+
+def rules_for(*, program: Program, fact: str, at: datetime, include_ids=()) -> list[EarningRule]:
+    """The program's active rules for a kind of fact, valid at ``at``, highest priority first;
+    plus the rules given by id (rules that already credited the fact keep governing it)."""
+    rules = list(EarningRule.objects.filter(Q(program=program) | Q(pk__in=list(include_ids))))
+    return rules_applicable(rules=rules, program=program, fact=fact, at=at, include_ids=include_ids)
 
 
 def levels_by_id(*, levels: list[Level]) -> dict[int, Level]:
@@ -115,8 +142,6 @@ def member_export_rows():
     ``points_balance`` is what the member can spend now: the booked balance less frozen lots and
     lots that passed their end but whose expiry the settlement has not booked yet.
     """
-    from points.models import PointsAccount, PointsLot
-
     program = program_active_get()
     levels = program_levels(program=program)
     codes = {level.pk: level.code for level in levels}
@@ -159,10 +184,6 @@ def member_search(*, query: str):
 
 def order_credits_reconcile() -> list[str]:
     """Order credits whose ``credited`` differs from the ledger entries booked for that order and rule."""
-    from points.models import PointsEntry
-
-    from .models import OrderCredit
-
     problems = []
     for ledger in (GrowthEntry, PointsEntry):
         booked = {
@@ -201,8 +222,6 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
         member=member, effective_at__gte=local_midnight(add_months(month, -3), tz), effective_at__lt=local_midnight(month, tz)
     ).aggregate(s=Sum("amount"))["s"] or 0
     pace = recent / 3
-    from .services import settlement_decide
-
     decision = settlement_decide(levels=levels, current=current, valid_until=member.level_valid_until, growth=window_growth, month=month)
     drops_to = decision[0] if decision and decision[2] == LevelChange.Reason.DOWNGRADE else None
     return {
@@ -228,12 +247,6 @@ def dashboard_get(*, months: int = 12) -> dict:
     ``totals.ledger_totals_refresh``, plus the entries booked since); outstanding points and their
     cash value at the program's rate; the last settlement runs.
     """
-    from decimal import Decimal
-
-    from django.db.models import Count
-
-    from points.models import PointsAccount
-
     program = program_active_get()
     tz = ZoneInfo(program.time_zone)
     levels = program_levels(program=program)
@@ -251,9 +264,6 @@ def dashboard_get(*, months: int = 12) -> dict:
     since = local_midnight(first, tz)
 
     # The monthly totals up to each ledger's mark, plus the entries booked after it.
-    from .models import LedgerMonthTotal, LedgerTotalsMark
-    from .totals import ledger_month_sums, ledger_series
-
     marks = dict(LedgerTotalsMark.objects.filter(time_zone=program.time_zone).values_list("ledger", "last_pk"))
     for ledger, (model, kinds) in ledger_series().items():
         for month, sums in ledger_month_sums(

@@ -4,24 +4,30 @@ import socket
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
+from django.contrib.auth import get_user_model
 
+from .imports import import_job_run
+from .models import SettlementChunk
+from .selectors import program_active_get
 from .services import (
+    daily_rules_catch_up,
     settlement_chunk_execute,
     settlement_due_month,
     settlement_month_parse,
     settlement_run_finish,
     settlement_run_start,
 )
+from .totals import ledger_totals_refresh as totals_refresh
 
 
 @shared_task(name="membership.settle_month")
-def settle_month(month: str, trigger: str = "celery", chunk_size: int | None = None) -> dict:
-    """Open the settlement of ``month`` (YYYY-MM) and hand its chunks to the workers; the last
-    chunk to finish closes the run."""
-    from .models import SettlementChunk
-
+def settle_month(month: str, trigger: str = "celery", chunk_size: int | None = None, actor_id: int | None = None) -> dict:
+    """Open the settlement of ``month`` (YYYY-MM), started by the staff user ``actor_id`` (None:
+    the schedule), and hand its chunks to the workers; the last chunk to finish closes the run."""
     options = {"chunk_size": chunk_size} if chunk_size else {}
-    outcome = settlement_run_start(month=settlement_month_parse(month), trigger=trigger, **options)
+    actor = get_user_model().objects.get(pk=actor_id) if actor_id is not None else None
+    outcome = settlement_run_start(month=settlement_month_parse(month), trigger=trigger, actor=actor, **options)
     run = outcome.run
     if outcome.already_done:
         return {"month": month, "run": run.pk, "already_done": True, "chunks": 0}
@@ -37,8 +43,6 @@ def settle_month(month: str, trigger: str = "celery", chunk_size: int | None = N
 @shared_task(name="membership.settle_chunk", acks_late=True)
 def settle_chunk(chunk_id: int) -> dict:
     """Settle one chunk; if it was the last one left, close the run."""
-    from .models import SettlementChunk
-
     did = settlement_chunk_execute(chunk_id=chunk_id, worker=f"{socket.gethostname()}:{settle_chunk.request.hostname or ''}")
     run_id = SettlementChunk.objects.values_list("run_id", flat=True).get(pk=chunk_id)
     run = settlement_run_finish(run_id=run_id)
@@ -58,8 +62,6 @@ def settle_due() -> dict:
 def catch_up_missed_settlement(sender=None, **kwargs):
     """A settlement the schedule missed while no worker ran is caught up when a worker starts, on
     a queue it consumes; ``settle_due`` does nothing once the month is settled, so it runs once."""
-    from django.conf import settings
-
     if not settings.SETTLEMENT_CATCH_UP_ON_START:
         return
     queues = [queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", [])]
@@ -69,8 +71,6 @@ def catch_up_missed_settlement(sender=None, **kwargs):
 @shared_task(name="membership.import_job_run")
 def import_job_run_task(job_id: int) -> dict:
     """Run an import job that the admin queued."""
-    from .imports import import_job_run
-
     job = import_job_run(job_id=job_id)
     return {"job": job.pk, "status": job.status, "counts": job.counts}
 
@@ -78,8 +78,6 @@ def import_job_run_task(job_id: int) -> dict:
 @shared_task(name="membership.daily_rules")
 def daily_rules() -> dict:
     """What the daily schedule runs: the program's time-based rules for every day not booked yet."""
-    from .accrual import daily_rules_catch_up
-
     runs = daily_rules_catch_up()
     return {"days": [run.day.isoformat() for run in runs], "counts": [run.counts for run in runs]}
 
@@ -87,7 +85,4 @@ def daily_rules() -> dict:
 @shared_task(name="membership.ledger_totals_refresh")
 def ledger_totals_refresh() -> dict:
     """What the schedule runs every few minutes: add new ledger entries to the dashboard's monthly totals."""
-    from .selectors import program_active_get
-    from .totals import ledger_totals_refresh as refresh
-
-    return {"entries_added": refresh(time_zone=program_active_get().time_zone)}
+    return {"entries_added": totals_refresh(time_zone=program_active_get().time_zone)}

@@ -15,6 +15,9 @@ from django.db.models import F, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from common.schedules import periodic_task_sync
+from points.models import PointsEntry
+
 from .models import GrowthEntry, LedgerMonthTotal, LedgerTotalsMark
 
 TOTALS_SETTLE = timedelta(minutes=10)
@@ -23,8 +26,6 @@ TOTALS_TASK_NAME = "Dashboard ledger totals"
 
 def ledger_series() -> dict[str, tuple[type, dict[str, Q]]]:
     """Ledger name → (model, the dashboard's series over it: name → which entries)."""
-    from points.models import PointsEntry
-
     return {
         "growth": (GrowthEntry, {"growth": Q()}),
         "points": (
@@ -79,8 +80,6 @@ def ledger_totals_refresh(*, time_zone: str, now: datetime | None = None) -> int
 
 def totals_schedule_sync() -> int:
     """Make the beat schedule refresh the dashboard's totals every 5 minutes; 1 if it changed."""
-    from common.schedules import periodic_task_sync
-
     return periodic_task_sync(
         name=TOTALS_TASK_NAME, task="membership.ledger_totals_refresh", every_minutes=5,
         description="Adds the newly booked ledger entries to the dashboard's monthly totals.",

@@ -7,8 +7,8 @@ class PointsConfig(AppConfig):
     verbose_name = _("Points")
 
     def ready(self):
-        from membership.sections import member_section
+        from membership import hooks
 
         from .sections import member_points_render
 
-        member_section("points", title=_("Points: available, frozen, expiring"), order=30)(member_points_render)
+        hooks.member_section("points", title=_("Points: available, frozen, expiring"), order=30)(member_points_render)

@@ -15,8 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from common.ledger import LedgerModel
-from membership.models import LedgerEntryBase, Member, ledger_indexes
+from common.ledger import LedgerEntryBase, LedgerModel, ledger_indexes
+from membership.models import EarningRule, Member
 
 
 class PointsAccount(models.Model):
@@ -35,6 +35,9 @@ class PointsAccount(models.Model):
 class PointsEntry(LedgerEntryBase):
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, db_index=False, related_name="points_entries", verbose_name=_("member")
+    )
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
     )
     corrects = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+", verbose_name=_("corrects")

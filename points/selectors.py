@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from membership.models import Member
 
+from .lots import SPEND_ORDER
 from .models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
 
 
@@ -14,7 +15,7 @@ def points_lots_open(*, member: Member, at: datetime | None = None):
     lots = PointsLot.objects.filter(member=member, remaining__gt=0)
     if at is not None:
         lots = lots.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at), frozen=False)
-    return lots.order_by(F("expires_at").asc(nulls_last=True), "earned_at", "pk")
+    return lots.order_by(*SPEND_ORDER)
 
 
 def points_balance_get(*, member: Member) -> int:

@@ -3,7 +3,6 @@
 account row before changing anything, so the balance is never computed from a stale read."""
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,27 +10,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from common.bulk import new_row, rows_insert, rows_update
-from common.timeutil import add_months
 from membership.models import Member, Program, Source
 
+from .lots import OWN_ORDER, debt_paid, lots_draw, points_expires_at
 from .models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
 from .selectors import points_available_get, points_lots_open
 
 
 class InsufficientPoints(ValidationError):
     pass
-
-
-def points_expires_at(*, program: Program, earned_at: datetime) -> datetime | None:
-    """When points earned at ``earned_at`` expire under the program's policy."""
-    tz = ZoneInfo(program.time_zone)
-    if program.points_expiry == Program.PointsExpiry.YEAR_END:
-        year = earned_at.astimezone(tz).year + program.points_expiry_years
-        return datetime(year + 1, 1, 1, tzinfo=tz)
-    if program.points_expiry == Program.PointsExpiry.MONTHS and program.points_expiry_months:
-        local = earned_at.astimezone(tz)
-        return datetime.combine(add_months(local.date(), program.points_expiry_months), local.time(), tzinfo=tz)
-    return None
 
 
 def _account_for_update(member: Member) -> PointsAccount:
@@ -97,9 +84,8 @@ def points_credit(
             remaining=amount,
             frozen=frozen,
         )
-        debt = max(0, -account.balance)
-        if debt:
-            covered = min(debt, amount)
+        covered = debt_paid(balance=account.balance, amount=amount)
+        if covered:
             PointsAllocation.objects.create(entry=entry, lot=lot, amount=-covered)
             PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - covered)
         account.balance += amount
@@ -154,18 +140,12 @@ def points_debit(
         corrects=corrects,
     )
     preferred = [lot.pk for lot in prefer_lots]
-    lots = list(PointsLot.objects.select_for_update().filter(pk__in=preferred, remaining__gt=0).order_by("-earned_at", "-pk"))
+    lots = list(PointsLot.objects.select_for_update().filter(pk__in=preferred, remaining__gt=0).order_by(*OWN_ORDER))
     lots += list(
         points_lots_open(member=member, at=None if allow_negative else now).exclude(pk__in=preferred).select_for_update()
     )
-    left = amount
     allocations = []
-    for lot in lots:
-        if left == 0:
-            break
-        take = min(lot.remaining, left)
-        lot.remaining -= take
-        left -= take
+    for lot, take in lots_draw(lots, amount):
         allocations.append(PointsAllocation(entry=entry, lot=lot, amount=-take))
         PointsLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
     PointsAllocation.objects.bulk_create(allocations)

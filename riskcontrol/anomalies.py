@@ -21,6 +21,7 @@ from django.db.models.functions import Abs, TruncHour
 from django.utils import timezone
 
 from membership.models import Currency, GrowthEntry, LevelChange, Member, Order
+from points.models import PointsEntry
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,6 @@ class EarningVelocityStrategy:
             raise ValidationError({"params": f"currency must be one of {', '.join(Currency.values)}"})
 
     def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
-        from points.models import PointsEntry
-
         ledger = GrowthEntry if self.currency == Currency.GROWTH else PointsEntry
         rows = (
             ledger.objects.filter(effective_at__gte=since, effective_at__lt=until, kind=GrowthEntry.Kind.CREDIT, amount__gt=0)
@@ -187,8 +186,6 @@ class RedemptionBurstStrategy:
             raise ValidationError({"params": "give count (spends an hour) or points (points spent an hour), or both"})
 
     def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
-        from points.models import PointsEntry
-
         burst = Q()
         if self.count is not None:
             burst |= Q(spends__gte=self.count)

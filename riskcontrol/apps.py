@@ -7,16 +7,14 @@ class RiskControlConfig(AppConfig):
     verbose_name = _("Risk control")
 
     def ready(self):
-        from django.contrib import admin
-
-        from membership.models import Member
-        from membership.sections import member_section
+        from membership import hooks
 
         from . import sections
         from .admin import suspend_benefits
+        from .guard import BlacklistGuard
+        from .services import anomaly_check_after_booking
 
-        member_section("risk", title=_("Risk control"), order=60)(sections.member_risk_render)
-        # The members list gets the "suspend benefits" action without membership knowing risk control.
-        member_admin = admin.site._registry.get(Member)
-        if member_admin is not None and suspend_benefits not in (member_admin.actions or []):
-            member_admin.actions = [*(member_admin.actions or []), suspend_benefits]
+        hooks.earning_guard(BlacklistGuard())
+        hooks.on_booking_committed("anomaly check")(anomaly_check_after_booking)
+        hooks.member_section("risk", title=_("Risk control"), order=60)(sections.member_risk_render)
+        hooks.member_admin_action(suspend_benefits)

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from membership.models import Currency, GrowthEntry, Member
 from points.models import PointsEntry
 
+from .anomalies import ANOMALY_STRATEGIES
+
 
 class ManualAdjustment(models.Model):
     class Status(models.TextChoices):
@@ -195,8 +197,6 @@ class AnomalyRule(models.Model):
         return self.name
 
     def clean(self):
-        from .anomalies import ANOMALY_STRATEGIES
-
         strategy = ANOMALY_STRATEGIES.get(self.kind)
         if strategy is None:
             raise ValidationError({"kind": _("unknown anomaly type %(kind)r") % {"kind": self.kind}})

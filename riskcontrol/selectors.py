@@ -3,11 +3,18 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import ListEntry
+from membership.models import GrowthEntry, OrderCredit
+from membership.selectors import program_active_get
+from points.models import PointsEntry
+
+from .models import Alert, BlockedCredit, ListEntry
 
 
 def _in_force(*, kind: str, scope: str, at: datetime) -> QuerySet[ListEntry]:
@@ -85,25 +92,12 @@ def members_whitelisted_ids(*, at: datetime) -> QuerySet:
 
 def alerts_open_count() -> int:
     """How many alerts wait for someone (open or under investigation): the dashboard's figure."""
-    from .models import Alert
-
     return Alert.objects.filter(status__in=[Alert.Status.OPEN, Alert.Status.INVESTIGATING]).count()
 
 
 def member_risk_get(*, member, months: int = 12, limit: int = 20) -> dict:
     """What the member page shows of risk control: list entries (in force and past), open alerts,
     blocked credits, and what the caps withheld (per currency and local month, with the program's caps)."""
-    from zoneinfo import ZoneInfo
-
-    from django.db.models import Sum
-    from django.db.models.functions import TruncMonth
-
-    from membership.models import GrowthEntry
-    from membership.selectors import program_active_get
-    from points.models import PointsEntry
-
-    from .models import Alert, BlockedCredit
-
     now = timezone.now()
     entries = list(ListEntry.objects.filter(member=member).select_related("added_by", "ended_by").order_by("-starts_at", "-pk")[:limit])
     for entry in entries:
@@ -126,8 +120,6 @@ def member_risk_get(*, member, months: int = 12, limit: int = 20) -> dict:
         )
         capped.extend((month.date() if hasattr(month, "date") else month, currency, total) for month, total in rows)
     # What the rules' per-order caps kept the member's orders from earning, by month paid.
-    from membership.models import OrderCredit
-
     per_order = (
         OrderCredit.objects.filter(order__member=member, order_capped__gt=0)
         .annotate(month=TruncMonth("order__paid_at", tzinfo=tz))

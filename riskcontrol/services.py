@@ -11,7 +11,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from common.csvio import FieldError, parse_day, parse_when, read_header, read_rows, write_rejected
 from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
@@ -19,7 +21,9 @@ from membership.services import growth_adjust, withheld_credit_book
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
 
+from .anomalies import anomaly_strategy_for
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment, Severity
+from .selectors import members_blocked, members_whitelisted_ids
 
 
 def _require(actor, permission: str, action: str):
@@ -152,8 +156,6 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
     the threshold it books at once, above it waits for approval. Each row is keyed by the batch
     name and its row number, so importing the same batch twice requests nothing twice.
     """
-    from common.csvio import FieldError, read_header, read_rows, write_rejected
-
     _require(actor, "riskcontrol.add_manualadjustment", "request manual adjustments")
     batch = (batch or "").strip()
     if not batch:
@@ -295,9 +297,6 @@ def anomaly_scan(*, since, until, members=None, kinds=None) -> ScanReport:
     ``auto_suspend`` puts its member on the blacklist for earning (unless already blocked).
     ``members`` (pks) and ``kinds`` narrow the scan, for the check after a booking.
     """
-    from .anomalies import anomaly_strategy_for
-    from .selectors import members_whitelisted_ids
-
     if since >= until:
         raise ValidationError(f"the scan period must end after it starts ({since.isoformat()} … {until.isoformat()})")
     report = ScanReport()
@@ -352,8 +351,6 @@ def _alerts_raise(rule: AnomalyRule, findings: dict) -> tuple[int, int]:
     )
     suspended = 0
     if rule.auto_suspend and rule.severity == Severity.HIGH:
-        from .selectors import members_blocked
-
         now = timezone.now()
         blocked = members_blocked(member_ids={a.member_id for a in alerts}, scope=ListEntry.Scope.EARNING, at=now)
         for alert in sorted(alerts, key=lambda a: a.pk):
@@ -407,8 +404,7 @@ def anomaly_scan_schedule_ensure(*, interval_model=None, task_model=None) -> int
     """Make sure the beat schedule runs ``riskcontrol.scan`` (hourly unless someone changed it in the
     admin: an existing schedule is left as it is). Returns 1 if it was created. Run by a migration
     with its historical models, and callable again at any time."""
-    if interval_model is None:
-        from django_celery_beat.models import IntervalSchedule as interval_model, PeriodicTask as task_model
+    interval_model, task_model = interval_model or IntervalSchedule, task_model or PeriodicTask
     if task_model.objects.filter(name=SCAN_TASK_NAME).exists():
         return 0
     hourly, _ = interval_model.objects.get_or_create(every=1, period="hours")
@@ -475,8 +471,6 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
     ``list_entry_end`` for the member's entries of that kind and scope in force now. A row that is
     already so (listed, or not listed) is unchanged; a bad row is named and the others still apply.
     """
-    from common.csvio import FieldError, parse_day, parse_when, read_rows
-
     permission_require(actor, "riskcontrol.change_listentry" if remove else "riskcontrol.add_listentry", "change the black and white lists")
     label = name or path
     counts = dict.fromkeys(("read", "ended" if remove else "added", "unchanged", "rejected"), 0)
@@ -543,3 +537,8 @@ def anomaly_check_member(*, member_id: int, at) -> ScanReport:
     no second time."""
     hour = at.astimezone(dt_timezone.utc).replace(minute=0, second=0, microsecond=0)
     return anomaly_scan(since=hour, until=hour + timedelta(hours=1), members=[member_id], kinds=BOOKING_CHECK_KINDS)
+
+
+def anomaly_check_after_booking(*, member: Member, at) -> ScanReport:
+    """The core's ``booking committed`` port: the check after each single booking of an order or an event."""
+    return anomaly_check_member(member_id=member.pk, at=at)

@@ -7,13 +7,14 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = _("Paid membership")
 
     def ready(self):
-        from membership.presets import preset_section, program_schedule
-        from membership.sections import member_section
+        from membership import hooks
 
         from . import conditions  # noqa: F401  (registers the paid-membership conditions of the daily rules)
+        from .presets import SUBSCRIPTION_PRESETS
         from .sections import member_subscriptions_render
-        from .services import plan_catalog_sync, subscriptions_schedule_sync
+        from .services import orders_cashback_book, plan_catalog_sync, subscriptions_schedule_sync
 
-        preset_section("plans")(plan_catalog_sync)
-        program_schedule("subscriptions")(subscriptions_schedule_sync)
-        member_section("subscriptions", title=_("Paid membership"), order=45)(member_subscriptions_render)
+        hooks.preset_section("plans", specs=SUBSCRIPTION_PRESETS)(plan_catalog_sync)
+        hooks.program_schedule("subscriptions")(subscriptions_schedule_sync)
+        hooks.on_orders_booked("cashback")(orders_cashback_book)
+        hooks.member_section("subscriptions", title=_("Paid membership"), order=45)(member_subscriptions_render)

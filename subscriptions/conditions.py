@@ -1,4 +1,4 @@
-"""Conditions on paid membership for the time-based rules (``membership.conditions``).
+"""Conditions on paid membership for the time-based rules (``membership.hooks.member_condition``).
 
 A member is subscribed on a day when one of their subscriptions (a free trial included) covers
 it: ``starts_on`` ≤ day ≤ ``ends_on`` (a cancelled subscription ends the day it was cancelled).
@@ -7,7 +7,7 @@ it: ``starts_on`` ≤ day ≤ ``ends_on`` (a cancelled subscription ends the day
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from membership.conditions import member_condition
+from membership.hooks import member_condition
 
 from .models import Subscription
 

@@ -27,8 +27,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.roles import permission_require
+from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import add_months
 from membership.models import Member, Order, Program, Source
+from membership.selectors import program_active_get
+from membership.services import event_record
+from points.services import InsufficientPoints, points_credit, points_debit, points_lot_clear, points_lot_release
+from riskcontrol.models import ListEntry
+from riskcontrol.selectors import member_block_get
 
 from .models import Cashback, Plan, Subscription, SubscriptionTerm
 
@@ -77,8 +83,6 @@ SUBSCRIPTION_YEAR_EVENT = "subscription_year"
 def _years_bought_record(*, term: SubscriptionTerm, plan: Plan, at: datetime) -> None:
     """A paid term of a year or more records the behaviour event ``subscription_year`` once per
     whole year bought, so event rules can reward it (Weibo: 200 growth per year bought)."""
-    from membership.services import event_record
-
     for year in range(1, plan.term_months // 12 + 1):
         event_record(
             member_id=term.subscription.member.member_id, event_type=SUBSCRIPTION_YEAR_EVENT, occurred_at=at,
@@ -170,8 +174,6 @@ def subscription_renew(
 @transaction.atomic
 def subscription_extend_with_points(*, subscription: Subscription, reference: str, at: datetime | None = None, actor=None) -> Subscription:
     """Add one term paid with the plan's price in points (spent oldest lots first, source ``subscription``)."""
-    from points.services import InsufficientPoints, points_debit
-
     permission_require(actor, "subscriptions.change_subscription", "extend subscriptions")
     if term := _booked(reference):
         return term.subscription
@@ -244,9 +246,11 @@ def _cap_room(subscription: Subscription, member_id: int, year: int) -> int | No
     return room
 
 
-def orders_cashback_book(*, orders: list[Order]) -> None:
-    """Cashback for orders just booked (called by ``order_book`` and the batch booking): one query
-    finds the members' subscriptions; only subscribers' orders are looked at further."""
+def orders_cashback_book(*, orders: list[Order], program: Program | None = None) -> None:
+    """Cashback for orders just booked (the core's ``orders booked`` port, from the single and the
+    batch booking): one query finds the members' subscriptions; only subscribers' orders are looked
+    at further. Each cashback follows its subscription's plan and program, whatever ``program``
+    booked the orders."""
     orders = [order for order in orders if order.pk]
     if not orders:
         return
@@ -270,10 +274,6 @@ def orders_cashback_book(*, orders: list[Order]) -> None:
 
 
 def _cashback_grant(subscription: Subscription, order: Order, day: date) -> Cashback | None:
-    from points.services import points_credit
-    from riskcontrol.models import ListEntry
-    from riskcontrol.selectors import member_block_get
-
     plan = subscription.plan
     entitled = cashback_entitlement(order=order, plan=plan)
     if not entitled:
@@ -308,8 +308,6 @@ def _cashback_grant(subscription: Subscription, order: Order, day: date) -> Cash
 
 def _cashback_adjust(cashback: Cashback, order: Order) -> None:
     """A changed order (a refund): a lower entitlement takes the difference back; never more is paid."""
-    from points.services import points_debit
-
     if cashback.status not in PAID_OUT or not cashback.points:
         return
     entitled = cashback_entitlement(order=order, plan=cashback.subscription.plan)
@@ -327,8 +325,6 @@ def _cashback_adjust(cashback: Cashback, order: Order) -> None:
 
 
 def _trial_cashback_release(trial: Subscription) -> None:
-    from points.services import points_lot_release
-
     for cashback in trial.cashbacks.filter(status=Cashback.Status.FROZEN).select_related("points_entry__lot"):
         if cashback.points_entry_id:
             points_lot_release(lot=cashback.points_entry.lot)
@@ -339,8 +335,6 @@ def _trial_cashback_release(trial: Subscription) -> None:
 
 
 def _trial_cashback_clear(trial: Subscription, at: datetime) -> int:
-    from points.services import points_lot_clear
-
     cleared = 0
     for cashback in trial.cashbacks.filter(status=Cashback.Status.FROZEN).select_related("points_entry__lot"):
         if cashback.points_entry_id:
@@ -360,8 +354,6 @@ def subscriptions_daily_run(*, at: datetime | None = None, program: Program | No
     """The daily task: subscriptions past their end expire; trials that ended more than
     ``RELEASE_WINDOW_DAYS`` ago without a purchase have their frozen cashback cleared. Running it
     twice changes nothing more."""
-    from membership.selectors import program_active_get
-
     program = program or program_active_get()
     at = at or timezone.now()
     today = _local_day(program, at)
@@ -384,8 +376,6 @@ DAILY_TASK_NAME = "Daily paid membership"
 def subscriptions_schedule_sync(*, program: Program) -> int:
     """Make the beat schedule run ``subscriptions.daily`` at 00:15 every day in the program's time
     zone; returns 1 if the schedule changed."""
-    from common.schedules import daily_at, periodic_task_sync
-
     return periodic_task_sync(
         name=DAILY_TASK_NAME, task="subscriptions.daily", crontab=daily_at(hour=0, minute=15, time_zone=program.time_zone),
         description=f"Expires paid memberships and clears unreleased trial cashback, at 00:15 ({program.time_zone}).",

@@ -244,7 +244,7 @@ def test_every_admin_action_runs(admin_client, data):
 def test_member_page_renders_the_sections_other_apps_register(admin_client, program):
     from django.utils.html import format_html
 
-    from membership.sections import MEMBER_SECTIONS, member_section
+    from membership.hooks import MEMBER_SECTIONS, member_section
 
     m = MemberFactory()
     member_section("probe", title="Probe section", order=1)(lambda *, member, request: format_html("<b>{}</b>", member.member_id))

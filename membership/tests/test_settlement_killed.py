@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from membership.booking import OpeningBalance, opening_balances_book_batch
+from membership.services import OpeningBalance, opening_balances_book_batch
 from membership.models import LevelChange, Member, SettlementChunk, SettlementRun
 from membership.tests.factories import local
 from points.models import PointsEntry, PointsLot

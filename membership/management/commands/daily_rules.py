@@ -3,7 +3,7 @@ from datetime import date
 from django.core.management.base import CommandError
 
 from common.commands import ContractCommand
-from membership.accrual import daily_rules_catch_up, daily_rules_run
+from membership.services import daily_rules_catch_up, daily_rules_run
 
 
 class Command(ContractCommand):

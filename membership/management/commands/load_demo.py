@@ -21,8 +21,7 @@ from common.timeutil import add_months
 from membership.models import Member
 from membership.rules import OrderFacts
 from membership.selectors import NoActiveProgram, program_active_get, program_levels, settlement_latest_month
-from membership.booking import orders_book_batch
-from membership.services import settlement_run_execute
+from membership.services import orders_book_batch, settlement_run_execute
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕彬鑫浩宇轩然子涵欣怡梓萱一诺思远晨阳嘉怡雨桐俊杰志强建华晓东海燕春梅丹丹佳琪文博"

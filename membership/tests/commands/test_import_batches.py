@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-import membership.imports
+import membership.imports.files
 from membership.models import GrowthEntry, Member, Order
 from membership.selectors import order_credits_reconcile
 from membership.tests.factories import MemberFactory
@@ -33,7 +33,7 @@ def test_a_crash_mid_import_leaves_whole_batches_and_a_rerun_finishes_the_job(pr
     for n in range(4):
         MemberFactory(member_id=f"CM{n}")
     path = orders_file(tmp_path)
-    real = membership.imports.orders_book_batch
+    real = membership.imports.files.orders_book_batch
     calls = []
 
     def crash_on_third_batch(**kwargs):
@@ -42,13 +42,13 @@ def test_a_crash_mid_import_leaves_whole_batches_and_a_rerun_finishes_the_job(pr
             raise ConnectionError("server closed the connection unexpectedly")
         return real(**kwargs)
 
-    monkeypatch.setattr(membership.imports, "orders_book_batch", crash_on_third_batch)
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", crash_on_third_batch)
     with pytest.raises(ConnectionError):
         call_command("import_orders", path, "--batch-size", "10", "--workers", "1", stdout=StringIO(), stderr=StringIO())
     assert Order.objects.count() == 20  # two whole batches, nothing of the third
     assert points_reconcile() == [] and order_credits_reconcile() == []
 
-    monkeypatch.setattr(membership.imports, "orders_book_batch", real)
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", real)
     code, out, _ = run("import_orders", path, "--batch-size", "10")
     assert code == 0 and "created 20, changed 0, unchanged 20" in out
     after_crash = ledgers()

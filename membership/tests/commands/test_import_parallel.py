@@ -19,7 +19,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import membership.imports
+import membership.imports.files
 from membership.models import Member, Order
 from membership.selectors import order_credits_reconcile
 from membership.services import order_book
@@ -44,13 +44,13 @@ def shares(monkeypatch):
     """How many processes each import that booked in several processes used (one booking in
     this process adds nothing)."""
     seen = []
-    real = membership.imports._book_in_processes
+    real = membership.imports.files.book_in_processes
 
     def spy(kind, staging, count, batch_size, take):
         seen.append(count)
         return real(kind, staging, count, batch_size, take)
 
-    monkeypatch.setattr(membership.imports, "_book_in_processes", spy)
+    monkeypatch.setattr(membership.imports.files, "book_in_processes", spy)
     return seen
 
 
@@ -106,10 +106,10 @@ def test_rows_rejected_in_a_booking_process_are_reported_with_their_row(program,
 def test_many_rows_rejected_while_processes_book_are_all_kept(program, tmp_path, monkeypatch, shares):
     """Rejected rows are written down while the booking processes read the staged rows (slowly
     here, and with no patience for a locked file): the one never waits for the other."""
-    monkeypatch.setattr(membership.imports.Staging, "FLUSH", 3)
-    connect, book = sqlite3.connect, membership.imports.orders_book_batch
+    monkeypatch.setattr(membership.imports.files.Staging, "FLUSH", 3)
+    connect, book = sqlite3.connect, membership.imports.files.orders_book_batch
     monkeypatch.setattr(sqlite3, "connect", lambda path, **options: connect(path, timeout=0.01))
-    monkeypatch.setattr(membership.imports, "orders_book_batch", lambda **kwargs: time.sleep(0.05) or book(**kwargs))
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", lambda **kwargs: time.sleep(0.05) or book(**kwargs))
     for n in range(4):
         MemberFactory(member_id=f"G{n}")
     lines = [ORDER_HEADER] + [
@@ -128,7 +128,7 @@ def test_a_failed_booking_process_stops_the_import_and_a_rerun_finishes_the_job(
         MemberFactory(member_id=f"K{n}")
     lines = [ORDER_HEADER] + [f"KO{n:02d},K{n % 4},2026-03-{1 + n % 20:02d} 10:{n % 60:02d}:00,completed,{100 + n}.50,0,0,0,," for n in range(40)]
     path = write(tmp_path / "orders.csv", "\n".join(lines) + "\n")
-    real = membership.imports.orders_book_batch
+    real = membership.imports.files.orders_book_batch
     calls = []
 
     def fail_on_second_batch_of_k1(**kwargs):
@@ -141,7 +141,7 @@ def test_a_failed_booking_process_stops_the_import_and_a_rerun_finishes_the_job(
                 raise ConnectionError("server closed the connection unexpectedly")
         return real(**kwargs)
 
-    monkeypatch.setattr(membership.imports, "orders_book_batch", fail_on_second_batch_of_k1)
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", fail_on_second_batch_of_k1)
     code, _, err = run("import_orders", path, "--batch-size", "5", "--workers", "2")
     assert code == 1 and shares == [2]
     assert "running the same file again books the rest" in err
@@ -150,7 +150,7 @@ def test_a_failed_booking_process_stops_the_import_and_a_rerun_finishes_the_job(
     assert 0 < booked < 40
     assert points_reconcile() == [] and order_credits_reconcile() == []
 
-    monkeypatch.setattr(membership.imports, "orders_book_batch", real)
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", real)
     assert import_file(path, "--batch-size", "5", "--workers", "2") == (
         f"read 40, created {40 - booked}, changed 0, unchanged {booked}, rejected 0, capped 0"
     )
@@ -165,14 +165,14 @@ def test_each_member_is_booked_by_one_process_in_booking_order(program, tmp_path
     ]
     path = write(tmp_path / "orders.csv", "\n".join(lines) + "\n")
     log = tmp_path / "batches.jsonl"
-    real = membership.imports.orders_book_batch
+    real = membership.imports.files.orders_book_batch
 
     def logged(**kwargs):
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(json.dumps([os.getpid(), [(f.member_id, f.paid_at.isoformat(), f.order_id) for f in kwargs["facts"]]]) + "\n")
         return real(**kwargs)
 
-    monkeypatch.setattr(membership.imports, "orders_book_batch", logged)
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", logged)
     assert import_file(path, "--batch-size", "4", "--workers", "2") == "read 60, created 60, changed 0, unchanged 0, rejected 0, capped 0"
     booked = {}
     for pid, rows in map(json.loads, log.read_text(encoding="utf-8").splitlines()):

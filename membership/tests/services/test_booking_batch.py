@@ -10,7 +10,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from membership.booking import Rejection, orders_book_batch
+from membership.services import Rejection, orders_book_batch
 from membership.models import GrowthEntry, Order, OrderCredit
 from membership.services import order_book
 from membership.tests.factories import MemberFactory, local, order

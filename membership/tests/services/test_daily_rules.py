@@ -11,9 +11,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from membership import accrual
-from membership.accrual import daily_rules_catch_up, daily_rules_due, daily_rules_run
-from membership.conditions import MEMBER_CONDITIONS, member_condition
+from membership.services import daily as accrual
+from membership.services import daily_rules_catch_up, daily_rules_due, daily_rules_run
+from membership.hooks import MEMBER_CONDITIONS, member_condition
 from membership.models import DailyRuleRun, EarningRule, GrowthEntry, Member
 from membership.tests.factories import MemberFactory, local
 from points.selectors import points_balance_get, points_reconcile

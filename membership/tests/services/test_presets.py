@@ -245,7 +245,7 @@ def test_jd_jingxiang_settles_on_the_2nd_and_gives_each_month_the_coupons_of_the
 
 
 def test_weibo_members_gain_10_a_day_15_on_a_yearly_plan_and_200_per_year_bought():
-    from membership.accrual import daily_rules_run
+    from membership.services import daily_rules_run
     from subscriptions.models import Plan
     from subscriptions.services import subscription_renew, subscription_start
 
@@ -271,7 +271,7 @@ def test_weibo_members_gain_10_a_day_15_on_a_yearly_plan_and_200_per_year_bought
 def test_tencent_video_growth_decays_while_not_a_member_never_below_zero_and_coins_buy_in_the_mall():
     from mall.models import MallItem
     from mall.services import redemption_create
-    from membership.accrual import daily_rules_run
+    from membership.services import daily_rules_run
     from subscriptions.models import Plan
     from subscriptions.services import subscription_start
 

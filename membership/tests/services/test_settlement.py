@@ -156,7 +156,7 @@ def test_spending_uses_the_oldest_points_first(program):
 
 
 def test_a_failed_run_is_finished_by_running_it_again(program, staff, monkeypatch):
-    from membership import services
+    from membership.services import settlement as services
 
     members = [MemberFactory() for _ in range(5)]
     for m in members:

@@ -202,8 +202,8 @@ def test_two_concurrent_releases_book_once(program, approver):
 def test_a_blacklisted_member_earns_nothing_from_daily_rules_and_a_rerun_blocks_once(program, approver):
     from datetime import date
 
-    from membership import accrual
-    from membership.accrual import daily_rules_run
+    from membership.services import daily as accrual
+    from membership.services import daily_rules_run
     from membership.rules import strategy_for
 
     rule = EarningRule(program=program, code="every-day", name="every day", kind="daily", currency="growth", params={"amount": 5})

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from membership.booking import orders_book_batch
+from membership.services import orders_book_batch
 from membership.services import order_book
 from membership.tests.factories import MemberFactory, local, order
 from points.models import PointsEntry

@@ -2,9 +2,9 @@
 
 ``daily_rules_run`` books one day for every daily rule of a program, set-based: the members a
 rule applies to are selected by its condition in one query per chunk, and written with the batch
-booking of ``booking.BatchBook``. Each (rule, day, member) is booked once (its idempotency key),
-and each day is recorded as a ``DailyRuleRun``, so the daily task catches up days the schedule
-missed and a run cut off midway is finished by running it again.
+booking (``batch.BatchBook``). Each (rule, day, member) is booked once (its idempotency key), and
+each day is recorded as a ``DailyRuleRun``, so the daily task catches up days the schedule missed
+and a run cut off midway is finished by running it again.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import local_midnight
 
-from .booking import BatchBook
-from .conditions import MEMBER_CONDITIONS
-from .models import DailyRuleRun, GrowthEntry, Member, Program, Source
-from .rules import strategy_for
-from .selectors import program_active_get
-from .services import _ledger_for, rules_for
+from .. import hooks
+from ..models import DailyRuleRun, GrowthEntry, Member, Program, Source
+from ..rules import strategy_for
+from ..selectors import program_active_get, rules_for
+from .batch import BatchBook
+from .posting import ledger_for
 
 DAILY_CHUNK = 5000
 CATCH_UP_DAYS = 31
@@ -35,7 +36,7 @@ def daily_key(rule_pk: int, day: date, member_pk: int) -> str:
 
 
 def _book_rule_chunk(*, program, rule, strategy, day, at, member_pks) -> int:
-    ledger = _ledger_for(rule.currency)
+    ledger = ledger_for(rule.currency)
     ref = f"{rule.code}:{day.isoformat()}"
     done = set(ledger.objects.filter(source=Source.DAILY, source_ref=ref, member_id__in=member_pks).values_list("member_id", flat=True))
     todo = [pk for pk in member_pks if pk not in done]
@@ -49,10 +50,20 @@ def _book_rule_chunk(*, program, rule, strategy, day, at, member_pks) -> int:
         )
         amounts = {pk: max(strategy.amount, strategy.floor - totals.get(pk, 0)) for pk in todo}
         amounts = {pk: amount for pk, amount in amounts.items() if amount < 0}
+    guard = None
     if strategy.amount > 0:
-        amounts = _without_blocked(amounts, rule=rule, ref=ref, at=at)
+        # Members the earning guard stops earn nothing: what they would have earned is kept by
+        # the guard, once per member, rule and day, however often the day is run.
+        guard = hooks.earning_guard_session(member_pks=list(amounts), since=at, until=at, known=[(Source.DAILY, ref)])
+        for pk in list(amounts):
+            block = guard.block_at(member_pk=pk, at=at)
+            if block is not None:
+                guard.withhold_once(
+                    member_pk=pk, currency=rule.currency, amount=amounts.pop(pk), source=Source.DAILY, source_ref=ref, rule=rule,
+                    effective_at=at, block=block,
+                )
     members = list(Member.objects.filter(pk__in=list(amounts)).order_by("pk").only("pk"))
-    book = BatchBook(program=program, members=members, orders=[])
+    book = BatchBook(program=program, members=members, orders=[], guard=guard)
     for member in members:
         amount = amounts[member.pk]
         book.post(
@@ -62,28 +73,6 @@ def _book_rule_chunk(*, program, rule, strategy, day, at, member_pks) -> int:
         )
     book.flush()
     return len(members)
-
-
-def _without_blocked(amounts: dict[int, int], *, rule, ref: str, at) -> dict[int, int]:
-    """Members blacklisted for earning at ``at`` earn nothing: what they would have earned is
-    kept as blocked credits (once per member, rule and day, however often the day is run)."""
-    from riskcontrol.models import BlockedCredit
-    from riskcontrol.selectors import members_blocked
-
-    blocked = members_blocked(member_ids=list(amounts), scope="earning", at=at)
-    if not blocked:
-        return amounts
-    BlockedCredit.objects.bulk_create(
-        [
-            BlockedCredit(
-                member_id=pk, currency=rule.currency, amount=amounts[pk], source=Source.DAILY, source_ref=ref, rule=rule,
-                effective_at=at, list_entry_id=entry_pk,
-            )
-            for pk, entry_pk in blocked.items()
-        ],
-        ignore_conflicts=True,
-    )
-    return {pk: amount for pk, amount in amounts.items() if pk not in blocked}
 
 
 def daily_rules_run(*, day: date, program: Program | None = None, trigger: str = "command", chunk_size: int = DAILY_CHUNK) -> DailyRuleRun:
@@ -100,7 +89,7 @@ def daily_rules_run(*, day: date, program: Program | None = None, trigger: str =
     for rule in rules_for(program=program, fact="day", at=at):
         strategy = strategy_for(rule)
         members = Member.objects.filter(
-            MEMBER_CONDITIONS[strategy.when].q(program=program, day=day),
+            hooks.MEMBER_CONDITIONS[strategy.when].q(program=program, day=day),
             Q(joined_at__isnull=True) | Q(joined_at__lt=day_end),
             status=Member.Status.ACTIVE,
         )
@@ -136,11 +125,7 @@ def daily_rules_catch_up(*, program: Program | None = None, trigger: str = "sche
 def daily_schedule_sync(*, program: Program) -> int:
     """Make the beat schedule run ``membership.daily_rules`` at 00:30 in the program's time zone;
     returns 1 if the schedule changed."""
-    from common.schedules import daily_at, periodic_task_sync
-
     return periodic_task_sync(
         name=DAILY_TASK_NAME, task="membership.daily_rules", crontab=daily_at(hour=0, minute=30, time_zone=program.time_zone),
         description=f"Books the day before for the program's daily rules at 00:30 ({program.time_zone}), catching up missed days.",
     )
-
-

@@ -1,0 +1,273 @@
+"""The ports of the membership core: where the feature apps plug in.
+
+The core announces what it did and asks what it must not decide alone; it imports no feature app.
+Each feature registers what it contributes from its ``AppConfig.ready``, with the functions below:
+
+Booking
+- ``earning_guard(guard)``: what stops a member earning (risk control's blacklist) and keeps what
+  it withheld. One guard; without one, every member earns.
+- ``on_orders_booked(key)``: ``receiver(*, orders, program)`` runs in a booking's transaction with
+  the orders it just wrote, from the single and the batch path alike (paid membership's cashback).
+- ``on_booking_committed(key)``: ``receiver(*, member, at)`` runs once a single booking of an order
+  or an event has committed (risk control's anomaly check); a failing receiver is logged and never
+  undoes the booking.
+
+Settlement, set-up and the console
+- ``settlement_chunk_step(key)``: ``step(*, run, program, span) -> benefits issued`` runs in every
+  settlement chunk's transaction, after the levels and the points expiry (the month's benefits).
+- ``preset_section(key, specs=...)``: ``loader(*, program, specs) -> rows changed`` loads the
+  ``key`` section of a program preset; ``specs`` gives the section's data for presets that do not
+  carry it themselves ({preset code: specs}).
+- ``program_schedule(key)``: ``sync(*, program) -> entries changed`` keeps an app's beat schedule
+  entries on the active program's time zone and days.
+- ``member_condition(key, label=...)``: ``q(*, program, day) -> Q`` over members, named by the
+  time-based rules (paid membership's ``subscribed``).
+- ``member_section(key, title=..., order=...)``: ``render(*, member, request) -> html`` adds a
+  section to the member page (the 360 view).
+- ``member_admin_action(action)``: adds an action to the members list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from .models import Member
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- the earning guard
+
+
+class GuardSession(Protocol):
+    """What one booking (of one fact, or of a batch) asks the earning guard.
+
+    The session reads what the booking needs when it is opened and writes what it withheld on
+    ``flush``, in the booking's transaction. ``block`` is whatever ``block_at`` returned (the guard's
+    reason, such as a blacklist entry's pk); the core only passes it back.
+    """
+
+    def block_at(self, *, member_pk: int, at: datetime) -> object | None:
+        """What stops the member earning at ``at``, or None when they may earn."""
+
+    def withhold_more(self, *, member_pk: int, currency: str, amount: int, source: str, source_ref: str, rule, effective_at: datetime, block) -> None:
+        """Keep ``amount`` more that the rule would have credited the source (an order that grew)."""
+
+    def withhold_once(self, *, member_pk: int, currency: str, amount: int, source: str, source_ref: str, rule, effective_at: datetime, block) -> None:
+        """Keep ``amount`` that the rule would have credited the source, unless something is kept
+        for the source already (a fact booked once: an event, a day of a daily rule)."""
+
+    def withheld_lower(self, *, member_pk: int, source: str, source_ref: str, rule, at_most: int) -> None:
+        """The source is owed at most ``at_most`` now (its entitlement fell): lower what is kept for it."""
+
+    def flush(self) -> None:
+        """Write what the session withheld or lowered."""
+
+
+class EarningGuard(Protocol):
+    def session(self, *, member_pks: Iterable[int], since: datetime, until: datetime, known: Iterable[tuple[str, str]] = ()) -> GuardSession:
+        """A session for bookings of ``member_pks`` dated within [since, until]; ``known`` are the
+        (source, source reference) pairs booked before, whose withheld credits may change."""
+
+
+class EveryoneEarns:
+    """The guard when no app registers one, and the session of postings that are not earnings
+    (opening balances): nothing is ever withheld."""
+
+    def session(self, **kwargs) -> EveryoneEarns:
+        return self
+
+    def block_at(self, *, member_pk, at):
+        return None
+
+    def withheld_lower(self, **kwargs) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+_GUARD: list[EarningGuard] = []
+
+
+def earning_guard(guard: EarningGuard) -> EarningGuard:
+    """Register the guard that decides who may earn (one per project)."""
+    if _GUARD and _GUARD[0] is not guard:
+        raise ImproperlyConfigured(f"an earning guard is already registered ({_GUARD[0]!r}); there can be one")
+    _GUARD[:] = [guard]
+    return guard
+
+
+def earning_guard_session(*, member_pks: Iterable[int], since: datetime, until: datetime, known: Iterable[tuple[str, str]] = ()) -> GuardSession:
+    guard = _GUARD[0] if _GUARD else EveryoneEarns()
+    return guard.session(member_pks=member_pks, since=since, until=until, known=known)
+
+
+# ---------------------------------------------------------------- booking announcements
+
+
+ORDERS_BOOKED: dict[str, Callable[..., None]] = {}
+BOOKING_COMMITTED: dict[str, Callable[..., None]] = {}
+
+
+def on_orders_booked(key: str):
+    """Register ``receiver(*, orders, program)``, run in the transaction of every booking of orders."""
+
+    def register(receiver):
+        ORDERS_BOOKED[key] = receiver
+        return receiver
+
+    return register
+
+
+def on_booking_committed(key: str):
+    """Register ``receiver(*, member, at)``, run after a single booking has committed."""
+
+    def register(receiver):
+        BOOKING_COMMITTED[key] = receiver
+        return receiver
+
+    return register
+
+
+def orders_booked(*, orders: list, program) -> None:
+    """Tell the receivers which orders a booking just wrote (new or changed, saved)."""
+    for receiver in ORDERS_BOOKED.values():
+        receiver(orders=orders, program=program)
+
+
+def booking_committed(*, member: Member, at: datetime) -> None:
+    """Once the current transaction commits, tell the receivers that ``member`` booked a fact at ``at``."""
+
+    def announce():
+        for key, receiver in BOOKING_COMMITTED.items():
+            try:
+                receiver(member=member, at=at)
+            except Exception:
+                logger.exception("%s after a booking of member %s failed", key, member.member_id)
+
+    transaction.on_commit(announce)
+
+
+# ---------------------------------------------------------------- settlement steps
+
+
+# ``step(*, run, program, span) -> benefits issued``, run in each settlement chunk's transaction.
+SETTLEMENT_CHUNK_STEPS: dict[str, Callable[..., int]] = {}
+
+
+def settlement_chunk_step(key: str):
+    """Register ``step(*, run, program, span) -> int`` to run in every settlement chunk."""
+
+    def register(step):
+        SETTLEMENT_CHUNK_STEPS[key] = step
+        return step
+
+    return register
+
+
+# ---------------------------------------------------------------- program set-up
+
+
+@dataclass(frozen=True)
+class PresetSection:
+    key: str
+    loader: Callable[..., int]  # loader(*, program, specs) -> rows changed
+    specs: dict  # preset code -> the section's data, for presets that do not carry it
+
+
+PRESET_SECTIONS: dict[str, PresetSection] = {}
+
+# Beat schedule entries that follow the active program (its time zone, its days), by app:
+# ``sync(*, program) -> entries changed``, run whenever a program is made active or reloaded.
+PROGRAM_SCHEDULES: dict[str, Callable[..., int]] = {}
+
+
+def preset_section(key: str, *, specs: dict | None = None):
+    """Register the loader of a preset's ``key`` section, with the section's data by preset code."""
+
+    def register(loader):
+        PRESET_SECTIONS[key] = PresetSection(key=key, loader=loader, specs=specs or {})
+        return loader
+
+    return register
+
+
+def program_schedule(key: str):
+    """Register the schedule ``sync`` of an app."""
+
+    def register(sync):
+        PROGRAM_SCHEDULES[key] = sync
+        return sync
+
+    return register
+
+
+# ---------------------------------------------------------------- conditions of the daily rules
+
+
+@dataclass(frozen=True)
+class MemberCondition:
+    key: str
+    label: str
+    q: Callable  # q(*, program, day) -> Q over Member rows
+
+
+MEMBER_CONDITIONS: dict[str, MemberCondition] = {}
+
+
+def member_condition(key: str, *, label: str):
+    """Register ``q(*, program, day) -> Q`` as the condition ``key``: a daily rule selects every
+    member it applies to in one query."""
+
+    def register(q):
+        MEMBER_CONDITIONS[key] = MemberCondition(key=key, label=label, q=q)
+        return q
+
+    return register
+
+
+# ---------------------------------------------------------------- the console
+
+
+@dataclass(frozen=True)
+class MemberSection:
+    key: str
+    title: str  # a lazy translation
+    render: Callable  # render(*, member, request) -> safe HTML (format_html and friends)
+    order: int = 100
+
+
+MEMBER_SECTIONS: dict[str, MemberSection] = {}
+MEMBER_ADMIN_ACTIONS: list[Callable] = []
+
+
+def member_section(key: str, *, title, order: int = 100):
+    """Register ``render(*, member, request)`` as the member page's ``key`` section."""
+
+    def register(render):
+        MEMBER_SECTIONS[key] = MemberSection(key=key, title=title, render=render, order=order)
+        return render
+
+    return register
+
+
+def member_sections_render(*, member, request) -> list[tuple[str, str]]:
+    """(title, html) of every registered section for ``member``, in order."""
+    sections = sorted(MEMBER_SECTIONS.values(), key=lambda s: (s.order, s.key))
+    return [(s.title, s.render(member=member, request=request)) for s in sections]
+
+
+def member_admin_action(action: Callable) -> Callable:
+    """Add ``action`` (an admin action function) to the members list."""
+    if action not in MEMBER_ADMIN_ACTIONS:
+        MEMBER_ADMIN_ACTIONS.append(action)
+    return action

@@ -1,0 +1,231 @@
+"""Importing the contract's files: streamed, staged, booked in batches.
+
+1. The file is read row by row; each row is parsed and checked on its own (``reading``), and the
+   valid ones go to a staging table in a temporary SQLite file (``staging``), so memory does not
+   grow with the file.
+2. The staging table finds orders that appear twice (the later rows are rejected, naming the
+   first) and hands the orders back in booking order: ``paid_at``, then ``order_id``.
+3. The orders are booked in batches by ``services.orders_book_batch``; each batch is one
+   transaction, so a crash leaves whole batches and running the same file again books the rest
+   (what was booked comes back as unchanged).
+
+Bookings of different members do not depend on each other (caps, lots, balances and cashback are
+each a member's own), so with ``workers`` above 1 the staged rows are split by member into that
+many shares, each booked in its own process and database connection (``processes``), every
+member's orders still in booking order within one process.
+
+Rejected rows are kept in the staging file too and written, in row order, to ``PATH.rejected.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from common.csvio import FieldError, read_header, read_rows, write_rejected
+from common.roles import permission_require
+
+from ..models import Program
+from ..services import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
+from .processes import book_in_processes
+from .reading import (
+    BALANCE_COLUMNS,
+    BALANCE_REQUIRED,
+    MEMBER_COLUMNS,
+    MEMBER_REQUIRED,
+    ORDER_COLUMNS,
+    ORDER_REQUIRED,
+    ImportKind,
+    ImportReport,
+    balance_parse,
+    member_parse,
+    order_from_payload,
+    order_parse,
+    order_payload,
+)
+from .staging import Staging, shard_of
+
+
+def import_file(
+    kind: ImportKind,
+    *,
+    path: str,
+    encoding: str = "utf-8",
+    dry_run: bool = False,
+    batch_size: int = 5000,
+    workers: int = 1,
+    on_error: Callable[[str], None] = lambda error: None,
+    on_progress: Callable[[str, int, int], None] = lambda phase, done, total: None,
+    on_row: Callable[[int, object], None] = lambda number, outcome: None,
+    name: str = "",
+    actor=None,
+) -> ImportReport:
+    """Read and check every row, stage the valid ones, then book them in batches (see the module docstring).
+
+    Raises ``FileError`` if the file as a whole is unusable; each rejected row is reported through
+    ``on_error`` as a sentence naming the file (``name``, else ``path``), row and column.
+    ``workers`` above 1 books in that many processes (PostgreSQL only; not in a dry run, nor
+    inside a transaction, which other connections could not see; and no more processes than
+    there are batches).
+    """
+    permission_require(actor, kind.permission, f"import {kind.noun}s")
+    report = ImportReport(path=str(path), dry_run=dry_run)
+    report.counts = counts = dict.fromkeys(kind.counts, 0)
+    label = name or path
+    staging = Staging()
+    try:
+
+        def reject(number, raw, column, message):
+            error = f"{label}: row {number}, column {column}: {message}"
+            on_error(error)
+            staging.reject(number, raw, error)
+            counts["rejected"] += 1
+            on_row(number, Rejection(column, message))
+
+        for row in read_rows(path, required=kind.required, known=kind.columns, encoding=encoding):
+            counts["read"] += 1
+            try:
+                sort_key, key, payload = kind.parse(row.values)
+            except FieldError as exc:
+                reject(row.number, row.raw, exc.field, exc.message)
+                continue
+            except ValidationError as exc:
+                column, messages = next(iter(exc.message_dict.items()))
+                reject(row.number, row.raw, column, messages[0])
+                continue
+            staging.stage(row.number, sort_key, key, payload, row.raw, shard_of(kind.member_of(payload)) if kind.member_of else 0)
+            if counts["read"] % 10000 == 0:
+                on_progress("read", counts["read"], 0)
+
+        for number, raw, key, first in staging.duplicates():
+            reject(number, raw, kind.columns[0], f"{kind.columns[0].removesuffix('_id')} {key} already appears in row {first}")
+
+        total, done = staging.count(), 0
+        staging.order()
+
+        def take(booked):
+            """Count a booked batch: (row, raw, outcome) for each of its rows."""
+            nonlocal done
+            for number, raw, outcome in booked:
+                if isinstance(outcome, Rejection):
+                    reject(number, raw, outcome.field, outcome.message)
+                    continue
+                counts[outcome.outcome] += 1
+                if "capped" in counts:
+                    counts["capped"] += bool(outcome.capped)
+                on_row(number, outcome)
+            done += len(booked)
+            on_progress("book", done, total)
+
+        shares = min(workers, max(1, total // batch_size))
+        if shares > 1 and kind.member_of and not dry_run and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            book_in_processes(kind, staging, shares, batch_size, take)
+        else:
+            with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
+                for staged in staging.in_order(batch_size):
+                    with transaction.atomic():
+                        outcomes = kind.book([payload for _, _, payload in staged])
+                        if dry_run and not kind.dependent_batches:
+                            transaction.set_rollback(True)
+                    take([(number, raw, outcome) for (number, raw, _), outcome in zip(staged, outcomes)])
+                if dry_run and kind.dependent_batches:
+                    transaction.set_rollback(True)
+
+        if counts["rejected"] and not dry_run:
+            report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
+    finally:
+        staging.close()
+    return report
+
+
+def orders_import(*, path: str, program: Program, book_points: bool = True, **options) -> ImportReport:
+    """Import an orders file as CONTRACT.md says: each order booked by the program's rules, in
+    order of ``paid_at``, then ``order_id``; a dry run books the file and rolls it all back."""
+
+    def parse(values):
+        facts = order_parse(values)
+        return facts.paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"), facts.order_id, order_payload(facts)
+
+    def book(payloads):
+        return orders_book_batch(facts=[order_from_payload(p) for p in payloads], program=program, book_points=book_points).outcomes
+
+    kind = ImportKind(
+        noun="order",
+        permission="membership.add_order",
+        columns=ORDER_COLUMNS,
+        required=ORDER_REQUIRED,
+        counts=("read", "created", "changed", "unchanged", "rejected", "capped"),
+        parse=parse,
+        book=book,
+        dependent_batches=True,
+        member_of=lambda payload: payload[1],
+    )
+    return import_file(kind, path=path, **options)
+
+
+def balances_import(*, path: str, program: Program, actor=None, **options) -> ImportReport:
+    """Import opening balances (``member_id,points,earned_on,growth,growth_on``), once per member."""
+    tz = ZoneInfo(program.time_zone)
+
+    def parse(values):
+        b = balance_parse(values, tz)
+        payload = [b.member_id, b.points, b.earned_at and b.earned_at.isoformat(), b.growth, b.growth_at and b.growth_at.isoformat()]
+        return b.member_id, b.member_id, payload
+
+    def book(payloads):
+        balances = [
+            OpeningBalance(
+                member_id=member_id,
+                points=points,
+                earned_at=earned_at and datetime.fromisoformat(earned_at),
+                growth=growth,
+                growth_at=growth_at and datetime.fromisoformat(growth_at),
+            )
+            for member_id, points, earned_at, growth, growth_at in payloads
+        ]
+        return opening_balances_book_batch(balances=balances, program=program, actor=actor).outcomes
+
+    kind = ImportKind(
+        noun="opening balance",
+        permission="membership.import_opening_balances",
+        columns=BALANCE_COLUMNS,
+        required=BALANCE_REQUIRED,
+        counts=("read", "created", "unchanged", "rejected"),
+        parse=parse,
+        book=book,
+        member_of=lambda payload: payload[0],
+    )
+    return import_file(kind, path=path, actor=actor, **options)
+
+
+def members_import(*, path: str, **options) -> ImportReport:
+    """Import members (``member_id,name,phone,birthday,joined_at``, optionally ``base_score``): new ones are created, known
+    ones get the fields given (an empty cell leaves a field as it is), never a duplicate."""
+
+    def parse(values):
+        fields = member_parse(values)
+        payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
+        return "", fields["member_id"], payload
+
+    def book(payloads):
+        for payload in payloads:
+            payload["birthday"] = payload["birthday"] and date.fromisoformat(payload["birthday"])
+            payload["joined_at"] = payload["joined_at"] and datetime.fromisoformat(payload["joined_at"])
+        return members_upsert_batch(rows=payloads).outcomes
+
+    kind = ImportKind(
+        noun="member",
+        permission="membership.add_member",
+        columns=MEMBER_COLUMNS,
+        required=MEMBER_REQUIRED,
+        counts=("read", "created", "changed", "unchanged", "rejected"),
+        parse=parse,
+        book=book,
+        member_of=lambda payload: payload["member_id"],
+    )
+    return import_file(kind, path=path, **options)

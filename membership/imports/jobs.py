@@ -1,0 +1,87 @@
+"""Import jobs: an uploaded file too large for a web request, kept and run by a Celery worker."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from common.csvio import FileError, detect_encoding, xlsx_to_csv
+from common.roles import permission_require
+from common.queueing import task_send_on_commit
+
+from ..models import ImportJob
+from ..selectors import NoActiveProgram, program_active_get
+from .files import balances_import, members_import, orders_import
+
+
+IMPORTS = {"orders": orders_import, "members": members_import, "balances": balances_import}
+IMPORT_PERMISSIONS = {"orders": "membership.add_order", "members": "membership.add_member", "balances": "membership.import_opening_balances"}
+
+
+def import_job_create(*, kind: str, upload, actor, book_points: bool = True):
+    """Keep an uploaded file as an ``ImportJob`` and queue it for a worker (after the commit)."""
+    if kind not in IMPORTS:
+        raise ValidationError({"kind": f"unknown import kind {kind!r}"})
+    permission_require(actor, "membership.add_importjob", "start import jobs")
+    permission_require(actor, IMPORT_PERMISSIONS[kind], f"import {kind}")
+    with transaction.atomic():
+        job = ImportJob(kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, created_by=actor)
+        job.file.save(Path(upload.name).name, upload, save=False)
+        job.save()
+        task_send_on_commit("membership.import_job_run", job.pk)
+    return job
+
+
+def import_job_run(*, job_id: int):
+    """Run a queued import job; a job a crashed worker left running is run again (imports are idempotent)."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status == ImportJob.Status.DONE:
+            return job
+        job.status, job.started_at, job.error = ImportJob.Status.RUNNING, timezone.now(), ""
+        job.save(update_fields=["status", "started_at", "error"])
+    work = Path(tempfile.mkdtemp(prefix="import-job-"))
+    try:
+        path = work / Path(job.original_name).with_suffix(".csv").name
+        with job.file.open("rb") as source, open(work / "upload", "wb") as copy:
+            for chunk in source.chunks():
+                copy.write(chunk)
+        if job.original_name.lower().endswith((".xlsx", ".xlsm")):
+            xlsx_to_csv(work / "upload", path)
+        else:
+            (work / "upload").rename(path)
+
+        def progress(phase, done, total):
+            if phase == "book":
+                ImportJob.objects.filter(pk=job.pk).update(rows_done=done, rows_total=total)
+
+        arguments = dict(path=str(path), name=job.original_name, encoding=detect_encoding(path), on_progress=progress)
+        if job.kind != "members":
+            arguments["program"] = program_active_get()
+        if job.kind == "orders":
+            arguments["book_points"] = job.book_points
+        arguments["actor"] = job.created_by
+        report = IMPORTS[job.kind](**arguments)
+        job.refresh_from_db(fields=["rows_done", "rows_total"])
+        job.counts = report.counts
+        if report.rejected_path:
+            with open(report.rejected_path, "rb") as rejected:
+                job.rejected_file.save(f"{Path(job.original_name).stem}.rejected.csv", File(rejected), save=False)
+        job.status = ImportJob.Status.DONE
+    except (FileError, ValidationError, NoActiveProgram) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        job.status, job.error = ImportJob.Status.FAILED, text.replace(str(work / "upload"), job.original_name).replace(str(path), job.original_name)
+    except Exception as exc:
+        job.status, job.error = ImportJob.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
+        raise
+    finally:
+        job.finished_at = timezone.now()
+        job.save(update_fields=["counts", "rejected_file", "status", "error", "finished_at"])
+        shutil.rmtree(work, ignore_errors=True)
+    return job

@@ -1,0 +1,89 @@
+"""Behaviour events (check-in, review, first transfer…): recorded once and credited by the event rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from common.timeutil import local_day_bounds, local_month_bounds
+
+from .. import hooks
+from ..models import Currency, GrowthEntry, Member, MemberEvent, Program, Source
+from ..rules import strategy_for
+from ..selectors import cap_room_get, program_active_get, rules_for
+from .members import members_active_record
+from .orders import credit_change
+from .posting import ledger_for, ledger_post
+from .results import BookingResult
+
+
+def _count_within(entries, bounds) -> int:
+    start, end = bounds
+    return entries.filter(effective_at__gte=start, effective_at__lt=end).count()
+
+
+@transaction.atomic
+def event_record(
+    *, member_id: str, event_type: str, occurred_at: datetime, event_id: str, program: Program | None = None
+) -> BookingResult:
+    """Record a behaviour once per ``event_id`` and credit what the event rules give for it.
+
+    A one-time rule pays the first event only; per-day and per-month limits count the events
+    that earned under the rule in the local day or month; caps then apply as for orders.
+    """
+    program = program or program_active_get()
+    member = Member.objects.select_for_update().filter(member_id=member_id).first()
+    if member is None:
+        raise ValidationError({"member_id": f"unknown member {member_id!r}"})
+    if MemberEvent.objects.filter(event_id=event_id).exists():
+        return BookingResult("unchanged")
+    MemberEvent.objects.create(event_id=event_id, member=member, event_type=event_type, occurred_at=occurred_at)
+    members_active_record([(member, occurred_at)])
+    result = BookingResult("created")
+    tz = ZoneInfo(program.time_zone)
+    guard = hooks.earning_guard_session(member_pks=[member.pk], since=occurred_at, until=occurred_at)
+    block = guard.block_at(member_pk=member.pk, at=occurred_at)
+    for rule in rules_for(program=program, fact="event", at=occurred_at):
+        strategy = strategy_for(rule)
+        if not strategy.matches(event_type):
+            continue
+        ledger = ledger_for(rule.currency)
+        earned = ledger.objects.filter(member=member, rule=rule, kind=GrowthEntry.Kind.CREDIT)
+        if strategy.once and earned.exists():
+            continue
+        if strategy.per_day and _count_within(earned, local_day_bounds(occurred_at, tz)) >= strategy.per_day:
+            continue
+        if strategy.per_month and _count_within(earned, local_month_bounds(occurred_at, tz)) >= strategy.per_month:
+            continue
+        room = cap_room_get(program=program, ledger_model=ledger, currency=rule.currency, member=member, at=occurred_at)
+        amount, capped = credit_change(old_entitlement=0, new_entitlement=strategy.amount, credited=0, room=room)
+        if block is not None and amount > 0:
+            guard.withhold_once(
+                member_pk=member.pk, currency=rule.currency, amount=amount, source=Source.EVENT, source_ref=event_id,
+                rule=rule, effective_at=occurred_at, block=block,
+            )
+            result.blocked += amount
+            continue
+        ledger_post(
+            program=program,
+            member=member,
+            currency=rule.currency,
+            amount=amount,
+            capped=capped,
+            effective_at=occurred_at,
+            source=Source.EVENT,
+            source_ref=event_id,
+            rule=rule,
+            key=f"event:{event_id}:{rule.pk}",
+        )
+        if rule.currency == Currency.GROWTH:
+            result.growth += amount
+        else:
+            result.points += amount
+        result.capped += capped
+    guard.flush()
+    hooks.booking_committed(member=member, at=occurred_at)
+    return result

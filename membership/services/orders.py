@@ -1,0 +1,239 @@
+"""Orders booked one at a time: the single path behind the platform API, and the reference the
+batch path (``services.batch``) is held to.
+
+Booking rules (the default program's are in CONTRACT.md):
+- An order's entitlement under each rule is recomputed from its current facts every time it is
+  booked. A lower entitlement takes the order's credit down to min(new entitlement, credited);
+  a higher one credits the increase within the room the caps leave on the order's day/month.
+- Every entry is dated at the order's ``paid_at``; when it was booked is kept apart.
+- Each change is keyed by order, rule and revision, so replaying a booking books nothing twice.
+- What the earning guard stops (a blacklisted member) is not credited but kept by the guard, and
+  the order's ``credited`` stays as it is, so a later refund takes back only what was credited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .. import hooks
+from ..models import Currency, EarningRule, Member, Order, OrderCredit, Program, Source
+from ..rules import OrderFacts, strategy_for
+from ..selectors import cap_room_get, program_active_get, rules_for
+from .members import members_active_record
+from .posting import ledger_for, ledger_post
+from .results import BookingResult
+
+ORDER_FIELDS = (
+    "paid_at",
+    "status",
+    "goods_amount",
+    "discount_amount",
+    "shipping_amount",
+    "refunded_amount",
+    "category",
+    "shop_id",
+    "special_invoice",
+)
+ORDER_STATUSES = frozenset(Order.Status.values)
+
+
+def order_validate(facts: OrderFacts) -> None:
+    """Reject facts that no rule can book, naming the field."""
+    errors = {}
+    if not facts.order_id:
+        errors["order_id"] = "order_id is required"
+    if not facts.member_id:
+        errors["member_id"] = "member_id is required"
+    if facts.status not in ORDER_STATUSES:
+        errors["status"] = f"unknown status {facts.status!r} (expected one of {', '.join(Order.Status.values)})"
+    for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount"):
+        value = getattr(facts, field)
+        if value < 0:
+            errors[field] = f"{field} must not be negative (got {value})"
+        elif value.as_tuple().exponent < -2:
+            errors[field] = f"{field} has more than 2 decimals (got {value})"
+    if "refunded_amount" not in errors and facts.refunded_amount > (
+        facts.goods_amount - facts.discount_amount + facts.shipping_amount
+    ):
+        errors["refunded_amount"] = (
+            f"refunded_amount {facts.refunded_amount} is larger than what was paid "
+            f"({facts.goods_amount - facts.discount_amount + facts.shipping_amount})"
+        )
+    if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
+        errors["discount_amount"] = f"discount_amount {facts.discount_amount} is larger than goods_amount {facts.goods_amount}"
+    if facts.paid_at is not None and timezone.is_naive(facts.paid_at):
+        errors["paid_at"] = "paid_at must carry a time zone"
+    if errors:
+        raise ValidationError(errors)
+
+
+def order_new(*, facts: OrderFacts, member: Member) -> Order:
+    """A new, unsaved order of ``member`` with ``facts``."""
+    return Order(order_id=facts.order_id, member=member, **{f: getattr(facts, f) for f in ORDER_FIELDS})
+
+
+def order_revise(*, order: Order, facts: OrderFacts, member: Member) -> list[str]:
+    """Give a booked ``order`` its new ``facts``: the fields that changed (none: the same order
+    again), with the order's revision raised when any did. An order keeps its member and its
+    ``paid_at``; facts that would change either are refused, naming the field."""
+    if order.member_id != member.pk:
+        owner = Member.objects.filter(pk=order.member_id).values_list("member_id", flat=True).first()
+        raise ValidationError({"member_id": f"order {facts.order_id} belongs to member {owner}, not {facts.member_id}"})
+    if order.paid_at != facts.paid_at:
+        raise ValidationError(
+            {"paid_at": f"order {facts.order_id} was booked as paid at {order.paid_at.isoformat()}; paid_at cannot change"}
+        )
+    changed = [f for f in ORDER_FIELDS if getattr(order, f) != getattr(facts, f)]
+    for f in changed:
+        setattr(order, f, getattr(facts, f))
+    if changed:
+        order.revision += 1
+    return changed
+
+
+def order_facts_of(order: Order) -> OrderFacts:
+    return OrderFacts(order_id=order.order_id, member_id="", **{f: getattr(order, f) for f in ORDER_FIELDS})
+
+
+@transaction.atomic
+def order_book(*, facts: OrderFacts, program: Program | None = None, book_points: bool = True) -> BookingResult:
+    """Book a new order or a change to a known one under the program's rules, idempotently.
+
+    With ``book_points`` false, points entitlements are recorded but not credited (the legacy
+    system paid them); later changes then move points only by the difference.
+    """
+    order_validate(facts)
+    program = program or program_active_get()
+    member = Member.objects.select_for_update().filter(member_id=facts.member_id).first()
+    if member is None:
+        raise ValidationError({"member_id": f"unknown member {facts.member_id!r}"})
+    order = Order.objects.select_for_update().filter(order_id=facts.order_id).first()
+    if order is None:
+        order = order_new(facts=facts, member=member)
+        order.save()
+        members_active_record([(member, order.paid_at)])
+        outcome = "created"
+    else:
+        changed = order_revise(order=order, facts=facts, member=member)
+        if not changed:
+            return BookingResult("unchanged")
+        order.save(update_fields=[*changed, "revision", "updated_at"])
+        outcome = "changed"
+    credits = {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
+    rules = rules_for(program=program, fact="order", at=order.paid_at, include_ids=credits)
+    guard = hooks.earning_guard_session(
+        member_pks=[member.pk], since=order.paid_at, until=order.paid_at, known=[(Source.ORDER, order.order_id)] if outcome == "changed" else ()
+    )
+    book = DatabaseBook(program, guard)
+    result, touched = order_rules_apply(
+        rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=book
+    )
+    for credit in touched:
+        credit.save()
+    guard.flush()
+    hooks.orders_booked(orders=[order], program=program)
+    hooks.booking_committed(member=member, at=order.paid_at)
+    return result
+
+
+def credit_change(*, old_entitlement: int, new_entitlement: int, credited: int, room: int | None) -> tuple[int, int]:
+    """(amount to book, amount capped) when an entitlement moves from old to new.
+
+    Lower: the credit comes down to min(new entitlement, credited). Higher: the increase is
+    credited within ``room`` (None = no cap) and the rest is recorded as capped.
+    """
+    if new_entitlement < old_entitlement:
+        return min(new_entitlement, credited) - credited, 0
+    if new_entitlement > old_entitlement:
+        increase = new_entitlement - old_entitlement
+        granted = increase if room is None else min(increase, room)
+        return granted, increase - granted
+    return 0, 0
+
+
+class DatabaseBook:
+    """Cap room read from, and entries written to, the database one at a time (the single path).
+
+    ``services.batch.BatchBook`` answers the same questions from memory for a batch. ``guard`` is
+    the earning guard's session of the booking.
+    """
+
+    def __init__(self, program: Program, guard: hooks.GuardSession):
+        self.program = program
+        self.guard = guard
+
+    def room(self, *, member: Member, currency: str, at: datetime) -> int | None:
+        return cap_room_get(program=self.program, ledger_model=ledger_for(currency), currency=currency, member=member, at=at)
+
+    def post(self, **posting) -> None:
+        ledger_post(program=self.program, **posting)
+
+    def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
+        return OrderCredit(order=order, rule=rule)
+
+
+def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book) -> tuple[BookingResult, list[OrderCredit]]:
+    """Apply ``rules`` to an order's current facts: post what changed through ``book`` and return
+    the result with the order's credits that changed (unsaved). Shared by the single and batch paths.
+
+    When the earning guard stops the member earning at the order's time, a credit is not posted:
+    the guard keeps it as the order's withheld credit (what a release may book later), and the
+    order's ``credited`` stays as it is. A lower entitlement also lowers the withheld credit to
+    what the order could still be owed.
+    """
+    result = BookingResult(outcome)
+    touched = []
+    facts = order_facts_of(order)
+    block = book.guard.block_at(member_pk=member.pk, at=order.paid_at)
+    for rule in rules:
+        credit = credits.get(rule.pk) or book.new_credit(order=order, rule=rule)
+        strategy = strategy_for(rule)
+        new_entitlement = strategy.entitlement(facts)
+        order_capped = strategy.uncapped(facts) - new_entitlement
+        if rule.currency == Currency.POINTS and not book_points:
+            amount, capped = 0, 0
+        else:
+            room = None
+            if new_entitlement > credit.entitlement:
+                room = book.room(member=member, currency=rule.currency, at=order.paid_at)
+            amount, capped = credit_change(
+                old_entitlement=credit.entitlement, new_entitlement=new_entitlement, credited=credit.credited, room=room
+            )
+        if block is not None and amount > 0:
+            book.guard.withhold_more(
+                member_pk=member.pk, currency=rule.currency, amount=amount, source=Source.ORDER, source_ref=order.order_id,
+                rule=rule, effective_at=order.paid_at, block=block,
+            )
+            result.blocked += amount
+            amount, capped = 0, 0
+        elif new_entitlement < credit.entitlement:
+            book.guard.withheld_lower(
+                member_pk=member.pk, source=Source.ORDER, source_ref=order.order_id, rule=rule, at_most=new_entitlement - (credit.credited + amount)
+            )
+        if amount or capped:
+            book.post(
+                member=member,
+                currency=rule.currency,
+                amount=amount,
+                capped=capped,
+                effective_at=order.paid_at,
+                source=Source.ORDER,
+                source_ref=order.order_id,
+                rule=rule,
+                key=f"order:{order.order_id}:{rule.pk}:{order.revision}",
+            )
+            if rule.currency == Currency.GROWTH:
+                result.growth += amount
+            else:
+                result.points += amount
+            result.capped += capped
+        if new_entitlement != credit.entitlement or amount or credit.pk is None or order_capped != credit.order_capped:
+            credit.entitlement = new_entitlement
+            credit.credited += amount
+            credit.order_capped = order_capped
+            touched.append(credit)
+    return result, touched

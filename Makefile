@@ -24,8 +24,9 @@ run: migrate
 	$(PY) manage.py demo_admin
 	CELERY_TASK_ALWAYS_EAGER=true DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
 
-# The test suite on DATABASE_URL (SQLite by default).
+# The import direction (.importlinter), then the test suite on DATABASE_URL (SQLite by default).
 test: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

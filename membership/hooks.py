@@ -118,24 +118,24 @@ ORDERS_BOOKED: dict[str, Callable[..., None]] = {}
 BOOKING_COMMITTED: dict[str, Callable[..., None]] = {}
 
 
-def on_orders_booked(key: str):
-    """Register ``receiver(*, orders, program)``, run in the transaction of every booking of orders."""
+def _into(registry: dict, key: str):
+    """A decorator that registers what it decorates as ``registry[key]``."""
 
-    def register(receiver):
-        ORDERS_BOOKED[key] = receiver
-        return receiver
+    def register(function):
+        registry[key] = function
+        return function
 
     return register
+
+
+def on_orders_booked(key: str):
+    """Register ``receiver(*, orders, program)``, run in the transaction of every booking of orders."""
+    return _into(ORDERS_BOOKED, key)
 
 
 def on_booking_committed(key: str):
     """Register ``receiver(*, member, at)``, run after a single booking has committed."""
-
-    def register(receiver):
-        BOOKING_COMMITTED[key] = receiver
-        return receiver
-
-    return register
+    return _into(BOOKING_COMMITTED, key)
 
 
 def orders_booked(*, orders: list, program) -> None:
@@ -166,12 +166,7 @@ SETTLEMENT_CHUNK_STEPS: dict[str, Callable[..., int]] = {}
 
 def settlement_chunk_step(key: str):
     """Register ``step(*, run, program, span) -> int`` to run in every settlement chunk."""
-
-    def register(step):
-        SETTLEMENT_CHUNK_STEPS[key] = step
-        return step
-
-    return register
+    return _into(SETTLEMENT_CHUNK_STEPS, key)
 
 
 # ---------------------------------------------------------------- program set-up
@@ -203,12 +198,7 @@ def preset_section(key: str, *, specs: dict | None = None):
 
 def program_schedule(key: str):
     """Register the schedule ``sync`` of an app."""
-
-    def register(sync):
-        PROGRAM_SCHEDULES[key] = sync
-        return sync
-
-    return register
+    return _into(PROGRAM_SCHEDULES, key)
 
 
 # ---------------------------------------------------------------- conditions of the daily rules

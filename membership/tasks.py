@@ -1,5 +1,6 @@
 """Celery tasks: each fetches by id or month and calls a service."""
 
+import logging
 import socket
 
 from celery import shared_task
@@ -11,6 +12,7 @@ from .imports import import_job_run
 from .models import SettlementChunk
 from .selectors import program_active_get
 from .services import (
+    SettlementRefused,
     daily_rules_catch_up,
     settlement_chunk_execute,
     settlement_due_month,
@@ -20,14 +22,22 @@ from .services import (
 )
 from .totals import ledger_totals_refresh as totals_refresh
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="membership.settle_month")
 def settle_month(month: str, trigger: str = "celery", chunk_size: int | None = None, actor_id: int | None = None) -> dict:
     """Open the settlement of ``month`` (YYYY-MM), started by the staff user ``actor_id`` (None:
-    the schedule), and hand its chunks to the workers; the last chunk to finish closes the run."""
+    the schedule), and hand its chunks to the workers; the last chunk to finish closes the run.
+    A month the settlement refuses (not over yet, before the latest settled one) changes nothing:
+    the task says why in its result and the worker's log."""
     options = {"chunk_size": chunk_size} if chunk_size else {}
     actor = get_user_model().objects.get(pk=actor_id) if actor_id is not None else None
-    outcome = settlement_run_start(month=settlement_month_parse(month), trigger=trigger, actor=actor, **options)
+    try:
+        outcome = settlement_run_start(month=settlement_month_parse(month), trigger=trigger, actor=actor, **options)
+    except SettlementRefused as exc:
+        logger.warning("the settlement of %s was refused: %s", month, exc)
+        return {"month": month, "refused": str(exc)}
     run = outcome.run
     if outcome.already_done:
         return {"month": month, "run": run.pk, "already_done": True, "chunks": 0}

@@ -40,9 +40,28 @@ class SettlementRefused(Exception):
 
 def settlement_month_parse(text: str) -> date:
     try:
-        return datetime.strptime(text.strip(), "%Y-%m").date()
+        month = datetime.strptime(text.strip(), "%Y-%m").date()
     except ValueError:
         raise ValidationError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)") from None
+    if month.year < 1970:
+        raise ValidationError(f"month {text!r} is before 1970: give the month to settle, such as 2026-11")
+    return month
+
+
+def _settleable(*, program: Program, month: date, now: datetime | None = None) -> None:
+    """Refuse to settle (or preview the settlement of) ``month`` unless it is over in the program's
+    time zone, it is not before the latest settled month, and the program has levels."""
+    current = (now or timezone.now()).astimezone(ZoneInfo(program.time_zone)).date().replace(day=1)
+    if month >= current:
+        raise SettlementRefused(
+            f"{month:%Y-%m} has not ended yet in {program.time_zone}: a month is settled once it is over; "
+            f"the latest month that can be settled now is {add_months(current, -1):%Y-%m}."
+        )
+    latest = settlement_latest_month()
+    if latest and month < latest:
+        raise SettlementRefused(f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order.")
+    if not program_levels(program=program):
+        raise SettlementRefused(f"program {program.code} has no levels to settle.")
 
 
 @dataclass
@@ -78,14 +97,8 @@ def settlement_run_start(*, month: date, actor=None, trigger: str = "command", c
     permission_require(actor, "membership.add_settlementrun", "run settlements")
     program = program_active_get()
     month = month.replace(day=1)
-    if not program_levels(program=program):
-        raise SettlementRefused(f"program {program.code} has no levels to settle.")
     with transaction.atomic():
-        latest = settlement_latest_month()
-        if latest and month < latest:
-            raise SettlementRefused(
-                f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order."
-            )
+        _settleable(program=program, month=month)
         run = SettlementRun.objects.select_for_update().filter(month=month).first()
         if run and run.status == SettlementRun.Status.DONE:
             return SettlementOutcome(run, already_done=True)
@@ -283,12 +296,8 @@ def settlement_preview(*, month: date) -> SettlementOutcome:
     """What settling ``month`` would do, changing nothing."""
     program = program_active_get()
     month = month.replace(day=1)
-    latest = settlement_latest_month()
-    if latest and month < latest:
-        raise SettlementRefused(f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order.")
+    _settleable(program=program, month=month)
     levels = program_levels(program=program)
-    if not levels:
-        raise SettlementRefused(f"program {program.code} has no levels to settle.")
     sums = growth_window_sums(program=program, month=month)
     until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
     return SettlementOutcome(None, preview=_settlement_preview(levels, levels_by_id(levels=levels), sums, month, until))
@@ -406,4 +415,5 @@ def settlement_queue(*, month: date, actor) -> None:
     """Hand the settlement of ``month`` to the workers (``membership.settle_month``), started by
     ``actor``, whose permission the run checks again when it starts."""
     permission_require(actor, "membership.add_settlementrun", "run settlements")
+    _settleable(program=program_active_get(), month=month.replace(day=1))
     task_send("membership.settle_month", f"{month:%Y-%m}", trigger=f"admin:{actor.get_username()}", actor_id=actor.pk)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from common.timeutil import add_months
 from membership.imports import import_job_create
 from membership.services import settlement_run_start
 from membership.tests.factories import MemberFactory
@@ -83,7 +84,7 @@ def test_an_approver_approves_what_someone_else_asked_for(django_user_model, pro
 
 def test_a_program_admin_configures_and_settles(client, django_user_model, program):
     admin = member_of(django_user_model, "Program admin")
-    assert settlement_run_start(month=program.created_at.date().replace(day=1), actor=admin).run is not None
+    assert settlement_run_start(month=add_months(program.created_at.date().replace(day=1), -1), actor=admin).run is not None
     client.force_login(admin)
     assert client.get(reverse("admin:membership_program_change", args=[program.pk])).status_code == 200
     assert client.get(reverse("admin:membership_settlementrun_settle")).status_code == 200

@@ -150,19 +150,22 @@ def test_the_front_page_dashboard_shows_the_pyramid_the_months_and_the_liability
     from membership.services import order_book as book
     from membership.services import settlement_run_execute
 
+    from common.timeutil import add_months
+
     members = [MemberFactory() for _ in range(3)]
-    now = timezone.now()
-    book(facts=order("D1", members[0], now, goods="1500"))
-    book(facts=order("D2", members[1], now, goods="6000.50"))
+    last_month = add_months(timezone.localdate().replace(day=1), -1)  # a month that has ended can be settled
+    paid = timezone.now() - (timezone.localdate() - last_month)
+    book(facts=order("D1", members[0], paid, goods="1500"))
+    book(facts=order("D2", members[1], paid, goods="6000.50"))
     page = admin_client.get(reverse("admin:index")).content.decode()
     assert 'id="dashboard-members" data-value="3">3<' in page
     assert 'id="dashboard-outstanding" data-value="7500">7,500<' in page and "¥75.00" in page
     pyramid = json.loads(re.search(r'id="dashboard-pyramid" type="application/json">(.*?)</script>', page).group(1))
     assert [(level["code"], level["members"]) for level in pyramid] == [("V0", 3), ("V1", 0), ("V2", 0), ("V3", 0), ("V4", 0)]
     series = json.loads(re.search(r'id="dashboard-series" type="application/json">(.*?)</script>', page).group(1))
-    assert series["growth"][-1] == 7500 and series["points_issued"][-1] == 7500
+    assert series["growth"][-2] == 7500 and series["points_issued"][-2] == 7500
     assert "chart-4.4.7.umd.js" in page and finders.find("membership/vendor/chart-4.4.7.umd.js")
-    settlement_run_execute(month=timezone.localdate().replace(day=1))
+    settlement_run_execute(month=last_month)
     page = admin_client.get(reverse("admin:index")).content.decode()
     pyramid = json.loads(re.search(r'id="dashboard-pyramid" type="application/json">(.*?)</script>', page).group(1))
     assert [level["members"] for level in pyramid] == [1, 1, 1, 0, 0]

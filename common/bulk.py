@@ -7,6 +7,7 @@ later in the same transaction can point at them.
 import operator
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import NOT_PROVIDED
 from django.db.models.base import ModelState
 from django.utils import timezone
 
@@ -42,7 +43,7 @@ def rows_insert(model, objects: list) -> None:
         return
     meta = model._meta
     pk = meta.pk
-    fields = list(meta.concrete_fields)
+    fields = [f for f in meta.concrete_fields if f.db_default is NOT_PROVIDED]  # the database computes the others
     now = timezone.now()
     plain = PLAIN[db.vendor]
     for f in fields:

@@ -9,7 +9,7 @@ Invariants:
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Func, Q
 from django.utils.translation import gettext_lazy as _
 
 from common.ledger import LedgerEntryBase, Source, ledger_indexes
@@ -501,3 +501,44 @@ class SettlementChunk(models.Model):
         verbose_name_plural = _("settlement chunks")
         ordering = ["run", "first_member"]
         constraints = [models.UniqueConstraint(fields=["run", "first_member"], name="settlement_chunk_once")]
+
+
+class CurrentTransactionId(Func):
+    """The id of the transaction that writes the row (PostgreSQL's ``pg_current_xact_id()``); 0 on
+    SQLite, whose single writer commits transactions in the order it numbers rows."""
+
+    output_field = models.BigIntegerField()
+    arity = 0
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
+class OutboxEvent(models.Model):
+    """Something the product decided that the platform must hear of (a level changed, points
+    expiring…): the event feed (``GET /api/v1/events``) and the webhooks read these rows.
+
+    Invariant: an event is written in the same transaction as the change it reports, so it exists
+    if and only if the change was committed. ``xid`` is the writing transaction's id: the feed pages
+    by (xid, id) up to the oldest transaction still running, so a reader following its cursor sees
+    every event once, and never one whose transaction could still commit behind it.
+    """
+
+    type = models.CharField(_("type"), max_length=50)
+    member_ref = models.CharField(_("member id"), max_length=64, blank=True, help_text=_("The member's id on the platform."))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    data = models.JSONField(_("data"), default=dict)
+    xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
+    created_at = models.DateTimeField(_("written at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("outbound event")
+        verbose_name_plural = _("outbound events")
+        # Written by the settlement for most members at once: the feed's order, nothing else.
+        indexes = [models.Index(fields=["xid", "id"], name="outbox_feed_idx")]
+
+    def __str__(self):
+        return f"{self.type} {self.member_ref}"

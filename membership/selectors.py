@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -24,6 +25,7 @@ from .models import (
     LevelChange,
     Member,
     OrderCredit,
+    OutboxEvent,
     Program,
     SettlementRun,
 )
@@ -336,3 +338,46 @@ def member_lifecycle_get(*, member: Member, program: Program | None = None, now:
 
 def member_lifecycle_counts(*, program: Program, now: datetime | None = None) -> dict[str, int]:
     return {stage: Member.objects.filter(member_lifecycle_q(program=program, stage=stage, now=now)).count() for stage in LIFECYCLE_STAGES}
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def outbox_cursor_parse(text: str | None) -> tuple[int, int]:
+    """(xid, id) of a feed cursor ("XID-ID", as ``outbox_events_after`` gives it); the start when empty."""
+    if not text:
+        return (-1, 0)
+    try:
+        xid, pk = (int(part) for part in text.split("-"))
+    except ValueError:
+        raise BadCursor(f"{text!r} is not a cursor of the event feed: pass the ``next`` of an earlier page, or nothing to start") from None
+    if xid < -1 or pk < 0 or max(xid, pk) > 2**63 - 1:
+        raise BadCursor(f"{text!r} is not a cursor of the event feed: pass the ``next`` of an earlier page, or nothing to start")
+    return xid, pk
+
+
+def outbox_events_after(*, cursor: tuple[int, int], limit: int, types=None, member_ref: str | None = None) -> tuple[list[OutboxEvent], str]:
+    """Up to ``limit`` events after ``cursor``, in the order their transactions committed as far as
+    a reader can know it, and the cursor after them (the same cursor when there is nothing new).
+
+    On PostgreSQL only events whose transaction is older than every transaction still running
+    are returned (``OutboxEvent.xid`` below the snapshot's xmin): none can commit behind them
+    later, so following the cursor returns every event exactly once. SQLite commits one writer at
+    a time, so its events are in id order.
+    """
+    xid, pk = cursor
+    events = OutboxEvent.objects.filter(Q(xid__gt=xid) | Q(xid=xid, pk__gt=pk))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as c:
+            c.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            horizon = c.fetchone()[0]
+        events = events.filter(xid__lt=horizon)
+    if types:
+        events = events.filter(type__in=list(types))
+    if member_ref:
+        events = events.filter(member_ref=member_ref)
+    page = list(events.order_by("xid", "pk")[:limit])
+    if page:
+        xid, pk = page[-1].xid, page[-1].pk
+    return page, f"{xid}-{pk}"

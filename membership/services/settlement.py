@@ -21,17 +21,18 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from common.bulk import new_row, rows_insert, rows_update
+from common.queueing import task_send
 from common.roles import permission_require
 from common.schedules import periodic_task_sync
-from common.queueing import task_send
 from common.timeutil import add_months, local_midnight, month_last_day
 from points.models import PointsLot
 from points.services import points_expire_due
 
 from .. import hooks
 from ..levels import level_renewal, levels_validate, settlement_decide
-from ..models import Level, LevelChange, Member, Program, SettlementChunk, SettlementRun
+from ..models import Level, LevelChange, Member, OutboxEvent, Program, SettlementChunk, SettlementRun
 from ..selectors import growth_window_bounds, growth_window_sums, levels_by_id, program_active_get, program_levels, settlement_latest_month
+from .outbox import LEVEL_CHANGED, level_changed_event
 
 
 class SettlementRefused(Exception):
@@ -154,19 +155,21 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
 
 
 def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
-    """Settle the members in ``span`` one decision at a time (``settlement_decide``), writing in bulk."""
+    """Settle the members in ``span`` one decision at a time (``settlement_decide``), writing in bulk:
+    the members, their level history and a ``member.level_changed`` event per changed level code."""
     month = run.month
     by_id = levels_by_id(levels=levels)
+    codes = dict(Level.objects.values_list("pk", "code"))
     sums = growth_window_sums(program=program, month=month, members=span)
     members = Member.objects.filter(pk__gte=span[0])
     if span[1] is not None:
         members = members.filter(pk__lte=span[1])
-    updates, history = [], []
+    updates, history, events = [], [], []
     counts = dict.fromkeys(LevelChange.Reason.values, 0)
     now = timezone.now()
     evaluated = 0
-    rows = members.order_by("pk").values_list("pk", "level_id", "level_valid_until", "base_score").iterator(chunk_size=20000)
-    for pk, level_id, valid_until, base_score in rows:
+    rows = members.order_by("pk").values_list("pk", "member_id", "level_id", "level_valid_until", "base_score").iterator(chunk_size=20000)
+    for pk, member_ref, level_id, valid_until, base_score in rows:
         evaluated += 1
         current = by_id.get(level_id, levels[0])
         growth = sums.get(pk, 0) + base_score
@@ -191,8 +194,16 @@ def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:
                 created_at=now,
             )
         )
+        from_code = codes[level_id] if level_id else current.code
+        if from_code != new_level.code:
+            events.append(
+                level_changed_event(
+                    member_ref=member_ref, from_code=from_code, to_code=new_level.code, valid_until=new_valid, month=month, reason=reason, at=now
+                )
+            )
     rows_update(Member, updates, ["level", "level_valid_until", "updated_at"])
     rows_insert(LevelChange, history)
+    rows_insert(OutboxEvent, events)
     return evaluated, counts
 
 
@@ -202,19 +213,21 @@ def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
     the data, so no member row travels to Python and back."""
     month = run.month
     start, end = growth_window_bounds(program=program, month=month)
-    table = ", ".join(f"(%(i{n})s, %(id{n})s::bigint, %(rk{n})s::int, %(th{n})s::bigint, %(rn{n})s::date)" for n in range(len(levels)))
+    table = ", ".join(
+        f"(%(i{n})s, %(id{n})s::bigint, %(rk{n})s::int, %(th{n})s::bigint, %(rn{n})s::date, %(cd{n})s::text)" for n in range(len(levels))
+    )
     window = "AND e.effective_at >= %(start)s" if start is not None else ""
     last = "AND m.id <= %(last)s" if span[1] is not None else ""
     last_entry = "AND e.member_id <= %(last)s" if span[1] is not None else ""
     sql = f"""
-        WITH lv(idx, id, rank, threshold, renewal) AS (VALUES {table}),
+        WITH lv(idx, id, rank, threshold, renewal, code) AS (VALUES {table}),
         sums AS (
             SELECT e.member_id, SUM(e.amount) AS g FROM membership_growthentry e
             WHERE e.member_id >= %(first)s {last_entry} AND e.effective_at < %(end)s {window}
             GROUP BY e.member_id
         ),
         cur AS (
-            SELECT m.id, m.level_id, (l.idx IS NULL AND m.level_id IS NOT NULL) AS foreign_level,
+            SELECT m.id, m.member_id AS ref, m.level_id, (l.idx IS NULL AND m.level_id IS NOT NULL) AS foreign_level,
                    COALESCE(l.idx, (SELECT max(t.idx) FROM lv t JOIN membership_level o ON t.rank <= o.rank WHERE o.id = m.level_id), 0) AS cur_idx, m.level_valid_until AS valid, COALESCE(s.g, 0) + m.base_score AS g,
                    COALESCE((SELECT max(t.idx) FROM lv t WHERE t.threshold <= COALESCE(s.g, 0) + m.base_score), 0) AS target
             FROM membership_member m
@@ -223,23 +236,25 @@ def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
             WHERE m.id >= %(first)s {last}
         ),
         decided AS (
-            SELECT id, level_id, foreign_level, valid, cur_idx, g, target,
+            SELECT id, ref, level_id, foreign_level, valid, cur_idx, g, target,
                    CASE WHEN target >= cur_idx THEN NULLIF(target, 0)
                         WHEN valid IS NOT NULL AND valid > %(month_end)s THEN NULL
                         ELSE cur_idx - 1 END AS new_idx
             FROM cur
         ),
         dec AS (
-            SELECT id, level_id, valid, cur_idx, g, target,
+            SELECT id, ref, level_id, valid, cur_idx, g, target,
                    COALESCE(new_idx, CASE WHEN foreign_level THEN cur_idx END) AS new_idx,
                    CASE WHEN new_idx IS NULL THEN 'switch' WHEN target > cur_idx THEN 'upgrade'
                         WHEN target = cur_idx THEN 'renewal' ELSE 'downgrade' END AS reason
             FROM decided
         ),
         chg AS (
-            SELECT d.id, d.g, d.reason, COALESCE(d.level_id, cl.id) AS from_id, nl.id AS to_id,
+            SELECT d.id, d.ref, d.g, d.reason, COALESCE(d.level_id, cl.id) AS from_id, nl.id AS to_id,
+                   COALESCE(ol.code, cl.code) AS from_code, nl.code AS to_code,
                    CASE WHEN d.reason = 'switch' THEN d.valid WHEN d.target < d.new_idx THEN NULL ELSE nl.renewal END AS new_valid
             FROM dec d JOIN lv nl ON nl.idx = d.new_idx JOIN lv cl ON cl.idx = d.cur_idx
+            LEFT JOIN membership_level ol ON ol.id = d.level_id
         ),
         upd AS (
             UPDATE membership_member m SET level_id = chg.to_id, level_valid_until = chg.new_valid, updated_at = %(now)s
@@ -248,12 +263,26 @@ def _settle_members_sql(*, program, run, levels, span) -> tuple[int, dict]:
         ins AS (
             INSERT INTO membership_levelchange (member_id, run_id, from_level_id, to_level_id, valid_until, window_growth, reason, created_at)
             SELECT id, %(run)s, from_id, to_id, new_valid, g, reason, %(now)s FROM chg
+        ),
+        evt AS (
+            INSERT INTO membership_outboxevent (type, member_ref, occurred_at, data, created_at)
+            SELECT %(event)s, ref, %(now)s,
+                   jsonb_build_object('from', from_code, 'to', to_code, 'valid_until', to_char(new_valid, 'YYYY-MM-DD'),
+                                      'month', %(month)s, 'reason', reason),
+                   %(now)s
+            FROM chg WHERE from_code <> to_code
         )
         SELECT (SELECT count(*) FROM cur), reason, count(*) FROM chg GROUP BY reason
     """
-    params = {"first": span[0], "last": span[1], "start": start, "end": end, "month_end": month_last_day(month), "now": timezone.now(), "run": run.pk}
+    params = {
+        "first": span[0], "last": span[1], "start": start, "end": end, "month_end": month_last_day(month), "now": timezone.now(), "run": run.pk,
+        "event": LEVEL_CHANGED, "month": f"{month:%Y-%m}",
+    }
     for n, level in enumerate(levels):
-        params.update({f"i{n}": n, f"id{n}": level.pk, f"rk{n}": level.rank, f"th{n}": level.threshold, f"rn{n}": level_renewal(month, level)})
+        params.update({
+            f"i{n}": n, f"id{n}": level.pk, f"rk{n}": level.rank, f"th{n}": level.threshold, f"rn{n}": level_renewal(month, level),
+            f"cd{n}": level.code,
+        })
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

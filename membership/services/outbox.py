@@ -1,0 +1,35 @@
+"""Writing outbound events (``models.OutboxEvent``): what the platform hears of, in the same
+transaction as the change it reports. One function per event type builds its ``data``; bulk paths
+(the settlement) write the same events set-based.
+
+Event types and their ``data`` (version 1):
+- ``member.level_changed``: ``from`` and ``to`` (level codes), ``valid_until`` (ISO date or null),
+  ``month`` (the settled month, YYYY-MM) and ``reason`` (upgrade, downgrade, switch), for each
+  member whose level code a settlement changed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.utils import timezone
+
+from common.bulk import new_row
+
+from ..models import OutboxEvent
+
+LEVEL_CHANGED = "member.level_changed"
+EVENT_TYPES = (LEVEL_CHANGED,)
+
+
+def level_changed_event(*, member_ref: str, from_code: str, to_code: str, valid_until: date | None, month: date, reason: str, at: datetime) -> OutboxEvent:
+    """An unsaved ``member.level_changed`` event (a settlement writes them in bulk)."""
+    data = {"from": from_code, "to": to_code, "valid_until": valid_until.isoformat() if valid_until else None, "month": f"{month:%Y-%m}", "reason": reason}
+    return new_row(OutboxEvent, type=LEVEL_CHANGED, member_ref=member_ref, occurred_at=at, data=data, created_at=at)
+
+
+def outbox_publish(*, type: str, member_ref: str, data: dict, occurred_at: datetime | None = None) -> OutboxEvent:
+    """Write one event in the caller's transaction."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}")
+    return OutboxEvent.objects.create(type=type, member_ref=member_ref, data=data, occurred_at=occurred_at or timezone.now())

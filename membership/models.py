@@ -241,6 +241,10 @@ class Order(models.Model):
     revision = models.PositiveIntegerField(
         _("revision"), default=1, help_text=_("Raised by every booked change; part of the ledger idempotency keys.")
     )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
+        verbose_name=_("booked by"), help_text=_("Who booked the order first: an API key's user, a staff member; empty for the system (imports)."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -286,6 +290,10 @@ class MemberEvent(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="events", verbose_name=_("member"))
     event_type = models.CharField(_("event type"), max_length=50, db_index=True)
     occurred_at = models.DateTimeField(_("occurred at"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
+        verbose_name=_("recorded by"), help_text=_("An API key's user or a staff member; empty for the system."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -128,14 +128,14 @@ class BatchBook:
         self.points.flush()
 
 
-def orders_book_batch(*, facts: list[OrderFacts], program: Program, book_points: bool = True) -> BatchResult:
+def orders_book_batch(*, facts: list[OrderFacts], program: Program, book_points: bool = True, actor=None) -> BatchResult:
     """Book ``facts`` (in booking order, each order once) as ``order_book`` would one by one.
 
     Rows that ``order_book`` would refuse (unknown member, an order of another member, a changed
     ``paid_at``, invalid amounts) come back as ``Rejection``s; the rest are written in one transaction.
     """
     with transaction.atomic():
-        return _book(facts, program, book_points)
+        return _book(facts, program, book_points, actor)
 
 
 def _rejection(exc: ValidationError) -> Rejection:
@@ -143,7 +143,7 @@ def _rejection(exc: ValidationError) -> Rejection:
     return Rejection(name, messages[0])
 
 
-def _book(facts, program, book_points) -> BatchResult:
+def _book(facts, program, book_points, actor) -> BatchResult:
     result = BatchResult([None] * len(facts))
     seen = set()
     for index, fact in enumerate(facts):
@@ -172,7 +172,8 @@ def _book(facts, program, book_points) -> BatchResult:
         order = orders.get(fact.order_id)
         if order is None:
             order = new_row(
-                Order, order_id=fact.order_id, member_id=member.pk, related={"member": member}, **{f: getattr(fact, f) for f in ORDER_FIELDS}
+                Order, order_id=fact.order_id, member_id=member.pk, created_by_id=actor.pk if actor else None, related={"member": member},
+                **{f: getattr(fact, f) for f in ORDER_FIELDS},
             )
             plans.append((index, member, order, "created"))
             continue

@@ -27,12 +27,13 @@ def _count_within(entries, bounds) -> int:
 
 @transaction.atomic
 def event_record(
-    *, member_id: str, event_type: str, occurred_at: datetime, event_id: str, program: Program | None = None
+    *, member_id: str, event_type: str, occurred_at: datetime, event_id: str, program: Program | None = None, actor=None
 ) -> BookingResult:
     """Record a behaviour once per ``event_id`` and credit what the event rules give for it.
 
     A one-time rule pays the first event only; per-day and per-month limits count the events
     that earned under the rule in the local day or month; caps then apply as for orders.
+    ``actor`` (an API key's user, a staff member; None for the system) is kept on the event.
     """
     program = program or program_active_get()
     member = Member.objects.select_for_update().filter(member_id=member_id).first()
@@ -40,7 +41,7 @@ def event_record(
         raise ValidationError({"member_id": f"unknown member {member_id!r}"})
     if MemberEvent.objects.filter(event_id=event_id).exists():
         return BookingResult("unchanged")
-    MemberEvent.objects.create(event_id=event_id, member=member, event_type=event_type, occurred_at=occurred_at)
+    MemberEvent.objects.create(event_id=event_id, member=member, event_type=event_type, occurred_at=occurred_at, created_by=actor)
     members_active_record([(member, occurred_at)])
     result = BookingResult("created")
     tz = ZoneInfo(program.time_zone)

@@ -13,7 +13,8 @@ Booking rules (the default program's are in CONTRACT.md):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -39,23 +40,35 @@ ORDER_FIELDS = (
     "special_invoice",
 )
 ORDER_STATUSES = frozenset(Order.Status.values)
+ORDER_TEXT_LIMITS = {"order_id": 64, "member_id": 64, "category": 64, "shop_id": 64}
+AMOUNT_LIMIT = Decimal("1000000000000")  # the amount columns hold 12 digits before the decimal point
+PAID_YEARS = (1970, 2999)
 
 
 def order_validate(facts: OrderFacts) -> None:
-    """Reject facts that no rule can book, naming the field."""
+    """Reject facts that no rule can book or no column can hold, naming the field."""
     errors = {}
     if not facts.order_id:
         errors["order_id"] = "order_id is required"
     if not facts.member_id:
         errors["member_id"] = "member_id is required"
+    for field, limit in ORDER_TEXT_LIMITS.items():
+        if field not in errors and len(getattr(facts, field)) > limit:
+            errors[field] = f"{field} is longer than {limit} characters"
     if facts.status not in ORDER_STATUSES:
         errors["status"] = f"unknown status {facts.status!r} (expected one of {', '.join(Order.Status.values)})"
     for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount"):
         value = getattr(facts, field)
-        if value < 0:
+        if not value.is_finite():
+            errors[field] = f"{field} must be a number of yuan (got {value})"
+        elif value < 0:
             errors[field] = f"{field} must not be negative (got {value})"
+        elif value >= AMOUNT_LIMIT:
+            errors[field] = f"{field} {value} is too large: at most 999,999,999,999.99 yuan"
         elif value.as_tuple().exponent < -2:
             errors[field] = f"{field} has more than 2 decimals (got {value})"
+    if any(not getattr(facts, field).is_finite() for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount")):
+        raise ValidationError(errors)
     if "refunded_amount" not in errors and facts.refunded_amount > (
         facts.goods_amount - facts.discount_amount + facts.shipping_amount
     ):
@@ -67,6 +80,8 @@ def order_validate(facts: OrderFacts) -> None:
         errors["discount_amount"] = f"discount_amount {facts.discount_amount} is larger than goods_amount {facts.goods_amount}"
     if facts.paid_at is not None and timezone.is_naive(facts.paid_at):
         errors["paid_at"] = "paid_at must carry a time zone"
+    elif facts.paid_at is not None and not PAID_YEARS[0] <= facts.paid_at.astimezone(UTC).year <= PAID_YEARS[1]:
+        errors["paid_at"] = f"paid_at {facts.paid_at.isoformat()} is outside the years {PAID_YEARS[0]} to {PAID_YEARS[1]}"
     if errors:
         raise ValidationError(errors)
 
@@ -100,11 +115,12 @@ def order_facts_of(order: Order) -> OrderFacts:
 
 
 @transaction.atomic
-def order_book(*, facts: OrderFacts, program: Program | None = None, book_points: bool = True) -> BookingResult:
+def order_book(*, facts: OrderFacts, program: Program | None = None, book_points: bool = True, actor=None) -> BookingResult:
     """Book a new order or a change to a known one under the program's rules, idempotently.
 
     With ``book_points`` false, points entitlements are recorded but not credited (the legacy
-    system paid them); later changes then move points only by the difference.
+    system paid them); later changes then move points only by the difference. ``actor`` (an API
+    key's user, a staff member; None for the system) is kept as who booked a new order.
     """
     order_validate(facts)
     program = program or program_active_get()
@@ -114,6 +130,7 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     order = Order.objects.select_for_update().filter(order_id=facts.order_id).first()
     if order is None:
         order = order_new(facts=facts, member=member)
+        order.created_by = actor
         order.save()
         members_active_record([(member, order.paid_at)])
         outcome = "created"

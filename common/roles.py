@@ -7,7 +7,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 
 from django.core.exceptions import PermissionDenied
 
-APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "api", "django_celery_beat")
 
 ROLES = {
     # Reads everything, changes nothing.
@@ -74,6 +74,8 @@ ROLES = {
         "mall.add_cashoffsetexception",
         "mall.change_cashoffsetexception",
         "mall.delete_cashoffsetexception",
+        "api.add_apikey",
+        "api.change_apikey",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.change_crontabschedule",
         "django_celery_beat.add_crontabschedule",

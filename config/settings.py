@@ -32,6 +32,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "auditlog",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "membership",
     "points",
     "benefits",
@@ -39,6 +42,7 @@ INSTALLED_APPS = [
     "invitations",
     "riskcontrol",
     "mall",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +157,49 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "django_celery_beat.periodictask",
     "django_celery_beat.crontabschedule",
 )
+
+# The platform API (Django REST framework, its schema by drf-spectacular): keys in the
+# Authorization header, JSON only, errors as problem documents, a rate limit per key.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ScopeRequired"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.LimitedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "UNICODE_JSON": True,
+    "STRICT_JSON": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Membership platform API",
+    "DESCRIPTION": (
+        "How the platform's systems book orders, members and behaviours, read a member's level and points, "
+        "spend on a member's behalf and follow the product's events. Send `Authorization: Bearer KEY`; "
+        "errors are `application/problem+json` (RFC 9457)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Requests a minute per key, unless the key says otherwise; and the largest request body taken.
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=6000)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+# Shared by every server process: the API's rate counters (and the dashboard's figures). Redis in
+# production (CACHE_URL, e.g. redis://127.0.0.1:6379/2); in-process memory for the local console.
+CACHE_URL = env("CACHE_URL", default="redis://127.0.0.1:6379/2" if PRODUCTION else "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 LOGGING = {
     "version": 1,

@@ -126,6 +126,11 @@ def growth_window_sums(*, program: Program, month: date, members: tuple[int, int
     return dict(entries.order_by().values_list("member_id").annotate(s=Sum("amount")).values_list("member_id", "s"))
 
 
+def growth_total_get(*, member: Member) -> int:
+    """The member's lifetime net growth: the sum of their growth entries."""
+    return GrowthEntry.objects.filter(member=member).aggregate(s=Sum("amount"))["s"] or 0
+
+
 def growth_window_total(*, program: Program, member: Member, month: date) -> int:
     start, end = growth_window_bounds(program=program, month=month)
     entries = GrowthEntry.objects.filter(member=member, effective_at__lt=end)

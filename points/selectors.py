@@ -58,6 +58,18 @@ def points_next_expiry_get(*, member: Member, at: datetime | None = None) -> tup
     return nxt, total or 0
 
 
+def points_expiring_get(*, member: Member, at: datetime | None = None, limit: int = 5) -> list[tuple[datetime, int]]:
+    """The next ``limit`` dates at which the member's spendable points end, with how many end then."""
+    at = at or timezone.now()
+    rows = (
+        PointsLot.objects.filter(member=member, remaining__gt=0, frozen=False, expires_at__gt=at)
+        .order_by("expires_at")
+        .values_list("expires_at")
+        .annotate(s=Sum("remaining"))[:limit]
+    )
+    return list(rows)
+
+
 def points_reconcile(*, members=None) -> list[str]:
     """Every way the points books disagree with themselves; an empty list means they agree.
 

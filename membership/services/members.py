@@ -18,9 +18,10 @@ from .results import BatchResult, BookingResult, Rejection
 MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at", "base_score")
 
 
-def _members_upsert(rows: list[dict]) -> list[tuple[Member | None, BookingResult | Rejection]]:
-    """Create the new members of ``rows``, update the given fields (None leaves a field as it is)
-    of the known ones; each member once. Per row: the member and what happened, or a rejection."""
+def _members_upsert(rows: list[dict]) -> tuple[list[tuple[Member | None, BookingResult | Rejection]], list[Member], list[Member]]:
+    """What creating the new members of ``rows`` and updating the given fields (None leaves a
+    field as it is) of the known ones would do, each member once, checked and unsaved: per row the
+    member and what happens, or a rejection; and the members to create and to update."""
     existing = {
         m.member_id: m for m in Member.objects.select_for_update().filter(member_id__any=[r["member_id"] for r in rows]).order_by("pk")
     }
@@ -51,15 +52,17 @@ def _members_upsert(rows: list[dict]) -> list[tuple[Member | None, BookingResult
             continue
         (new if outcome == "created" else changed).append(member)
         outcomes.append((member, BookingResult(outcome)))
-    rows_insert(Member, new)
-    rows_update(Member, changed, [*MEMBER_FIELDS, "updated_at"])
-    return outcomes
+    return outcomes, new, changed
 
 
 def members_upsert_batch(*, rows: list[dict]) -> BatchResult:
-    """``member_upsert`` for many members at once (each member once per batch), in one transaction."""
+    """``member_upsert`` for many members at once (each member once per batch), in one transaction,
+    written in bulk (an import is recorded by its job, not member by member in the audit log)."""
     with transaction.atomic():
-        return BatchResult([outcome for _, outcome in _members_upsert(rows)])
+        outcomes, new, changed = _members_upsert(rows)
+        rows_insert(Member, new)
+        rows_update(Member, changed, [*MEMBER_FIELDS, "updated_at"])
+        return BatchResult([outcome for _, outcome in outcomes])
 
 
 @transaction.atomic
@@ -72,7 +75,8 @@ def member_upsert(
     joined_at: datetime | None = None,
     base_score: int | None = None,
 ) -> tuple[Member, str]:
-    """Create the member or update the fields given (None leaves a field as it is).
+    """Create the member or update the fields given (None leaves a field as it is), saved one by
+    one so that the audit log records the change and who made it.
 
     Returns the member and "created", "changed" or "unchanged".
     """
@@ -80,9 +84,13 @@ def member_upsert(
     if not member_id:
         raise ValidationError({"member_id": "member_id is required"})
     row = dict(member_id=member_id, name=name, phone=phone, birthday=birthday, joined_at=joined_at, base_score=base_score)
-    [(member, outcome)] = _members_upsert([row])
+    [(member, outcome)], new, changed = _members_upsert([row])
     if isinstance(outcome, Rejection):
         raise ValidationError({outcome.field: outcome.message})
+    if new:
+        member.save(force_insert=True)
+    elif changed:
+        member.save(update_fields=[*MEMBER_FIELDS, "updated_at"])
     return member, outcome.outcome
 
 

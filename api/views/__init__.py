@@ -1,0 +1,1 @@
+"""The platform API's views: thin doors over the services and selectors."""

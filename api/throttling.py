@@ -19,7 +19,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         limit = api_key.rate_per_minute or settings.API_RATE_PER_MINUTE
         now = time.time()
         window = int(now // 60)
-        key = f"api-rate:{api_key.pk}:{window}"
+        key = f"api-rate:{api_key.prefix}:{window}"
         cache.add(key, 0, timeout=120)
         try:
             count = cache.incr(key)

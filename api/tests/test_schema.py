@@ -1,0 +1,40 @@
+"""The served OpenAPI schema, run against the API with generated requests (schemathesis, through
+Hypothesis): no answer is a server error, and every answer (status, content type, body) is one
+the schema names."""
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
+
+from api.services import api_key_create
+from membership.tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+EXAMPLES = 30  # generated requests per operation
+
+
+
+
+def test_every_answer_is_one_the_schema_names(program):
+    MemberFactory(member_id="M1")
+    key = api_key_create(name="fuzz", scopes=["ingest", "read", "spend"], actor=None, rate_per_minute=10**9)[1]
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", WSGIHandler())
+    seen, calls = [], []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        seen.append(f"{operation.method.upper()} {operation.path}")
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def answers_as_the_schema_says(case):
+            response = case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, checks=CHECKS)
+            calls.append(response.status_code)
+
+        answers_as_the_schema_says()
+    assert len(seen) >= 20 and "PUT /api/v1/orders/{order_id}" in seen
+    assert len(calls) >= 10 * len(seen) and {200, 201, 400, 404} <= set(calls)

@@ -4,7 +4,9 @@ the schema names."""
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
@@ -20,10 +22,21 @@ EXAMPLES = 30  # generated requests per operation
 
 
 
-def test_every_answer_is_one_the_schema_names(program):
+@pytest.fixture
+def wsgi_in_test_transaction():
+    """The WSGI handler closes the database connection after each request; in a test it must stay
+    open inside the test's transaction (as Django's test client keeps it)."""
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield WSGIHandler()
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
+
+
+def test_every_answer_is_one_the_schema_names(program, wsgi_in_test_transaction):
     MemberFactory(member_id="M1")
     key = api_key_create(name="fuzz", scopes=["ingest", "read", "spend"], actor=None, rate_per_minute=10**9)[1]
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", WSGIHandler())
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", wsgi_in_test_transaction)
     seen, calls = [], []
     for result in schema.get_all_operations():
         operation = result.ok()

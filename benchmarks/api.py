@@ -1,7 +1,7 @@
 """Benchmark: the platform API over HTTP, against the same bookings in-process.
 
     .venv/bin/python benchmarks/api.py [--members 2000] [--orders 3000] [--clients 1,8,32] [--batches 10]
-        [--redemptions 3000] [--server-workers W] [--server-threads 1]
+        [--redemptions R] [--server-workers W] [--server-threads 1]
 
 Makes its own data in a throwaway database on the server that DATABASE_URL names (a temporary
 file for SQLite): the default program, N members (in bulk, as an import makes them), points for up
@@ -12,8 +12,10 @@ reports, in the same run:
 - ``PUT /api/v1/orders/{order_id}``, a new order a request, from 1, 8 and 32 clients at once:
   orders/s (requests answered / wall time) and the p50 and p99 of the requests' latency;
 - ``POST /api/v1/orders/batch``, 1,000 new orders a request, from 1 client: orders/s;
-- ``POST /api/v1/members/{id}/redemptions`` with an ``Idempotency-Key``, from 8 clients, each
-  member redeeming the item a few times: redemptions/s, p50, p99;
+- ``POST /api/v1/members/{id}/redemptions`` with an ``Idempotency-Key``, from 8 clients: R
+  redemptions (as many as --orders unless given) over up to 1,000 members, each redeeming the item
+  once or a few times (all of them wait, as they must, for the one item's row lock):
+  redemptions/s, p50, p99;
 - the same bookings in this process, with the server stopped and no HTTP: ``order_book`` one order
   at a time, and ``orders_book_batch`` 1,000 orders at a time (fresh orders, as many as over HTTP);
 - the ratios of the two, against the targets: PUT at 8 clients at least 300 orders/s with a p99
@@ -246,14 +248,17 @@ def load(port: int, key: str, requests: list[tuple], clients: int, check=None) -
                 began = time.perf_counter()
                 try:
                     status, answer = client.send(method, path, body, headers)
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     level.fail(f"{method} {path}: {type(exc).__name__}: {exc}")
                     continue
                 mine.append(time.perf_counter() - began)
-                if not 200 <= status < 300:
-                    level.fail(f"{method} {path} -> {status}: {answer.decode(errors='replace')}")
-                elif check is not None and (found := check(answer)):
-                    level.fail(f"{method} {path} -> {status}: {found[1]}", found[0])
+                try:
+                    if not 200 <= status < 300:
+                        level.fail(f"{method} {path} -> {status}: {answer.decode(errors='replace')}")
+                    elif check is not None and (found := check(answer)):
+                        level.fail(f"{method} {path} -> {status}: {found[1]}", found[0])
+                except ValueError as exc:  # an answer that is not the JSON it should be
+                    level.fail(f"{method} {path} -> {status}: {type(exc).__name__}: {exc}: {answer[:200]!r}")
         finally:
             client.close()
             with level.lock:
@@ -325,9 +330,9 @@ def book_batches(batches: list[list[dict]], actor) -> Level:
 # ---------------------------------------------------------------- report
 
 
-def line(label: str, level: Level, unit: str, per_request: int = 1, extra: str = "") -> str:
+def line(label: str, level: Level, unit: str, per_request: int = 1, extra: str = "", calls: str = "requests") -> str:
     figures = f"{level.rate(per_request):>9,.0f} {unit}/s  p50 {level.percentile(0.5):7.1f} ms  p99 {level.percentile(0.99):7.1f} ms"
-    notes = f"{level.requests:,} requests"
+    notes = f"{level.requests:,} {calls}"
     if level.connections:
         notes += f", {level.connections:,} connections"
     if level.failures:
@@ -350,17 +355,18 @@ def main():
     parser.add_argument("--orders", type=int, default=3000, help="PUT requests at each client level, and orders booked one by one in-process")
     parser.add_argument("--clients", default="1,8,32", help="client levels for PUT /orders, comma-separated")
     parser.add_argument("--batches", type=int, default=10, help=f"batch requests of {BATCH:,} orders, and in-process batches")
-    parser.add_argument("--redemptions", type=int, default=3000, help="redemptions over up to 1,000 members with points")
+    parser.add_argument("--redemptions", type=int, default=None, help="redemptions over up to 1,000 members with points (default: --orders)")
     parser.add_argument("--redeem-clients", type=int, default=8)
     parser.add_argument("--server-workers", type=int, default=None, help="gunicorn workers (default 2 x CPUs + 1, at most 5; 1 on SQLite)")
     parser.add_argument("--server-threads", type=int, default=1, help="gunicorn threads a worker")
     parser.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
     args = parser.parse_args()
+    args.redemptions = args.orders if args.redemptions is None else args.redemptions
     levels = [int(part) for part in args.clients.split(",") if part.strip()]
     cpus = os.cpu_count() or 1
 
     configured = os.environ.get("DATABASE_URL", "")
-    failed, server, ok = [], None, False
+    measured, server, ok = [], None, False
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         directory = Path(tmp)
         url, drop = throwaway_database(configured, directory)
@@ -392,13 +398,13 @@ def main():
                 requests = [("PUT", f"/api/v1/orders/{row['order_id']}", encode({k: v for k, v in row.items() if k != "order_id"}), None) for row in rows]
                 results[("put", clients)] = level = load(port, key, requests, clients)
                 print(line(f"PUT /orders/{{id}}, {clients} client(s)", level, "orders"), flush=True)
-                failed.append(level)
+                measured.append(level)
 
             batches = [orders.make(f"HB{b:03d}-", BATCH) for b in range(args.batches)]
             requests = [("POST", "/api/v1/orders/batch", encode({"orders": rows}), None) for rows in batches]
             results["batch"] = level = load(port, key, requests, 1, check=batch_unbooked)
             print(line(f"POST /orders/batch ({BATCH:,} a request), 1 client", level, "orders", BATCH), flush=True)
-            failed.append(level)
+            measured.append(level)
 
             body = encode({"item": ITEM, "quantity": 1})
             requests = [
@@ -409,7 +415,7 @@ def main():
             times = math.ceil(args.redemptions / len(redeeming))
             print(line(f"POST /members/{{id}}/redemptions, {args.redeem_clients} clients", level, "redemptions",
                        extra=f", {len(redeeming):,} members, up to {times} each"), flush=True)
-            failed.append(level)
+            measured.append(level)
 
             server.stop()
             tail = server.tail()
@@ -417,11 +423,11 @@ def main():
 
             actor = type(api_key).objects.select_related("user").get(pk=api_key.pk).user
             results["one"] = level = book_one_by_one(orders.make("P-", args.orders), actor)
-            print(line("order_book in-process, one at a time", level, "orders"), flush=True)
-            failed.append(level)
+            print(line("order_book in-process, one at a time", level, "orders", calls="calls"), flush=True)
+            measured.append(level)
             results["many"] = level = book_batches([orders.make(f"PB{b:03d}-", BATCH) for b in range(args.batches)], actor)
-            print(line(f"orders_book_batch in-process ({BATCH:,} a batch)", level, "orders", BATCH), flush=True)
-            failed.append(level)
+            print(line(f"orders_book_batch in-process ({BATCH:,} a batch)", level, "orders", BATCH, calls="calls"), flush=True)
+            measured.append(level)
 
             print()
             one, many, batch = results["one"].rate(), results["many"].rate(BATCH), results["batch"].rate(BATCH)
@@ -440,11 +446,11 @@ def main():
             check = subprocess.run([sys.executable, "manage.py", "check_ledgers"], cwd=ROOT, env=env, capture_output=True, text=True)
             print(f"check_ledgers: {((check.stdout or check.stderr).strip().splitlines() or [''])[-1]}")
 
-            bad = [level for level in failed if level.failures]
+            bad = [level for level in measured if level.failures]
             for level in bad:
                 for text in level.bodies:
                     print(f"  failure: {text}")
-            if bad and "Traceback" in tail:
+            if bad and tail.strip():
                 print(f"server log (end):\n{tail}")
             ok = not bad and check.returncode == 0
             if not ok:

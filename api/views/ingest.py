@@ -6,13 +6,14 @@ import hashlib
 
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from membership.rules import OrderFacts
 from membership.selectors import program_active_get
 from membership.services import BookingResult, event_record, member_upsert, order_book, orders_book_batch
 
-from ..problems import validation_problem
+from ..problems import errors_flatten, validation_problem
 from ..selectors import member_view_get
 from ..serializers import (
     BatchOrderSerializer,
@@ -86,14 +87,15 @@ class OrderBatchView(ApiView):
         orders = ensure(OrderBatchInSerializer, request.data)["orders"]
         results: list[dict | None] = [None] * len(orders)
         valid: list[tuple[int, OrderFacts]] = []
+        check = BatchOrderSerializer()  # one serializer checks every order (a new one a row costs a copy of its fields)
         for index, raw in enumerate(orders):
-            serializer = BatchOrderSerializer(data=raw)
-            if serializer.is_valid():
-                data = dict(serializer.validated_data)
-                valid.append((index, _facts(data.pop("order_id"), data)))
-            else:
-                problem = validation_problem(serializer.errors)
+            try:
+                data = dict(check.run_validation(raw))
+            except serializers.ValidationError as exc:
+                problem = validation_problem(errors_flatten(exc.detail))
                 results[index] = {"order_id": str(raw.get("order_id", "")), "error": str(problem.detail), "errors": problem.errors}
+                continue
+            valid.append((index, _facts(data.pop("order_id"), data)))
         program = program_active_get()
         # Each booking sees the ones before it: an order given twice is booked again after its
         # first time, in a batch of its own.

@@ -7,7 +7,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 
 from django.core.exceptions import PermissionDenied
 
-APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "api", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "api", "webhooks", "django_celery_beat")
 
 ROLES = {
     # Reads everything, changes nothing.
@@ -76,6 +76,8 @@ ROLES = {
         "mall.delete_cashoffsetexception",
         "api.add_apikey",
         "api.change_apikey",
+        "webhooks.add_webhooksubscription",
+        "webhooks.change_webhooksubscription",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.change_crontabschedule",
         "django_celery_beat.add_crontabschedule",

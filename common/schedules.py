@@ -3,11 +3,16 @@
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 
-def periodic_task_sync(*, name: str, task: str, description: str, crontab: dict | None = None, every_minutes: int | None = None) -> int:
+def periodic_task_sync(
+    *, name: str, task: str, description: str, crontab: dict | None = None, every_minutes: int | None = None, every_seconds: int | None = None
+) -> int:
     """Make the periodic task ``name`` run ``task`` on ``crontab`` (the fields of a
-    ``CrontabSchedule``, with its ``timezone``) or every ``every_minutes``; returns 1 if it changed."""
+    ``CrontabSchedule``, with its ``timezone``) or every ``every_minutes`` (or ``every_seconds``);
+    returns 1 if it changed."""
     if crontab is not None:
         schedule, interval = CrontabSchedule.objects.get_or_create(**crontab)[0], None
+    elif every_seconds is not None:
+        schedule, interval = None, IntervalSchedule.objects.get_or_create(every=every_seconds, period=IntervalSchedule.SECONDS)[0]
     else:
         schedule, interval = None, IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)[0]
     entry = PeriodicTask.objects.filter(name=name).first()

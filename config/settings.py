@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "riskcontrol",
     "mall",
     "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,9 @@ SPECTACULAR_SETTINGS = {
 # Requests a minute per key, unless the key says otherwise; and the largest request body taken.
 API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=6000)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+# Webhooks: how long a receiver may take to answer, and for how long a delivery is retried.
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
 # Shared by every server process: the API's rate counters (and the dashboard's figures). Redis in
 # production (CACHE_URL, e.g. redis://127.0.0.1:6379/2); in-process memory for the local console.
 CACHE_URL = env("CACHE_URL", default="redis://127.0.0.1:6379/2" if PRODUCTION else "")

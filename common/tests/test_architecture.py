@@ -8,7 +8,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("config", "api", "common", "membership", "points", "riskcontrol", "benefits", "mall", "subscriptions", "invitations")
+PACKAGES = ("config", "api", "webhooks", "common", "membership", "points", "riskcontrol", "benefits", "mall", "subscriptions", "invitations")
 # Function-level imports belong only where Django asks for them: an app's ``ready`` (the models are
 # loaded by then), migrations (their historical models), and the tests.
 ALLOWED = ("apps.py", "/migrations/", "/tests/", "conftest.py")

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    verbose_name = _("Webhooks")
+
+    def ready(self):
+        from membership import hooks
+
+        from . import tasks  # noqa: F401 (registers the tasks that services queue by name)
+        from .services import webhooks_schedule_sync
+
+        hooks.program_schedule("webhooks")(webhooks_schedule_sync)

@@ -33,6 +33,7 @@ def member_view_get(*, member: Member) -> dict:
     progress = member_level_progress_get(member=member)
     level = progress["level"]
     start, end = progress["window"]
+    available = points_available_get(member=member)
     return {
         "member_id": member.member_id,
         "name": member.name,
@@ -42,7 +43,7 @@ def member_view_get(*, member: Member) -> dict:
         "level_name": level.name_en if get_language() == "en" and level.name_en else level.name,
         "level_valid_until": member.level_valid_until,
         "growth_total": growth_total_get(member=member),
-        "points_balance": points_available_get(member=member),
+        "points_balance": available,
         "window_start": start,
         "window_end": end,
         "window_growth": progress["window_growth"],
@@ -54,7 +55,7 @@ def member_view_get(*, member: Member) -> dict:
         "next_settlement": f"{progress['next_settlement']:%Y-%m}",
         "drops_to": progress["drops_to"].code if progress["drops_to"] else None,
         "points": {
-            "available": points_available_get(member=member),
+            "available": available,
             "frozen": points_frozen_get(member=member),
             "balance": points_balance_get(member=member),
             "expiring": [{"expires_at": when, "amount": amount} for when, amount in points_expiring_get(member=member)],

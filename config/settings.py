@@ -218,4 +218,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
-FORMS_URLFIELD_ASSUME_HTTPS = True  # URL fields of forms read a bare host as https (the default of Django 6)

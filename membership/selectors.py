@@ -362,6 +362,26 @@ def outbox_cursor_parse(text: str | None) -> tuple[int, int]:
     return xid, pk
 
 
+def _outbox_horizon() -> int | None:
+    """The id of the oldest transaction still running (PostgreSQL): events of transactions below it
+    can no longer appear; None on SQLite, where every committed event is final."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as c:
+        c.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return c.fetchone()[0]
+
+
+def outbox_feed_end() -> tuple[int, int]:
+    """The cursor after the last event a reader can see now (the start when there is none)."""
+    events = OutboxEvent.objects.all()
+    horizon = _outbox_horizon()
+    if horizon is not None:
+        events = events.filter(xid__lt=horizon)
+    last = events.order_by("-xid", "-pk").values_list("xid", "pk").first()
+    return last or (-1, 0)
+
+
 def outbox_events_after(*, cursor: tuple[int, int], limit: int, types=None, member_ref: str | None = None) -> tuple[list[OutboxEvent], str]:
     """Up to ``limit`` events after ``cursor``, in the order their transactions committed as far as
     a reader can know it, and the cursor after them (the same cursor when there is nothing new).
@@ -373,10 +393,8 @@ def outbox_events_after(*, cursor: tuple[int, int], limit: int, types=None, memb
     """
     xid, pk = cursor
     events = OutboxEvent.objects.filter(Q(xid__gt=xid) | Q(xid=xid, pk__gt=pk))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as c:
-            c.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            horizon = c.fetchone()[0]
+    horizon = _outbox_horizon()
+    if horizon is not None:
         events = events.filter(xid__lt=horizon)
     if types:
         events = events.filter(type__in=list(types))

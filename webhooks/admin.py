@@ -12,6 +12,7 @@ from .services import deliveries_replay, webhook_create, webhook_resume
 
 
 class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         label=_("event types"), choices=[("*", _("every type")), *[(t, t) for t in EVENT_TYPES]], widget=forms.CheckboxSelectMultiple
     )

@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from common.roles import permission_require
 from common.schedules import periodic_task_sync
-from membership.selectors import outbox_events_after
+from membership.selectors import outbox_events_after, outbox_feed_end
 from membership.services.outbox import EVENT_TYPES
 
 from .models import WebhookDelivery, WebhookSubscription
@@ -79,12 +79,7 @@ def webhook_create(*, name: str, url: str, event_types: list[str], secret: str, 
     if errors:
         raise ValidationError(errors)
     # From the end of the feed as it stands: events committed from now on are delivered.
-    cursor = (-1, 0)
-    while True:
-        page, following = outbox_events_after(cursor=cursor, limit=5000)
-        if not page:
-            break
-        cursor = tuple(int(part) for part in following.split("-"))
+    cursor = outbox_feed_end()
     subscription = WebhookSubscription(
         name=name, url=url, secret=secret, event_types=event_types_parse(",".join(event_types)), created_by=actor,
         cursor_xid=cursor[0], cursor_id=cursor[1],

@@ -197,3 +197,11 @@ def test_the_schedule_is_made_when_a_program_is_active(program):
     task = PeriodicTask.objects.get(name="Webhook deliveries")
     assert task.task == "webhooks.deliver" and task.interval.every == 5 and task.interval.period == "seconds"
     assert WebhookSubscription.objects.count() == 0
+
+
+def test_a_new_subscription_receives_the_events_committed_from_then_on(program, receiver):
+    publish("A", 1)
+    webhook_create(name="crm", url=f"http://127.0.0.1:{receiver.port}/hook", event_types=["*"], secret=SECRET, actor=None)
+    publish("A", 2)
+    deliveries_run(seconds=5)
+    assert [e["data"]["to"] for e in receiver.events()] == ["V2"]

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from common.admin import LedgerAdmin
+from common.spreadsheets import EXPORT_FORMATS
 
 from .models import Benefit, BenefitGrant, BenefitLevel
 from .resources import BenefitResource
@@ -25,6 +26,7 @@ class BenefitAdmin(ImportExportMixin, admin.ModelAdmin):
     readonly_fields = ("issued",)
     inlines = [BenefitLevelInline]
     resource_classes = [BenefitResource]
+    export_formats = EXPORT_FORMATS
     fieldsets = (
         (None, {"fields": ("program", "code", "name", "name_en", "kind", "description", "is_active")}),
         (_("Who and when"), {"fields": ("min_level", "trigger", "claim_limit", "starts_at", "ends_at")}),

@@ -13,6 +13,8 @@ from pathlib import Path
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from .spreadsheets import row_safe
+
 
 class FileError(Exception):
     """A problem with the file as a whole (missing, unreadable, wrong header)."""
@@ -100,7 +102,7 @@ def write_rejected(path: str | Path, header: list[str], rejected: list[tuple[lis
         writer = csv.writer(handle)
         writer.writerow([*header, "error"])
         for raw, error in rejected:
-            writer.writerow([*raw[: len(header)], *[""] * (len(header) - len(raw)), error])
+            writer.writerow(row_safe([*raw[: len(header)], *[""] * (len(header) - len(raw)), error]))
     return out
 
 

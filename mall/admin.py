@@ -9,7 +9,8 @@ from import_export.admin import ImportExportMixin
 
 from common.admin import rows_apply_with_reason
 from membership.models import Level, Member
-from membership.resources import EXPORT_FORMATS, IMPORT_FORMATS
+from common.spreadsheets import EXPORT_FORMATS
+from membership.resources import IMPORT_FORMATS
 
 from .models import CashOffset, CashOffsetException, CashOffsetPolicy, Lottery, LotteryDraw, LotteryPrize, MallItem, MallPrice, Redemption
 from .resources import MallItemExportResource, MallItemImportResource

@@ -14,6 +14,7 @@ from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 
 from common.admin import LedgerAdmin, LedgerEntryAdmin
+from common.spreadsheets import EXPORT_FORMATS
 from points.selectors import points_available_get, points_next_expiry_get
 
 from .hooks import MEMBER_ADMIN_ACTIONS, member_sections_render
@@ -33,7 +34,7 @@ from .models import (
     SettlementChunk,
     SettlementRun,
 )
-from .resources import EXPORT_FORMATS, IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
+from .resources import IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
 from .selectors import (
     LIFECYCLE_STAGES,
     NoActiveProgram,

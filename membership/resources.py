@@ -48,7 +48,6 @@ class CSV(base_formats.CSV):
 
 
 IMPORT_FORMATS = [CSV, base_formats.XLSX]
-EXPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
 
 OUTCOME_TYPES = {
     "created": RowResult.IMPORT_TYPE_NEW,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from common.commands import ContractCommand
 from common.csvio import FileError
+from common.spreadsheets import cell_safe
 from membership.selectors import NoActiveProgram, member_export_rows
 
 COLUMNS = ["member_id", "level", "level_valid_until", "growth_total", "points_balance"]
@@ -28,7 +29,7 @@ class Command(ContractCommand):
                 writer = csv.DictWriter(handle, fieldnames=COLUMNS)
                 writer.writeheader()
                 for row in member_export_rows():
-                    writer.writerow(row)
+                    writer.writerow({key: cell_safe(value) for key, value in row.items()})
                     count += 1
             os.replace(tmp, target)
         except OSError as exc:

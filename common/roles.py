@@ -74,6 +74,7 @@ ROLES = {
         "mall.add_cashoffsetexception",
         "mall.change_cashoffsetexception",
         "mall.delete_cashoffsetexception",
+        "membership.change_base_score",
         "api.add_apikey",
         "api.change_apikey",
         "webhooks.add_webhooksubscription",

@@ -256,6 +256,16 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
         """The actions the other apps add to the members list (``hooks.member_admin_action``)."""
         return list(MEMBER_ADMIN_ACTIONS)
 
+    def get_readonly_fields(self, request, obj=None):
+        """A member's id is the platform's key for them: set once. The base score counts toward the
+        level: only a role that may set it changes it."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.insert(0, "member_id")
+        if not request.user.has_perm("membership.change_base_score"):
+            fields.append("base_score")
+        return fields
+
     def get_search_results(self, request, queryset, search_term):
         """A member id or phone through their indexes; only a term that is neither searches names."""
         term = search_term.strip()

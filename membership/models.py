@@ -211,6 +211,9 @@ class Member(models.Model):
             models.Index(fields=["phone"], name="member_phone_idx"),
         ]
         constraints = [models.UniqueConstraint(fields=["member_id"], name="member_id_unique")]
+        # The base score counts toward the level as growth does: only a role that may decide
+        # levels (Program admin) sets it, by hand or in a member import.
+        permissions = [("change_base_score", "Can set a member's base score")]
 
     def __str__(self):
         return f"{self.member_id} {self.name}".strip()

@@ -7,9 +7,11 @@ different staff member with the approval permission. Rejected and approved reque
 from dataclasses import dataclass
 from datetime import timedelta, timezone as dt_timezone
 
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -24,6 +26,10 @@ from points.services import points_credit, points_debit
 from .anomalies import anomaly_strategy_for
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment, Severity
 from .selectors import members_blocked, members_whitelisted_ids
+
+
+# Adjustments of a member booked without approval within this span count together against the threshold.
+APPROVAL_WINDOW = timedelta(hours=24)
 
 
 def _require(actor, permission: str, action: str):
@@ -60,8 +66,17 @@ def adjustment_request(
     if amount == 0:
         raise ValidationError({"amount": "the adjustment amount must not be 0"})
     adjustment.full_clean()
+    # The member's adjustments of the last day that were booked without a second person count
+    # together against the threshold, whoever asked for them: ten small ones are one large one.
+    Member.objects.select_for_update().filter(pk=member.pk).first()
+    since = timezone.now() - APPROVAL_WINDOW
+    unapproved = (
+        ManualAdjustment.objects.filter(member=member, currency=currency, status=ManualAdjustment.Status.BOOKED, decided_by=F("requested_by"), requested_at__gte=since)
+        .aggregate(s=Sum(Abs("amount")))["s"]
+        or 0
+    )
     adjustment.save()
-    if abs(amount) <= program_active_get().adjustment_approval_threshold:
+    if unapproved + abs(amount) <= program_active_get().adjustment_approval_threshold:
         _book(adjustment, decided_by=actor, note="within the approval threshold")
     return adjustment
 

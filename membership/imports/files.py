@@ -203,12 +203,16 @@ def balances_import(*, path: str, program: Program, actor=None, **options) -> Im
     return import_file(kind, path=path, actor=actor, **options)
 
 
-def members_import(*, path: str, **options) -> ImportReport:
+def members_import(*, path: str, actor=None, **options) -> ImportReport:
     """Import members (``member_id,name,phone,birthday,joined_at``, optionally ``base_score``): new ones are created, known
-    ones get the fields given (an empty cell leaves a field as it is), never a duplicate."""
+    ones get the fields given (an empty cell leaves a field as it is), never a duplicate. A base
+    score is taken only from an actor who may set it (the system, or a Program admin)."""
+    may_score = actor is None or actor.has_perm("membership.change_base_score")
 
     def parse(values):
         fields = member_parse(values)
+        if fields["base_score"] is not None and not may_score:
+            raise FieldError("base_score", "base_score counts toward the level: only a Program admin may set it")
         payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
         return "", fields["member_id"], payload
 
@@ -228,4 +232,4 @@ def members_import(*, path: str, **options) -> ImportReport:
         book=book,
         member_of=lambda payload: payload["member_id"],
     )
-    return import_file(kind, path=path, **options)
+    return import_file(kind, path=path, actor=actor, **options)

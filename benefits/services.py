@@ -24,6 +24,7 @@ from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import add_months
 from membership.models import Level, LevelChange, Member, Program, SettlementRun, Source
 from membership.selectors import program_active_get
+from membership.services.outbox import outbox_publish
 from points.services import points_credit
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
@@ -137,6 +138,11 @@ def benefit_grant(
     if benefit.points:
         grant.points_entry = _points_credit(grant, benefit, at)
         grant.save(update_fields=["points_entry"])
+    outbox_publish(
+        type="benefit.granted", member_ref=member.member_id, occurred_at=at,
+        data={"benefit": benefit.code, "name": benefit.name, "period": period, "quantity": quantity,
+              "valid_until": grant.valid_until.isoformat() if grant.valid_until else None, "points": benefit.points * quantity},
+    )
     return grant
 
 

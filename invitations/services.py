@@ -20,6 +20,7 @@ from benefits.services import benefit_grant
 from common.timeutil import local_month_bounds
 from membership.models import Member, Program, Source
 from membership.selectors import program_active_get
+from membership.services.outbox import outbox_publish
 from points.services import points_credit
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
@@ -91,6 +92,11 @@ def invitation_accept(*, code: str, invitee: Member, at: datetime | None = None,
     invitation.rewarded = True
     invitation.note = " ".join(notes)[:255]
     invitation.save()
+    for member in (inviter, invitee):
+        outbox_publish(
+            type="invitation.rewarded", member_ref=member.member_id, occurred_at=at,
+            data={"invitation": invitation.pk, "inviter": inviter.member_id, "invitee": invitee.member_id},
+        )
     return invitation
 
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from common.roles import permission_require
 from membership.models import Member, Source
+from membership.services.outbox import outbox_publish
 from points.models import PointsEntry
 from points.selectors import points_available_get
 from points.services import points_account_lock, points_credit, points_debit, points_refund
@@ -126,7 +127,15 @@ def redemption_create(*, member: Member, item: MallItem, quantity: int = 1, key:
             reason=f"{item.code} ×{quantity}",
         )
         redemption.save(update_fields=["points_entry"])
+        _redemption_event("redemption.created", redemption, at)
     return redemption
+
+
+def _redemption_event(type: str, redemption: Redemption, at: datetime, **extra) -> None:
+    outbox_publish(
+        type=type, member_ref=redemption.member.member_id, occurred_at=at,
+        data={"redemption": redemption.pk, "item": redemption.item.code, "quantity": redemption.quantity, "points": redemption.points, **extra},
+    )
 
 
 @transaction.atomic
@@ -155,6 +164,7 @@ def redemption_cancel(*, redemption: Redemption, actor, reason: str, at: datetim
     redemption.status = Redemption.Status.CANCELLED
     redemption.cancelled_at, redemption.cancelled_by, redemption.cancel_reason = at, actor, reason
     redemption.save(update_fields=["refund_entry", "status", "cancelled_at", "cancelled_by", "cancel_reason"])
+    _redemption_event("redemption.cancelled", redemption, at, reason=reason)
     return redemption
 
 

@@ -20,6 +20,7 @@ from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
 from membership.services import growth_adjust, withheld_credit_book
+from membership.services.outbox import outbox_publish
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
 
@@ -91,6 +92,11 @@ def adjustment_approve(*, adjustment: ManualAdjustment, actor, note: str = "") -
     if adjustment.requested_by_id == actor.pk:
         raise PermissionDenied("an adjustment must be approved by a different staff member than the one who requested it")
     _book(adjustment, decided_by=actor, note=note)
+    outbox_publish(
+        type="adjustment.approved", member_ref=adjustment.member.member_id, occurred_at=adjustment.decided_at,
+        data={"adjustment": adjustment.pk, "currency": adjustment.currency, "amount": adjustment.amount,
+              "reason_code": adjustment.reason_code, "approved_by": actor.get_username()},
+    )
     return adjustment
 
 

@@ -32,6 +32,7 @@ from common.timeutil import add_months
 from membership.models import Member, Order, Program, Source
 from membership.selectors import program_active_get
 from membership.services import event_record
+from membership.services.outbox import outbox_publish
 from points.services import InsufficientPoints, points_credit, points_debit, points_lot_clear, points_lot_release
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
@@ -131,7 +132,16 @@ def subscription_start(
     if not trial:
         for ended in Subscription.objects.filter(member=member, is_trial=True, trial_settled=False, ends_on__gte=today - timedelta(days=RELEASE_WINDOW_DAYS)):
             _trial_cashback_release(ended)
+    _subscription_event("subscription.started", subscription, at)
     return subscription
+
+
+def _subscription_event(type: str, subscription: Subscription, at: datetime, **extra) -> None:
+    outbox_publish(
+        type=type, member_ref=subscription.member.member_id, occurred_at=at,
+        data={"subscription": subscription.pk, "plan": subscription.plan.code, "trial": subscription.is_trial,
+              "starts_on": subscription.starts_on.isoformat(), "ends_on": subscription.ends_on.isoformat(), **extra},
+    )
 
 
 def _extend(subscription: Subscription, today: date) -> tuple[date, date]:
@@ -168,6 +178,7 @@ def subscription_renew(
     _years_bought_record(term=term, plan=subscription.plan, at=at or timezone.now())
     subscription.ends_on, subscription.status, subscription.renewals = end, Subscription.Status.ACTIVE, subscription.renewals + 1
     subscription.save(update_fields=["ends_on", "status", "renewals"])
+    _subscription_event("subscription.renewed", subscription, at or timezone.now(), paid_with="money")
     return subscription
 
 
@@ -198,6 +209,7 @@ def subscription_extend_with_points(*, subscription: Subscription, reference: st
     _years_bought_record(term=term, plan=plan, at=at)
     subscription.ends_on, subscription.status = end, Subscription.Status.ACTIVE
     subscription.save(update_fields=["ends_on", "status"])
+    _subscription_event("subscription.renewed", subscription, at, paid_with="points")
     return subscription
 
 
@@ -215,6 +227,7 @@ def subscription_cancel(*, subscription: Subscription, reason: str, at: datetime
     subscription.status, subscription.cancelled_at, subscription.cancel_reason = Subscription.Status.CANCELLED, at, reason.strip()
     subscription.ends_on = max(subscription.starts_on, min(subscription.ends_on, today))
     subscription.save(update_fields=["status", "cancelled_at", "cancel_reason", "ends_on"])
+    _subscription_event("subscription.ended", subscription, at, reason=subscription.cancel_reason)
     return subscription
 
 

@@ -2,10 +2,18 @@
 transaction as the change it reports. One function per event type builds its ``data``; bulk paths
 (the settlement) write the same events set-based.
 
-Event types and their ``data`` (version 1):
+Event types and their ``data`` (version 1; a later version adds fields, never renames them):
 - ``member.level_changed``: ``from`` and ``to`` (level codes), ``valid_until`` (ISO date or null),
   ``month`` (the settled month, YYYY-MM) and ``reason`` (upgrade, downgrade, switch), for each
-  member whose level code a settlement changed.
+  member whose level code a settlement changed;
+- ``benefit.granted``: ``benefit``, ``name``, ``period``, ``quantity``, ``valid_until``, ``points``;
+- ``redemption.created``, ``redemption.cancelled``: ``redemption``, ``item``, ``quantity``, ``points``
+  (and ``reason`` when cancelled);
+- ``subscription.started``, ``subscription.renewed``, ``subscription.ended``: ``subscription``,
+  ``plan``, ``trial``, ``starts_on``, ``ends_on`` (and ``paid_with``: money or points, when renewed;
+  ``reason`` when ended);
+- ``adjustment.approved``: ``adjustment``, ``currency``, ``amount``, ``reason_code``, ``approved_by``;
+- ``invitation.rewarded``: ``invitation``, ``inviter``, ``invitee`` (member ids), for each of the two.
 """
 
 from __future__ import annotations
@@ -19,7 +27,17 @@ from common.bulk import new_row
 from ..models import OutboxEvent
 
 LEVEL_CHANGED = "member.level_changed"
-EVENT_TYPES = (LEVEL_CHANGED,)
+EVENT_TYPES = (
+    LEVEL_CHANGED,
+    "benefit.granted",
+    "redemption.created",
+    "redemption.cancelled",
+    "subscription.started",
+    "subscription.renewed",
+    "subscription.ended",
+    "adjustment.approved",
+    "invitation.rewarded",
+)
 
 
 def level_changed_event(*, member_ref: str, from_code: str, to_code: str, valid_until: date | None, month: date, reason: str, at: datetime) -> OutboxEvent:

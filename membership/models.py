@@ -75,6 +75,14 @@ class Program(models.Model):
     lifecycle_loyal_rank = models.PositiveSmallIntegerField(
         _("loyal from level rank"), default=2, help_text=_("An active member at this level rank or above is loyal; below it, growing.")
     )
+    points_expiry_notice_days = models.PositiveSmallIntegerField(
+        _("tell of expiring points (days before)"), default=30,
+        help_text=_("A points.expiring event is sent this many days before a member's points end."),
+    )
+    level_risk_notice_days = models.PositiveSmallIntegerField(
+        _("tell of a level at risk (days before the settlement)"), default=7,
+        help_text=_("A member.level_at_risk event is sent this many days before a settlement that would drop the member."),
+    )
     points_per_yuan = models.PositiveIntegerField(
         _("points per yuan"),
         default=100,
@@ -540,6 +548,10 @@ class OutboxEvent(models.Model):
 
     type = models.CharField(_("type"), max_length=50)
     member_ref = models.CharField(_("member id"), max_length=64, blank=True, help_text=_("The member's id on the platform."))
+    key = models.CharField(
+        max_length=200, null=True, blank=True, editable=False,
+        help_text=_("For an event told once (a reminder of a date): the same key is never written twice."),
+    )
     occurred_at = models.DateTimeField(_("occurred at"))
     data = models.JSONField(_("data"), default=dict)
     xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
@@ -548,8 +560,10 @@ class OutboxEvent(models.Model):
     class Meta:
         verbose_name = _("outbound event")
         verbose_name_plural = _("outbound events")
-        # Written by the settlement for most members at once: the feed's order, nothing else.
+        # Written by the settlement for most members at once: the feed's order, and the keys of
+        # the few events told once (a partial index: the settlement's events have none).
         indexes = [models.Index(fields=["xid", "id"], name="outbox_feed_idx")]
+        constraints = [models.UniqueConstraint(fields=["key"], condition=Q(key__isnull=False), name="outbox_event_once_per_key")]
 
     def __str__(self):
         return f"{self.type} {self.member_ref}"

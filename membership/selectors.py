@@ -143,6 +143,21 @@ def settlement_latest_month() -> date | None:
     return SettlementRun.objects.order_by("-month").values_list("month", flat=True).first()
 
 
+def settlement_next_get(*, program: Program, now: datetime | None = None) -> tuple[date, datetime]:
+    """The month the next scheduled settlement will settle, and when it is due: the month before
+    (on the settlement day and hour of this month) until it is settled, then this month (on the
+    settlement day of the next)."""
+    tz = ZoneInfo(program.time_zone)
+    this_month = (now or timezone.now()).astimezone(tz).date().replace(day=1)
+    before = add_months(this_month, -1)
+    settled = SettlementRun.objects.filter(month=before, status=SettlementRun.Status.DONE).exists() or (
+        (settlement_latest_month() or date.min) > before
+    )
+    month = this_month if settled else before
+    following = add_months(month, 1)
+    return month, datetime(following.year, following.month, program.settlement_day, program.settlement_hour, tzinfo=tz)
+
+
 def member_export_rows():
     """Rows of the ``export_members`` file, in member id order, computed in one query.
 

@@ -14,6 +14,7 @@ from .selectors import program_active_get
 from .services import (
     SettlementRefused,
     daily_rules_catch_up,
+    reminders_run,
     settlement_chunk_execute,
     settlement_due_month,
     settlement_month_parse,
@@ -96,3 +97,9 @@ def daily_rules() -> dict:
 def ledger_totals_refresh() -> dict:
     """What the schedule runs every few minutes: add new ledger entries to the dashboard's monthly totals."""
     return {"entries_added": totals_refresh(time_zone=program_active_get().time_zone)}
+
+
+@shared_task(name="membership.reminders")
+def reminders() -> dict:
+    """What the daily schedule runs: points about to end and levels at risk, told once each."""
+    return reminders_run()

@@ -215,9 +215,12 @@ def points_lots_of(*, source: str, source_ref: str, rule=None):
 
 
 @transaction.atomic
-def points_expire_due(*, until: datetime, members: tuple[int, int | None] | None = None, batch_size: int = 5000) -> tuple[int, int]:
+def points_expire_due(
+    *, until: datetime, members: tuple[int, int | None] | None = None, batch_size: int = 5000, expired: dict[int, int] | None = None
+) -> tuple[int, int]:
     """Expire every lot that ends at or before ``until``, oldest first; returns (lots, points).
-    With ``members`` (first pk, last pk or None), only the lots of members in that range.
+    With ``members`` (first pk, last pk or None), only the lots of members in that range; with
+    ``expired``, the points expired are added up in it by member pk.
 
     Each lot's expiry is one entry keyed by the lot, so running this twice expires nothing twice.
     """
@@ -254,6 +257,8 @@ def points_expire_due(*, until: datetime, members: tuple[int, int | None] | None
         for lot in batch:
             accounts[lot.member_id].balance -= lot.remaining
             points_done += lot.remaining
+            if expired is not None:
+                expired[lot.member_id] = expired.get(lot.member_id, 0) + lot.remaining
             lot.remaining = 0
         rows_update(PointsLot, batch, ["remaining"])
         rows_update(PointsAccount, list(accounts.values()), ["balance", "updated_at"])

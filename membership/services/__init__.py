@@ -22,6 +22,7 @@ from .events import event_record
 from .members import member_upsert, members_upsert_batch
 from .orders import ORDER_FIELDS, ORDER_STATUSES, credit_change, order_book, order_validate
 from .program import UnknownPreset, program_activate, program_load, program_schedules_sync
+from .reminders import reminders_run
 from .results import BatchResult, BookingResult, Rejection
 from .settlement import (
     SETTLEMENT_CHUNK,
@@ -70,6 +71,7 @@ __all__ = [
     "program_load",
     "program_schedules_sync",
     "program_switch_preview",
+    "reminders_run",
     "settlement_chunk_execute",
     "settlement_decide",
     "settlement_default_month",

@@ -6,6 +6,12 @@ Event types and their ``data`` (version 1; a later version adds fields, never re
 - ``member.level_changed``: ``from`` and ``to`` (level codes), ``valid_until`` (ISO date or null),
   ``month`` (the settled month, YYYY-MM) and ``reason`` (upgrade, downgrade, switch), for each
   member whose level code a settlement changed;
+- ``member.level_at_risk``: ``level``, ``drops_to``, ``growth_needed``, ``month`` (the settlement
+  that would drop the member) and ``settles_at``, ``level_risk_notice_days`` before it, once per
+  member and settlement;
+- ``points.expiring``: ``amount`` and ``expires_at``, ``points_expiry_notice_days`` before a
+  member's points end, once per member and end;
+- ``points.expired``: ``amount`` and ``month``, for each member whose points a settlement expired;
 - ``benefit.granted``: ``benefit``, ``name``, ``period``, ``quantity``, ``valid_until``, ``points``;
 - ``redemption.created``, ``redemption.cancelled``: ``redemption``, ``item``, ``quantity``, ``points``
   (and ``reason`` when cancelled);
@@ -27,8 +33,14 @@ from common.bulk import new_row
 from ..models import OutboxEvent
 
 LEVEL_CHANGED = "member.level_changed"
+LEVEL_AT_RISK = "member.level_at_risk"
+POINTS_EXPIRING = "points.expiring"
+POINTS_EXPIRED = "points.expired"
 EVENT_TYPES = (
     LEVEL_CHANGED,
+    LEVEL_AT_RISK,
+    POINTS_EXPIRING,
+    POINTS_EXPIRED,
     "benefit.granted",
     "redemption.created",
     "redemption.cancelled",
@@ -44,6 +56,20 @@ def level_changed_event(*, member_ref: str, from_code: str, to_code: str, valid_
     """An unsaved ``member.level_changed`` event (a settlement writes them in bulk)."""
     data = {"from": from_code, "to": to_code, "valid_until": valid_until.isoformat() if valid_until else None, "month": f"{month:%Y-%m}", "reason": reason}
     return new_row(OutboxEvent, type=LEVEL_CHANGED, member_ref=member_ref, occurred_at=at, data=data, created_at=at)
+
+
+def event_new(*, type: str, member_ref: str, data: dict, at: datetime, key: str | None = None) -> OutboxEvent:
+    """An unsaved event, for a bulk path to write (``key``: an event told once)."""
+    return OutboxEvent(type=type, member_ref=member_ref, occurred_at=at, data=data, key=key, created_at=at)
+
+
+def events_write_once(events: list[OutboxEvent]) -> int:
+    """Write ``events`` that carry a key, leaving out those whose key was written before; returns
+    how many were new."""
+    keys = [e.key for e in events]
+    before = OutboxEvent.objects.filter(key__any=keys).count() if events else 0
+    OutboxEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=5000)
+    return (OutboxEvent.objects.filter(key__any=keys).count() - before) if events else 0
 
 
 def outbox_publish(*, type: str, member_ref: str, data: dict, occurred_at: datetime | None = None) -> OutboxEvent:

@@ -15,6 +15,7 @@ from ..presets import PRESETS
 from ..rules import STRATEGIES
 from ..totals import totals_schedule_sync
 from .daily import daily_schedule_sync
+from .reminders import reminders_schedule_sync
 from .settlement import settlement_schedule_sync
 
 
@@ -112,5 +113,6 @@ def program_activate(*, program: Program, actor) -> int:
 def program_schedules_sync(*, program: Program) -> int:
     """The active program's beat schedules: the monthly settlement, the daily rules, the dashboard's
     totals, and those the other apps register (``hooks.program_schedule``)."""
-    changes = settlement_schedule_sync(program=program) + daily_schedule_sync(program=program) + totals_schedule_sync()
+    changes = settlement_schedule_sync(program=program) + daily_schedule_sync(program=program) + reminders_schedule_sync(program=program)
+    changes += totals_schedule_sync()
     return changes + sum(sync(program=program) for sync in hooks.PROGRAM_SCHEDULES.values())

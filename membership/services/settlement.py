@@ -32,7 +32,7 @@ from .. import hooks
 from ..levels import level_renewal, levels_validate, settlement_decide
 from ..models import Level, LevelChange, Member, OutboxEvent, Program, SettlementChunk, SettlementRun
 from ..selectors import growth_window_bounds, growth_window_sums, levels_by_id, program_active_get, program_levels, settlement_latest_month
-from .outbox import LEVEL_CHANGED, level_changed_event
+from .outbox import LEVEL_CHANGED, POINTS_EXPIRED, event_new, level_changed_event
 
 
 class SettlementRefused(Exception):
@@ -142,7 +142,15 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         settle = _settle_members_sql if connection.vendor == "postgresql" else _settle_members
         evaluated, counts = settle(program=program, run=run, levels=levels, span=span)
         until = local_midnight(add_months(run.month, 1), ZoneInfo(program.time_zone))
-        lots, points = points_expire_due(until=until, members=span)
+        expired: dict[int, int] = {}
+        lots, points = points_expire_due(until=until, members=span, expired=expired)
+        if expired:
+            month, now = f"{run.month:%Y-%m}", timezone.now()
+            refs = dict(Member.objects.filter(pk__any=list(expired)).values_list("pk", "member_id"))
+            rows_insert(
+                OutboxEvent,
+                [event_new(type=POINTS_EXPIRED, member_ref=refs[pk], data={"amount": amount, "month": month}, at=now) for pk, amount in expired.items()],
+            )
         chunk.benefits_issued = sum(step(run=run, program=program, span=span) for step in hooks.SETTLEMENT_CHUNK_STEPS.values())
         chunk.members_evaluated = evaluated
         chunk.members_up = counts[LevelChange.Reason.UPGRADE]

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 
 from common.commands import ContractCommand
-from common.csvio import FileError, parse_when
+from common.csvio import FieldError, FileError, parse_when
 from membership.models import OutboxEvent
 
 

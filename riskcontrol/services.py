@@ -20,7 +20,7 @@ from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
 from membership.services import growth_adjust, withheld_credit_book
-from membership.services.outbox import outbox_publish
+from membership.services.outbox import event_new, events_write_once, outbox_publish
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
 
@@ -370,6 +370,15 @@ def _alerts_raise(rule: AnomalyRule, findings: dict) -> tuple[int, int]:
     AlertEvent.objects.bulk_create(
         [AlertEvent(alert=alert, to_status=Alert.Status.OPEN, note=f"raised by {rule.code}") for alert in alerts], batch_size=5000
     )
+    refs = dict(Member.objects.filter(pk__any=list({a.member_id for a in alerts})).values_list("pk", "member_id"))
+    now = timezone.now()
+    events_write_once([
+        event_new(
+            type="alert.raised", member_ref=refs[a.member_id], at=now, key=f"alert.raised:{a.pk}",
+            data={"alert": a.pk, "rule": rule.code, "severity": rule.severity, "incident": a.incident_key},
+        )
+        for a in alerts
+    ])
     suspended = 0
     if rule.auto_suspend and rule.severity == Severity.HIGH:
         now = timezone.now()

@@ -338,13 +338,24 @@ def _cashback_adjust(cashback: Cashback, order: Order) -> None:
 
 
 def _trial_cashback_release(trial: Subscription) -> None:
+    released = 0
     for cashback in trial.cashbacks.filter(status=Cashback.Status.FROZEN).select_related("points_entry__lot"):
         if cashback.points_entry_id:
             points_lot_release(lot=cashback.points_entry.lot)
+            released += cashback.points_entry.lot.remaining
         cashback.status = Cashback.Status.RELEASED
         cashback.save(update_fields=["status"])
     trial.trial_settled = True
     trial.save(update_fields=["trial_settled"])
+    if released:
+        _trial_event("trial.cashback_released", trial, released)
+
+
+def _trial_event(type: str, trial: Subscription, points: int, at: datetime | None = None) -> None:
+    outbox_publish(
+        type=type, member_ref=trial.member.member_id, occurred_at=at or timezone.now(),
+        data={"subscription": trial.pk, "plan": trial.plan.code, "points": points},
+    )
 
 
 def _trial_cashback_clear(trial: Subscription, at: datetime) -> int:
@@ -360,6 +371,8 @@ def _trial_cashback_clear(trial: Subscription, at: datetime) -> int:
         cashback.save(update_fields=["status"])
     trial.trial_settled = True
     trial.save(update_fields=["trial_settled"])
+    if cleared:
+        _trial_event("trial.cashback_cleared", trial, cleared, at)
     return cleared
 
 
@@ -370,7 +383,11 @@ def subscriptions_daily_run(*, at: datetime | None = None, program: Program | No
     program = program or program_active_get()
     at = at or timezone.now()
     today = _local_day(program, at)
-    expired = Subscription.objects.filter(status__in=Subscription.LIVE, ends_on__lt=today).update(status=Subscription.Status.EXPIRED)
+    with transaction.atomic():
+        ending = list(Subscription.objects.select_for_update(of=("self",)).filter(status__in=Subscription.LIVE, ends_on__lt=today).select_related("member", "plan"))
+        expired = Subscription.objects.filter(pk__in=[s.pk for s in ending]).update(status=Subscription.Status.EXPIRED)
+        for subscription in ending:
+            _subscription_event("subscription.ended", subscription, at, reason="expired")
     counts = {"expired": expired, "trials_cleared": 0, "points_cleared": 0}
     due = Subscription.objects.filter(is_trial=True, trial_settled=False, ends_on__lt=today - timedelta(days=RELEASE_WINDOW_DAYS))
     for trial_id in due.values_list("pk", flat=True):

@@ -19,7 +19,9 @@ Event types and their ``data`` (version 1; a later version adds fields, never re
   ``plan``, ``trial``, ``starts_on``, ``ends_on`` (and ``paid_with``: money or points, when renewed;
   ``reason`` when ended);
 - ``adjustment.approved``: ``adjustment``, ``currency``, ``amount``, ``reason_code``, ``approved_by``;
-- ``invitation.rewarded``: ``invitation``, ``inviter``, ``invitee`` (member ids), for each of the two.
+- ``invitation.rewarded``: ``invitation``, ``inviter``, ``invitee`` (member ids), for each of the two;
+- ``trial.cashback_released``, ``trial.cashback_cleared``: ``subscription``, ``plan``, ``points``;
+- ``alert.raised``: ``alert``, ``rule``, ``severity``, ``incident``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ EVENT_TYPES = (
     "subscription.ended",
     "adjustment.approved",
     "invitation.rewarded",
+    "trial.cashback_released",
+    "trial.cashback_cleared",
+    "alert.raised",
 )
 
 

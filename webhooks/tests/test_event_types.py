@@ -12,11 +12,20 @@ from invitations.services import invitation_accept, invite_code_get_or_create
 from mall.services import redemption_cancel, redemption_create
 from mall.tests.factories import at_level, earn, item
 from membership.models import OutboxEvent
+from membership.services import order_book
 from membership.services.outbox import EVENT_TYPES, outbox_publish
-from membership.tests.factories import MemberFactory
-from riskcontrol.services import adjustment_approve, adjustment_request
+from membership.tests.factories import MemberFactory, local, order
+from riskcontrol.models import AnomalyRule
+from riskcontrol.services import adjustment_approve, adjustment_request, anomaly_scan
 from subscriptions.presets import SUBSCRIPTION_PRESETS
-from subscriptions.services import plan_catalog_sync, subscription_cancel, subscription_extend_with_points, subscription_renew, subscription_start
+from subscriptions.services import (
+    plan_catalog_sync,
+    subscription_cancel,
+    subscription_extend_with_points,
+    subscription_renew,
+    subscription_start,
+    subscriptions_daily_run,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +90,31 @@ def test_an_unknown_event_type_is_refused():
     with pytest.raises(ValueError, match="unknown event type"):
         outbox_publish(type="member.teleported", member_ref="x", data={})
     assert "benefit.granted" in EVENT_TYPES
+
+
+def test_a_trials_cashback_released_or_cleared_and_an_expired_subscription_are_told(program):
+
+    plan_catalog_sync(program=program, specs=SUBSCRIPTION_PRESETS["jd-plus"])
+    plan = program.plans.get()
+    buyer, leaver = MemberFactory(), MemberFactory()
+    for member in (buyer, leaver):
+        subscription_start(member=member, plan=plan, reference=f"t-{member.pk}", trial=True, at=local(2026, 3, 1))
+        order_book(facts=order(f"O{member.pk}", member, local(2026, 3, 2), goods="1000"))
+    subscription_start(member=buyer, plan=plan, reference="p", at=local(2026, 4, 20))
+    subscriptions_daily_run(at=local(2026, 4, 30))
+    assert [(t, d["points"]) for t, d in events(buyer) if t.startswith("trial.")] == [("trial.cashback_released", 2000)]
+    assert [(t, d["points"]) for t, d in events(leaver) if t.startswith("trial.")] == [("trial.cashback_cleared", 2000)]
+    assert ("subscription.ended", "expired") in [(t, d.get("reason")) for t, d in events(leaver)]
+
+
+def test_a_raised_alert_is_told_once(program):
+
+    rule = AnomalyRule(code="velocity", name="velocity", kind="earning_velocity", params={"threshold": 100}, severity="high")
+    rule.full_clean()
+    rule.save()
+    member = MemberFactory()
+    order_book(facts=order("V1", member, local(2026, 3, 1, 10), goods="500"))
+    anomaly_scan(since=local(2026, 3, 1), until=local(2026, 3, 2))
+    anomaly_scan(since=local(2026, 3, 1), until=local(2026, 3, 2))
+    raised = [(t, d["rule"], d["severity"]) for t, d in events(member) if t == "alert.raised"]
+    assert raised == [("alert.raised", "velocity", "high")]

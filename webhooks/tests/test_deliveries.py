@@ -205,3 +205,14 @@ def test_a_new_subscription_receives_the_events_committed_from_then_on(program, 
     publish("A", 2)
     deliveries_run(seconds=5)
     assert [e["data"]["to"] for e in receiver.events()] == ["V2"]
+
+
+def test_the_member_page_shows_the_members_events_and_their_deliveries(program, receiver, admin_client):
+    from django.urls import reverse
+
+    member = MemberFactory(member_id="A")
+    webhook_create(name="crm", url=f"http://127.0.0.1:{receiver.port}/hook", event_types=["*"], secret=SECRET, actor=None)
+    publish("A", 3)
+    deliveries_run(seconds=5)
+    page = admin_client.get(reverse("admin:membership_member_change", args=[member.pk])).content.decode()
+    assert "Events told to the platform" in page and "member.level_changed" in page and "crm: sent (204)" in page

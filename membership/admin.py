@@ -440,7 +440,13 @@ class SettlementRunAdmin(LedgerAdmin):
                     settlement_queue(month=month, actor=request.user)
                     self.message_user(request, _("The settlement of %(month)s was started on the workers.") % {"month": f"{month:%Y-%m}"})
                     return HttpResponseRedirect(reverse("admin:membership_settlementrun_changelist"))
-                preview = settlement_preview(month=month).preview
+                outcome = settlement_preview(month=month)
+                if outcome.already_done:
+                    form.add_error(
+                        "month", _("%(month)s is already settled (run finished %(at)s): settling it again changes nothing.")
+                        % {"month": f"{month:%Y-%m}", "at": f"{timezone.localtime(outcome.run.finished_at):%Y-%m-%d %H:%M}"},
+                    )
+                preview = outcome.preview
             except (ValidationError, SettlementRefused, PermissionDenied) as exc:
                 form.add_error("month", exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
         context = {

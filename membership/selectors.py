@@ -228,12 +228,14 @@ def order_credits_reconcile() -> list[str]:
 def member_level_progress_get(*, member: Member, at: datetime | None = None) -> dict:
     """Why the member has their level and how far they are from the next one.
 
-    Growth is counted over the window that the settlement of the current month will use.
+    Growth is counted over the window that the next settlement (``settlement_next_get``) will
+    count; the pace is the growth of the last three full months.
     """
     program = program_active_get()
     levels = program_levels(program=program)
     tz = ZoneInfo(program.time_zone)
-    month = (at or timezone.now()).astimezone(tz).date().replace(day=1)
+    this_month = (at or timezone.now()).astimezone(tz).date().replace(day=1)
+    month, _ = settlement_next_get(program=program, now=at)
     window_growth = growth_window_total(program=program, member=member, month=month) + member.base_score
     current = member_level_get(member=member, levels=levels)
     higher = [level for level in levels if level.rank > current.rank]
@@ -241,7 +243,7 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
     to_next = max(0, nxt.threshold - window_growth) if nxt else 0
     # The pace: growth over the last three full months, a month.
     recent = GrowthEntry.objects.filter(
-        member=member, effective_at__gte=local_midnight(add_months(month, -3), tz), effective_at__lt=local_midnight(month, tz)
+        member=member, effective_at__gte=local_midnight(add_months(this_month, -3), tz), effective_at__lt=local_midnight(this_month, tz)
     ).aggregate(s=Sum("amount"))["s"] or 0
     pace = recent / 3
     decision = settlement_decide(levels=levels, current=current, valid_until=member.level_valid_until, growth=window_growth, month=month)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from api.tests.conftest import ApiClient
 from benefits.models import Benefit, BenefitGrant
+from membership.selectors import program_active_get, settlement_next_get
 from membership.services import growth_adjust, settlement_run_execute
 from membership.tests.factories import MemberFactory, local
 
@@ -29,7 +30,7 @@ def test_a_member_reads_as_the_export_file_and_the_member_page_say(api, tmp_path
         k: exported[k] for k in ("member_id", "level", "growth_total", "points_balance")
     }
     assert body["level_valid_until"] is None and body["points"]["available"] == 1500 and body["points"]["expiring"][0]["amount"] == 1500
-    assert (body["next_level"], body["next_settlement"]) == ("V1", f"{timezone.localdate():%Y-%m}")
+    assert (body["next_level"], body["next_settlement"]) == ("V1", f"{settlement_next_get(program=program_active_get())[0]:%Y-%m}")
 
 
 def test_the_ledgers_page_newest_first_and_every_entry_comes_once(api):

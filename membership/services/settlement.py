@@ -31,7 +31,15 @@ from points.services import points_expire_due
 from .. import hooks
 from ..levels import level_renewal, levels_validate, settlement_decide
 from ..models import Level, LevelChange, Member, OutboxEvent, Program, SettlementChunk, SettlementRun
-from ..selectors import growth_window_bounds, growth_window_sums, levels_by_id, program_active_get, program_levels, settlement_latest_month
+from ..selectors import (
+    growth_window_bounds,
+    growth_window_sums,
+    levels_by_id,
+    program_active_get,
+    program_levels,
+    settlement_latest_month,
+    settlement_next_get,
+)
 from .outbox import LEVEL_CHANGED, POINTS_EXPIRED, event_new, level_changed_event
 
 
@@ -330,10 +338,13 @@ def settlement_run_finish(*, run_id: int) -> SettlementRun:
 
 
 def settlement_preview(*, month: date) -> SettlementOutcome:
-    """What settling ``month`` would do, changing nothing."""
+    """What settling ``month`` would do, changing nothing; a month already settled comes back as
+    ``already_done`` with its run (settling it again would change nothing)."""
     program = program_active_get()
     month = month.replace(day=1)
     _settleable(program=program, month=month)
+    if done := SettlementRun.objects.filter(month=month, status=SettlementRun.Status.DONE).first():
+        return SettlementOutcome(done, already_done=True)
     levels = program_levels(program=program)
     sums = growth_window_sums(program=program, month=month)
     until = local_midnight(add_months(month, 1), ZoneInfo(program.time_zone))
@@ -362,9 +373,8 @@ def settlement_whatif(*, thresholds: dict[str, int], month: date | None = None) 
 
 
 def settlement_default_month_next(*, now: datetime | None = None) -> date:
-    """The month the next scheduled settlement will settle: the current month, in the program's time zone."""
-    program = program_active_get()
-    return (now or timezone.now()).astimezone(ZoneInfo(program.time_zone)).date().replace(day=1)
+    """The month the next scheduled settlement will settle (``selectors.settlement_next_get``)."""
+    return settlement_next_get(program=program_active_get(), now=now)[0]
 
 
 def _settlement_preview(levels, by_id, sums, month, until) -> dict:

@@ -126,11 +126,22 @@ def test_console_switches_to_chinese(admin_client, program):
     assert "会员编号" in members and "等级" in members
 
 
+def settle_the_month_before():
+    """The month before is settled: the next settlement is this month's (its window holds today)."""
+    from django.utils import timezone
+
+    from common.timeutil import add_months
+    from membership.services import settlement_run_execute
+
+    settlement_run_execute(month=add_months(timezone.localdate().replace(day=1), -1))
+
+
 def test_member_page_explains_the_level_and_the_distance_to_the_next(admin_client, program):
     from django.utils import timezone
 
     from membership.services import order_book as book
 
+    settle_the_month_before()
     m = MemberFactory()
     book(facts=order("ORECENT", m, timezone.now() - timezone.timedelta(days=1), goods="1500"))
     page = admin_client.get(reverse("admin:membership_member_change", args=[m.pk])).content.decode()
@@ -178,6 +189,7 @@ def test_member_page_forecasts_the_next_level_and_warns_of_a_downgrade(admin_cli
     from membership.models import Level, Member
     from membership.services import order_book as book
 
+    settle_the_month_before()
     today = timezone.localdate()
     climber = MemberFactory()
     two_months_ago = timezone.now() - timezone.timedelta(days=62)
@@ -213,6 +225,7 @@ def test_what_if_shows_how_other_thresholds_move_members_and_saves_nothing(admin
     from membership.models import Level
     from membership.services import order_book as book
 
+    settle_the_month_before()
     for n, goods in enumerate(("1200", "4000", "6000")):
         book(facts=order(f"W{n}", MemberFactory(), timezone.now(), goods=goods))
     url = reverse("admin:membership_program_whatif", args=[program.pk])

@@ -14,6 +14,9 @@ class Command(ContractCommand):
 
     def handle(self, *args, month, dry_run, chunk_size, **options):
         outcome = settlement_run_execute(month=settlement_month_parse(month), trigger="command", dry_run=dry_run, chunk_size=chunk_size)
+        if dry_run and outcome.already_done:
+            self.stdout.write(f"dry run for {month}, nothing changed: {month} is already settled (run finished {outcome.run.finished_at:%Y-%m-%d %H:%M}); settling it again changes nothing")
+            return
         if dry_run:
             p = outcome.preview
             levels = ", ".join(f"{code} {n}" for code, n in p["levels_after"].items())

@@ -88,3 +88,26 @@ def test_the_task_refuses_a_month_that_has_not_ended_and_changes_nothing(history
 def test_a_month_before_1970_is_refused_in_a_sentence(text):
     with pytest.raises(Exception, match="before 1970"):
         settlement_month_parse(text)
+
+
+def test_a_dry_run_of_a_settled_month_says_it_is_settled(history):
+    month = f"{add_months(this_month(), -1):%Y-%m}"
+    assert settle(month)[0] == 0
+    code, text = settle(month, "--dry-run")
+    assert code == 0 and "is already settled" in text
+
+
+def test_the_admin_preview_of_a_settled_month_says_so(admin_client, history):
+    month = f"{add_months(this_month(), -1):%Y-%m}"
+    settle(month)
+    response = admin_client.post(reverse("admin:membership_settlementrun_settle"), {"month": month, "preview": "1"})
+    assert "is already settled" in response.content.decode() and response.context["preview"] is None
+
+
+def test_the_member_page_forecasts_the_settlement_that_comes_next(admin_client, history):
+    from membership.selectors import member_level_progress_get
+
+    previous = add_months(this_month(), -1)
+    assert member_level_progress_get(member=history)["next_settlement"] == previous  # not settled yet
+    settle(f"{previous:%Y-%m}")
+    assert member_level_progress_get(member=history)["next_settlement"] == this_month()

@@ -69,7 +69,8 @@ class ServiceCreateAdmin(admin.ModelAdmin):
     reason the row was not added.
 
     A subclass defines ``create(self, request, data)``: the row made from the form's ``data``
-    through the service."""
+    through the service. A refusal (a ``ValidationError`` or ``PermissionDenied``) is said on the
+    add page, and nothing is added."""
 
     add_fields: tuple[str, ...] = ()
 
@@ -91,8 +92,20 @@ class ServiceCreateAdmin(admin.ModelAdmin):
         try:
             created = self.create(request, {f: form.cleaned_data[f] for f in self.add_fields})
         except (ValidationError, PermissionDenied) as exc:
-            raise PermissionDenied(str(exc)) from exc
+            raise _Refused("; ".join(getattr(exc, "messages", None) or [str(exc)])) from exc
         obj.pk = created.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A refusal of the service is said on the add page, in its sentence (nothing was added)."""
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except _Refused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class _Refused(Exception):
+    """The service refused to make the row (its sentence)."""
 
 
 def rows_apply_with_reason(

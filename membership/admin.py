@@ -123,7 +123,7 @@ class ProgramAdmin(admin.ModelAdmin):
         (_("Levels and settlement"), {"fields": ("growth_window_months", "settlement_day", "settlement_hour")}),
         (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
         (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
-        (_("Manual adjustments and points value"), {"fields": ("adjustment_approval_threshold", "points_per_yuan")}),
+        (_("Manual adjustments and points value"), {"fields": ("adjustment_approval_threshold", "adjustment_max_amount", "points_per_yuan")}),
         (_("Reminders to members"), {"fields": ("points_expiry_notice_days", "level_risk_notice_days")}),
         (_("Lifecycle stages"), {"fields": ("lifecycle_new_days", "lifecycle_dormant_days", "lifecycle_lost_days", "lifecycle_loyal_rank")}),
     )

@@ -8,6 +8,7 @@ Invariants:
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Func, Q
 from django.utils.translation import gettext_lazy as _
@@ -62,6 +63,11 @@ class Program(models.Model):
         _("adjustments needing approval above"),
         default=1000,
         help_text=_("A manual adjustment of more growth or points than this waits for a second staff member's approval."),
+    )
+    adjustment_max_amount = models.PositiveIntegerField(
+        _("largest manual adjustment"), default=1_000_000,
+        validators=[MaxValueValidator(1_000_000_000)],
+        help_text=_("No manual adjustment of growth or points may be larger than this, approved or not (at most 1,000,000,000)."),
     )
     lifecycle_new_days = models.PositiveSmallIntegerField(
         _("new for (days)"), default=30, help_text=_("A member who joined within this many days is new.")

@@ -66,6 +66,9 @@ def adjustment_request(
     )
     if amount == 0:
         raise ValidationError({"amount": "the adjustment amount must not be 0"})
+    largest = program_active_get().adjustment_max_amount
+    if abs(amount) > largest:
+        raise ValidationError({"amount": f"an adjustment of {amount:,} is larger than the program allows ({largest:,}); a Program admin sets the limit on the program"})
     adjustment.full_clean()
     # The member's adjustments of the last day that were booked without a second person count
     # together against the threshold, whoever asked for them: ten small ones are one large one.

@@ -70,3 +70,25 @@ def test_a_member_import_takes_base_scores_only_from_a_program_admin(program, op
     assert members_import(path=str(path), actor=admin).counts["rejected"] == 0
     assert Member.objects.get(member_id="B1").base_score == 60000
     call_command("import_members", str(path))  # the system (a command) may too
+
+
+@pytest.mark.parametrize("amount", [9_223_372_036_854_775_807, 2_147_483_648, -1_000_001])
+def test_an_adjustment_over_the_programs_largest_is_refused_in_a_sentence(program, operator, amount):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="larger than the program allows \\(1,000,000\\)"):
+        adjustment_request(member=MemberFactory(), currency="points", amount=amount, reason_code="goodwill", reason="typo", actor=operator)
+    assert not ManualAdjustment.objects.exists()
+
+
+def test_the_admin_refuses_a_huge_adjustment_with_a_sentence(client, program, operator):
+    member = MemberFactory()
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:riskcontrol_manualadjustment_add"),
+        {"member": member.pk, "currency": "points", "amount": "9223372036854775807", "reason_code": "goodwill", "reason": "typo", "reference": ""},
+        follow=True,
+    )
+    assert response.status_code == 200 and not ManualAdjustment.objects.exists()
+    text = response.content.decode()
+    assert "larger than the program allows" in text or "less than or equal to" in text

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from common.admin import LedgerAdmin
+from common.admin import LedgerAdmin, UnchangedSavesNothingForm
 from common.spreadsheets import EXPORT_FORMATS
 
 from .models import Benefit, BenefitGrant, BenefitLevel
@@ -18,6 +18,7 @@ class BenefitLevelInline(admin.TabularInline):
 
 @admin.register(Benefit)
 class BenefitAdmin(ImportExportMixin, admin.ModelAdmin):
+    form = UnchangedSavesNothingForm
     list_display = ("code", "name", "kind", "trigger", "min_level", "points", "stock", "issued", "program", "is_active")
     list_filter = ("program", "kind", "trigger", "min_level", "is_active")
     search_fields = ("code", "name", "name_en")

@@ -1,5 +1,7 @@
 import tempfile
+from datetime import datetime
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -10,6 +12,20 @@ from django.utils.translation import gettext_lazy as _
 
 from .csvio import FileError, detect_encoding
 from .ledger import Source
+
+
+class UnchangedSavesNothingForm(forms.ModelForm):
+    """A model form whose unchanged times stay as they are: a page shows times to the second, so
+    a time saved back unchanged would lose its microseconds, and the row (and the audit log)
+    would record a change nobody made."""
+
+    def clean(self):
+        data = super().clean()
+        for name, value in list(data.items()):
+            initial = self.initial.get(name)
+            if isinstance(value, datetime) and isinstance(initial, datetime) and value == initial.replace(microsecond=0):
+                data[name] = initial
+        return data
 
 
 class CappedCountPaginator(Paginator):

@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from common.admin import rows_apply_with_reason
+from common.admin import UnchangedSavesNothingForm, rows_apply_with_reason
 from membership.models import Level, Member
 from common.spreadsheets import EXPORT_FORMATS
 from membership.resources import IMPORT_FORMATS
@@ -58,6 +58,7 @@ class MallPriceInline(admin.TabularInline):
 
 @admin.register(MallItem)
 class MallItemAdmin(ImportExportMixin, admin.ModelAdmin):
+    form = UnchangedSavesNothingForm
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
     skip_admin_log = True
@@ -108,6 +109,7 @@ class LotteryPrizeInline(admin.TabularInline):
 
 @admin.register(Lottery)
 class LotteryAdmin(admin.ModelAdmin):
+    form = UnchangedSavesNothingForm
     list_display = ("code", "name", "cost", "starts_at", "ends_at", "is_active", "program")
     list_filter = ("program", "is_active")
     search_fields = ("code", "name")

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 
-from common.admin import LedgerAdmin, LedgerEntryAdmin
+from common.admin import LedgerAdmin, LedgerEntryAdmin, UnchangedSavesNothingForm
 from common.spreadsheets import EXPORT_FORMATS
 from points.selectors import points_available_get, points_next_expiry_get
 
@@ -110,6 +110,7 @@ class LevelInline(admin.TabularInline):
 
 class EarningRuleInline(admin.TabularInline):
     model = EarningRule
+    form = UnchangedSavesNothingForm
     extra = 0
     fields = ("code", "name", "kind", "currency", "priority", "params", "valid_from", "valid_until", "is_active")
 
@@ -242,6 +243,7 @@ class LifecycleFilter(admin.SimpleListFilter):
 
 @admin.register(Member)
 class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
+    form = UnchangedSavesNothingForm
     inlines = [LevelChangeInline]
     change_form_template = "admin/membership/member/change_form.html"
     import_resource_classes = [MemberImportResource]

@@ -1,9 +1,12 @@
 """The audit log: staff changes are recorded with who, when, before and after, and can be searched."""
 
+from datetime import timedelta
+
 import pytest
 from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from django.utils import timezone
 
 from membership.models import Program
 from membership.tests.factories import MemberFactory
@@ -39,3 +42,38 @@ def test_role_changes_and_adjustments_are_logged_and_searchable(admin_client, ad
     assert booked.changes_dict["status"] == ["pending", "booked"]
     page = admin_client.get(reverse("admin:auditlog_logentry_changelist"), {"q": "newop"})
     assert page.status_code == 200 and "newop" in page.content.decode()
+
+
+@pytest.mark.parametrize("page", ["member", "mall item", "lottery", "benefit", "program"])
+def test_a_page_saved_unchanged_changes_nothing_and_an_edit_changes_only_what_was_edited(admin_client, program, page):
+    """Times are shown to the second; saved back they keep their microseconds, and no change is
+    recorded that nobody made."""
+    from benefits.models import Benefit
+    from mall.models import Lottery, MallItem
+
+    from common.tests.browser import form_as_posted
+
+    moment = timezone.now().replace(microsecond=123456)
+    obj, edited = {
+        "member": lambda: (MemberFactory(member_id="UNCHANGED", joined_at=moment), "name"),
+        "mall item": lambda: (MallItem.objects.create(program=program, code="cup", name="cup", kind="goods", stock=5, available_from=moment), "name"),
+        "lottery": lambda: (Lottery.objects.create(program=program, code="l1", name="spin", cost=10, starts_at=moment, ends_at=moment + timedelta(days=7)), "name"),
+        "benefit": lambda: (Benefit.objects.create(program=program, code="b1", name="coupon", kind="coupon", trigger="monthly", min_level=program.levels.first(), starts_at=moment), "name"),
+        "program": lambda: (program.rules.update(valid_from=moment) and program, "rules-0-name"),  # its rules are on its page
+    }[page]()
+    before = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name != "updated_at"}
+    rules_before = list(program.rules.values())
+    logged = LogEntry.objects.count()
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    posted = form_as_posted(admin_client.get(url).content.decode())
+    response = admin_client.post(url, posted)
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    obj.refresh_from_db()
+    assert {name: getattr(obj, name) for name in before} == before
+    assert list(program.rules.values()) == rules_before
+    assert LogEntry.objects.count() == logged, list(LogEntry.objects.values_list("content_type__model", "changes")[logged:])
+
+    response = admin_client.post(url, {**posted, edited: "renamed"})
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    changes = [entry.changes_dict for entry in LogEntry.objects.order_by("pk")[logged:]]
+    assert [list(c) for c in changes] == [["name"]], changes

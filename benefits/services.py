@@ -24,7 +24,8 @@ from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import add_months
 from membership.models import Level, LevelChange, Member, Program, SettlementRun, Source
 from membership.selectors import program_active_get
-from membership.services.outbox import outbox_publish
+from membership.models import OutboxEvent
+from membership.services.outbox import BENEFIT_GRANTED, event_new, outbox_publish
 from points.services import points_credit
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
@@ -139,11 +140,19 @@ def benefit_grant(
         grant.points_entry = _points_credit(grant, benefit, at)
         grant.save(update_fields=["points_entry"])
     outbox_publish(
-        type="benefit.granted", member_ref=member.member_id, occurred_at=at,
-        data={"benefit": benefit.code, "name": benefit.name, "period": period, "quantity": quantity,
-              "valid_until": grant.valid_until.isoformat() if grant.valid_until else None, "points": benefit.points * quantity},
+        type=BENEFIT_GRANTED, member_ref=member.member_id, occurred_at=at,
+        data=benefit_granted_data(benefit=benefit, period=period, quantity=quantity, valid_until=grant.valid_until),
     )
     return grant
+
+
+def benefit_granted_data(*, benefit: Benefit, period: str, quantity: int, valid_until: datetime | None) -> dict:
+    """The ``data`` of a ``benefit.granted`` event (``benefits_issue`` builds the same in SQL on
+    PostgreSQL; a test holds them equal)."""
+    return {
+        "benefit": benefit.code, "name": benefit.name, "period": period, "quantity": quantity,
+        "valid_until": valid_until.isoformat() if valid_until else None, "points": benefit.points * quantity,
+    }
 
 
 def _points_credit(grant: BenefitGrant, benefit: Benefit, at: datetime):
@@ -229,7 +238,8 @@ def benefits_issue(
     ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike); returns how many
     grants were made. Members already granted for the period are skipped;
     blacklisted members get blocked grants; with a stock, members are served in member order while
-    it lasts. Points that go with the benefit are credited to each new granted grant.
+    it lasts. Points that go with the benefit are credited to each new granted grant, and each is
+    told as a ``benefit.granted`` event (in the same statement on PostgreSQL when no points go with it).
 
     With ``tally``, the units of a benefit without stock are added to ``tally[benefit pk]`` for
     the caller to count last (``benefits_issued_count``), instead of taking the benefit's row lock
@@ -268,19 +278,33 @@ def benefits_issue(
         ) x
         WHERE TRUE {stock_filter}
         ON CONFLICT DO NOTHING
-        RETURNING id, status, quantity
+        RETURNING id, status, quantity, member_id
     """
-    # PostgreSQL adds the new rows up itself when no points need their ids (SQLite has no INSERT in WITH).
+    # PostgreSQL writes the events and adds the new rows up itself when no points need their ids
+    # (SQLite has no INSERT in WITH).
     summed = connection.vendor == "postgresql" and not benefit.points
-    if summed:
-        sql = f"WITH ins AS ({sql}) SELECT NULL, status, SUM(quantity), COUNT(*) FROM ins GROUP BY status"
     stamp = connection.ops.adapt_datetimefield_value
     params = [benefit.pk, period, *([stamp(valid_until)] if valid_until else []), *([run.pk] if run else []), stamp(at), *inner_params, benefit.pk, period]
     if left is not None:
         params.append(left)
+    told = benefit_granted_data(benefit=benefit, period=period, quantity=0, valid_until=valid_until)
+    if summed:
+        sql = f"""
+            WITH ins AS ({sql}),
+            evt AS (
+                INSERT INTO membership_outboxevent (type, member_ref, occurred_at, data, created_at)
+                SELECT %s, m.member_id, %s,
+                       jsonb_build_object('benefit', %s::text, 'name', %s::text, 'period', %s::text, 'quantity', ins.quantity,
+                                          'valid_until', %s::text, 'points', %s::bigint * ins.quantity),
+                       %s
+                FROM ins JOIN membership_member m ON m.id = ins.member_id WHERE ins.status = 'granted'
+            )
+            SELECT NULL, status, SUM(quantity), COUNT(*) FROM ins GROUP BY status
+        """
+        params += [BENEFIT_GRANTED, at, told["benefit"], told["name"], period, told["valid_until"], benefit.points, at]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall() if summed else [(pk, status, quantity, 1) for pk, status, quantity in cursor.fetchall()]
+        rows = cursor.fetchall() if summed else [(pk, status, quantity, 1) for pk, status, quantity, _member in cursor.fetchall()]
     issued = Issued()
     for _pk, status, quantity, count in rows:
         if status == BenefitGrant.Status.GRANTED:
@@ -292,11 +316,17 @@ def benefits_issue(
         tally[benefit.pk] = tally.get(benefit.pk, 0) + issued.units
     elif issued.units:
         Benefit.objects.filter(pk=benefit.pk).update(issued=F("issued") + issued.units)
-    if benefit.points and issued.granted:
+    if not summed and issued.granted:
         ids = [pk for pk, status, _quantity, _count in rows if status == BenefitGrant.Status.GRANTED]
-        for grant in BenefitGrant.objects.filter(pk__in=ids).select_related("member").order_by("pk"):
-            grant.points_entry = _points_credit(grant, benefit, at)
-            grant.save(update_fields=["points_entry"])
+        for start in range(0, len(ids), 5000):
+            events = []
+            for grant in BenefitGrant.objects.filter(pk__in=ids[start:start + 5000]).select_related("member").order_by("pk"):
+                if benefit.points:
+                    grant.points_entry = _points_credit(grant, benefit, at)
+                    grant.save(update_fields=["points_entry"])
+                data = benefit_granted_data(benefit=benefit, period=period, quantity=grant.quantity, valid_until=valid_until)
+                events.append(event_new(type=BENEFIT_GRANTED, member_ref=grant.member.member_id, data=data, at=at))
+            OutboxEvent.objects.bulk_create(events)
     return issued
 
 

@@ -71,15 +71,15 @@ def test_the_feed_gives_each_level_change_of_a_settlement_once(program, admin_us
     settlement_run_execute(month=date(2025, 5, 1), chunk_size=2)
     events, after = [], ""
     for _ in range(10):
-        page = client.call("GET", f"events?after={after}&limit=2").json()
+        page = client.call("GET", f"events?after={after}&limit=2&type=member.level_changed").json()
         events += page["events"]
         if not page["events"]:
             break
         after = page["next"]
     assert sorted(e["member_id"] for e in events) == sorted(m.member_id for m in members)
     assert {(e["type"], e["data"]["from"], e["data"]["to"], e["data"]["month"]) for e in events} == {("member.level_changed", "V0", "V1", "2025-05")}
-    assert client.call("GET", f"events?after={after}").json() == {"events": [], "next": after}
+    assert client.call("GET", f"events?after={after}&type=member.level_changed").json() == {"events": [], "next": after}
     one = client.call("GET", f"events?member_id={members[0].member_id}").json()["events"]
-    assert [e["member_id"] for e in one] == [members[0].member_id]
+    assert [(e["member_id"], e["type"]) for e in one] == [(members[0].member_id, "member.level_changed"), (members[0].member_id, "benefit.granted")]
     assert client.call("GET", "events?after=garbage").status_code == 400
     assert timezone.now() - timedelta(minutes=5) < timezone.datetime.fromisoformat(events[0]["occurred_at"])

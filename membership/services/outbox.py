@@ -12,7 +12,8 @@ Event types and their ``data`` (version 1; a later version adds fields, never re
 - ``points.expiring``: ``amount`` and ``expires_at``, ``points_expiry_notice_days`` before a
   member's points end, once per member and end;
 - ``points.expired``: ``amount`` and ``month``, for each member whose points a settlement expired;
-- ``benefit.granted``: ``benefit``, ``name``, ``period``, ``quantity``, ``valid_until``, ``points``;
+- ``benefit.granted``: ``benefit``, ``name``, ``period``, ``quantity``, ``valid_until``, ``points``,
+  for each grant (not blocked) made one at a time, by a claim, by the settlement or by the daily task;
 - ``redemption.created``, ``redemption.cancelled``: ``redemption``, ``item``, ``quantity``, ``points``
   (and ``reason`` when cancelled);
 - ``subscription.started``, ``subscription.renewed``, ``subscription.ended``: ``subscription``,
@@ -38,12 +39,13 @@ LEVEL_CHANGED = "member.level_changed"
 LEVEL_AT_RISK = "member.level_at_risk"
 POINTS_EXPIRING = "points.expiring"
 POINTS_EXPIRED = "points.expired"
+BENEFIT_GRANTED = "benefit.granted"
 EVENT_TYPES = (
     LEVEL_CHANGED,
     LEVEL_AT_RISK,
     POINTS_EXPIRING,
     POINTS_EXPIRED,
-    "benefit.granted",
+    BENEFIT_GRANTED,
     "redemption.created",
     "redemption.cancelled",
     "subscription.started",

@@ -92,7 +92,7 @@ def test_the_command_subscribes_and_refuses_bad_input_in_a_sentence(program):
 
 
 def test_a_settlement_event_is_delivered_signed_and_the_signature_verifies(program, receiver, admin_user):
-    webhook_create(name="crm", url=f"http://127.0.0.1:{receiver.port}/hook", event_types=["*"], secret=SECRET, actor=None)
+    webhook_create(name="crm", url=f"http://127.0.0.1:{receiver.port}/hook", event_types=["member.level_changed"], secret=SECRET, actor=None)
     member = MemberFactory()
     growth_adjust(member=member, amount=6000, reason="migration", actor=admin_user, effective_at=local(2025, 4, 1))
     settlement_run_execute(month=date(2025, 4, 1))
@@ -187,8 +187,8 @@ def test_a_settlement_killed_midway_and_run_again_writes_no_event_twice(program,
         settlement_run_execute(month=date(2025, 6, 1), chunk_size=2)
     monkeypatch.setattr(settlement_services, "settlement_chunk_execute", real)
     settlement_run_execute(month=date(2025, 6, 1), chunk_size=2)
-    refs = list(OutboxEvent.objects.values_list("member_ref", flat=True))
-    assert sorted(refs) == sorted(m.member_id for m in members)
+    told = list(OutboxEvent.objects.values_list("type", "member_ref"))
+    assert sorted(told) == sorted((t, m.member_id) for m in members for t in ("benefit.granted", "member.level_changed"))
 
 
 def test_the_schedule_is_made_when_a_program_is_active(program):

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from benefits.models import Benefit, BenefitGrant
-from benefits.services import _blocking_entry, benefits_issue, benefits_settlement_issue
+from benefits.services import _blocking_entry, benefit_grant, benefit_granted_data, benefits_issue, benefits_settlement_issue
 from benefits.tests.factories import at_level, blacklist
-from membership.models import Member, SettlementRun
+from membership.models import Member, OutboxEvent, SettlementRun
 from membership.services import growth_adjust, settlement_run_execute
 from membership.tests.factories import MemberFactory, local
 from points.selectors import points_balance_get, points_reconcile
@@ -153,3 +153,31 @@ def test_closed_members_get_no_monthly_benefits(program, staff):
     grow(m, 5000, local(2026, 3, 5), staff)
     assert settle("2026-03").benefits_issued == 0
     assert SettlementRun.objects.get().members_up == 1
+
+
+def told(member):
+    return [e.data for e in OutboxEvent.objects.filter(member_ref=member.member_id, type="benefit.granted").order_by("pk")]
+
+
+@pytest.mark.parametrize("points", [0, 50], ids=["no points", "with points"])
+def test_each_grant_of_the_settlement_is_told_once_as_one_grant_alone_would_be(program, levels, make_benefit, staff, points):
+    """The settlement's grants (in its statement on PostgreSQL, or with their points) are told with
+    the data a grant made one at a time gets, once, and a blocked grant is not told."""
+    make_benefit("upgrade-gift", trigger="upgrade", points=points, quantities={"V2": 2}, validity_days=10)
+    reached, blocked = MemberFactory(), MemberFactory()
+    for m in (reached, blocked):
+        grow(m, 5000, local(2026, 3, 5), staff)
+    blacklist(blocked)
+    run = settle("2026-03", chunk_size=1)
+    benefits_settlement_issue(run=run, program=program, span=(0, None))
+    settle("2026-03")
+    gifts = [monthly(reached), BenefitGrant.objects.get(member=reached, benefit__code="upgrade-gift")]
+    assert told(reached) == [
+        benefit_granted_data(benefit=g.benefit, period=g.period, quantity=g.quantity, valid_until=g.valid_until) for g in gifts
+    ]
+    assert told(reached)[1]["points"] == 2 * points and told(reached)[1]["quantity"] == 2
+    assert told(blocked) == []
+    alone = MemberFactory()
+    at_level(alone, levels["V2"])
+    grant = benefit_grant(benefit=Benefit.objects.get(code="upgrade-gift"), member=alone, period="x")
+    assert told(alone) == [benefit_granted_data(benefit=grant.benefit, period="x", quantity=2, valid_until=grant.valid_until)]

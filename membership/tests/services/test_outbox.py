@@ -68,11 +68,12 @@ def test_following_the_feed_from_the_start_returns_every_event_once_in_order(pro
             break
         seen.extend(page)
         cursor = outbox_cursor_parse(following)
-    assert sorted(e.member_ref for e in seen) == sorted(m.member_id for m in members)
+    kinds = ("benefit.granted", "member.level_changed")  # each member reaches V1 and gets its monthly coupon
+    assert sorted((e.type, e.member_ref) for e in seen) == sorted((t, m.member_id) for m in members for t in kinds)
     assert [(e.xid, e.pk) for e in seen] == sorted((e.xid, e.pk) for e in seen)
-    assert len({e.pk for e in seen}) == 7
+    assert len({e.pk for e in seen}) == 14
     only, _ = outbox_events_after(cursor=outbox_cursor_parse(""), limit=10, member_ref=members[3].member_id)
-    assert [e.member_ref for e in only] == [members[3].member_id]
+    assert sorted(e.type for e in only) == list(kinds) and {e.member_ref for e in only} == {members[3].member_id}
 
 
 @pytest.mark.parametrize("text", ["abc", "1", "1-2-3", "-5-1", "99999999999999999999-1"])
@@ -85,5 +86,5 @@ def test_members_keep_their_ids_in_the_events(program, admin_user):
     member = MemberFactory(member_id="会员-001")
     grant(member, 1000, local(2025, 6, 1), admin_user)
     settlement_run_execute(month=date(2025, 6, 1))
-    assert list(OutboxEvent.objects.values_list("member_ref", flat=True)) == ["会员-001"]
+    assert list(OutboxEvent.objects.order_by("pk").values_list("type", "member_ref")) == [("member.level_changed", "会员-001"), ("benefit.granted", "会员-001")]
     assert Member.objects.get(member_id="会员-001").level.code == "V1"

@@ -14,10 +14,10 @@ from .csvio import FileError, detect_encoding
 from .ledger import Source
 
 
-class UnchangedSavesNothingForm(forms.ModelForm):
-    """A model form whose unchanged times stay as they are: a page shows times to the second, so
-    a time saved back unchanged would lose its microseconds, and the row (and the audit log)
-    would record a change nobody made."""
+class UnchangedTimesKept:
+    """For a form whose unchanged times stay as they are: a page shows times to the second, so a
+    time saved back unchanged would lose its microseconds, and the row (and the audit log) would
+    record a change nobody made."""
 
     def clean(self):
         data = super().clean()
@@ -26,6 +26,10 @@ class UnchangedSavesNothingForm(forms.ModelForm):
             if isinstance(value, datetime) and isinstance(initial, datetime) and value == initial.replace(microsecond=0):
                 data[name] = initial
         return data
+
+
+class UnchangedSavesNothingForm(UnchangedTimesKept, forms.ModelForm):
+    """A model form that keeps its unchanged times (see ``UnchangedTimesKept``)."""
 
 
 class CappedCountPaginator(Paginator):

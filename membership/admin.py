@@ -13,7 +13,11 @@ from django.utils.translation import gettext_lazy as _
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 
-from common.admin import LedgerAdmin, LedgerEntryAdmin, UnchangedSavesNothingForm
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import User
+
+from common.admin import LedgerAdmin, LedgerEntryAdmin, UnchangedSavesNothingForm, UnchangedTimesKept
 from common.spreadsheets import EXPORT_FORMATS
 from points.selectors import points_available_get, points_next_expiry_get
 
@@ -550,3 +554,15 @@ class ImportJobAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, job) or not job.rejected_file:
             raise PermissionDenied
         return FileResponse(job.rejected_file.open("rb"), as_attachment=True, filename=job.rejected_file.name.rsplit("/", 1)[-1])
+
+
+class StaffUserChangeForm(UnchangedTimesKept, UserChangeForm):
+    """A staff user's page saved back unchanged keeps the date joined to the microsecond."""
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    form = StaffUserChangeForm

@@ -77,3 +77,66 @@ def test_a_page_saved_unchanged_changes_nothing_and_an_edit_changes_only_what_wa
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     changes = [entry.changes_dict for entry in LogEntry.objects.order_by("pk")[logged:]]
     assert [list(c) for c in changes] == [["name"]], changes
+
+
+@pytest.fixture
+def one_of_each(program, admin_user):
+    """One row of every model staff edit in the console, with times to the microsecond."""
+    from benefits.models import Benefit, BenefitLevel
+    from invitations.models import InvitationPolicy
+    from mall.models import CashOffsetException, CashOffsetPolicy, Lottery, LotteryPrize
+    from mall.tests.factories import item
+    from riskcontrol.models import AnomalyRule
+    from subscriptions.presets import SUBSCRIPTION_PRESETS
+    from subscriptions.services import plan_catalog_sync
+
+    moment = timezone.now().replace(microsecond=654321)
+    MemberFactory(member_id="EACH", joined_at=moment)
+    cup = item(program, code="cup", prices={"V1": 100}, available_from=moment)
+    lottery = Lottery.objects.create(program=program, code="spin", name="spin", cost=10, starts_at=moment)
+    LotteryPrize.objects.create(lottery=lottery, name="cup", kind="item", item=cup, weight=1)
+    policy = CashOffsetPolicy.objects.create(program=program)
+    CashOffsetException.objects.create(policy=policy, category="books", excluded=True)
+    coupon = Benefit.objects.create(program=program, code="b1", name="coupon", kind="coupon", trigger="monthly", min_level=program.levels.first(), starts_at=moment)
+    BenefitLevel.objects.create(benefit=coupon, level=program.levels.last(), quantity=2)
+    InvitationPolicy.objects.create(program=program, inviter_points=100, monthly_limit=2)
+    AnomalyRule.objects.create(code="phones", name="Shared phones", kind="shared_phone", params={"min_members": 2})
+    plan_catalog_sync(program=program, specs=SUBSCRIPTION_PRESETS["edu-paid"])
+    program.rules.update(valid_from=moment)
+
+
+def test_every_change_page_saved_back_unchanged_changes_nothing(admin_client, one_of_each):
+    from django.contrib import admin
+
+    from common.tests.browser import form_as_posted
+
+    saved, wrong = set(), []
+    for model, model_admin in admin.site._registry.items():
+        changelist = admin_client.get(reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"))
+        obj = model_admin.get_queryset(changelist.wsgi_request).order_by("pk").last()
+        if obj is None:
+            continue
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+        page = admin_client.get(url).content.decode()
+        if 'name="_save"' not in page:
+            continue  # shown, not edited
+        label = model._meta.label
+        kept = [f.attname for f in model._meta.concrete_fields if not getattr(f, "auto_now", False) and f.name != "last_login"]
+        before = {name: getattr(obj, name) for name in kept}
+        logged = LogEntry.objects.count()
+        response = admin_client.post(url, form_as_posted(page))
+        if response.status_code != 302:
+            wrong.append((label, "not saved", response.context and response.context["adminform"].form.errors))
+            continue
+        obj.refresh_from_db()
+        after = {name: getattr(obj, name) for name in before}
+        if after != before:
+            wrong.append((label, "changed", {name: (before[name], after[name]) for name in before if after[name] != before[name]}))
+        if LogEntry.objects.count() != logged:
+            wrong.append((label, "logged", list(LogEntry.objects.order_by("pk").values_list("content_type__model", "changes")[logged:])))
+        saved.add(label)
+    assert not wrong, "\n".join(map(str, wrong))
+    assert saved >= {
+        "membership.Program", "membership.Member", "mall.MallItem", "mall.Lottery", "mall.CashOffsetPolicy", "benefits.Benefit",
+        "invitations.InvitationPolicy", "riskcontrol.AnomalyRule", "subscriptions.Plan",
+    }, saved

@@ -12,6 +12,8 @@ from rest_framework import serializers
 from membership.models import Order
 from membership.services import ORDER_STATUSES
 
+from .event_schemas import events_schema_field
+
 MAX_BATCH = 1000
 YEARS = (1970, 2999)
 
@@ -202,17 +204,19 @@ class CatalogItemSerializer(serializers.Serializer):
     limit_period = serializers.CharField()
 
 
-class FeedEventSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    type = serializers.CharField()
-    member_id = serializers.CharField()
-    occurred_at = serializers.DateTimeField()
-    data = serializers.DictField()
-
-
 class FeedPageSerializer(serializers.Serializer):
-    events = FeedEventSerializer(many=True)
+    events = events_schema_field(many=True)
     next = serializers.CharField(help_text=_("Pass as ``after`` to continue; the same cursor when there was nothing new."))
+
+
+class EventTypeSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    version = serializers.IntegerField(help_text=_("The version of its data; a later one only adds fields."))
+    schema = serializers.DictField(help_text=_("The JSON Schema (2020-12) of its events, as the feed gives them and a webhook posts them."))
+
+
+class EventTypesSerializer(serializers.Serializer):
+    types = EventTypeSerializer(many=True)
 
 
 # ---------------------------------------------------------------- spending

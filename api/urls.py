@@ -32,4 +32,5 @@ urlpatterns = [
     path("orders/batch", ingest.OrderBatchView.as_view(), name="api-orders-batch"),
     path("orders/<str:order_id>", ingest.OrderView.as_view(), name="api-order"),
     path("events", reads.FeedView.as_view(), name="api-events"),
+    path("event-types", reads.EventTypesView.as_view(), name="api-event-types"),
 ]

@@ -399,6 +399,11 @@ def outbox_feed_end() -> tuple[int, int]:
     return last or (-1, 0)
 
 
+def outbox_event_body(event: OutboxEvent) -> dict:
+    """An event as the platform is told it: in the feed, an export line and a webhook's body."""
+    return {"id": event.pk, "type": event.type, "member_id": event.member_ref, "occurred_at": event.occurred_at.isoformat(), "data": event.data}
+
+
 def outbox_events_after(*, cursor: tuple[int, int], limit: int, types=None, member_ref: str | None = None) -> tuple[list[OutboxEvent], str]:
     """Up to ``limit`` events after ``cursor``, in the order their transactions committed as far as
     a reader can know it, and the cursor after them (the same cursor when there is nothing new).

@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 
 from common.roles import permission_require
 from common.schedules import periodic_task_sync
-from membership.selectors import outbox_events_after, outbox_feed_end
+from membership.selectors import outbox_event_body, outbox_events_after, outbox_feed_end
 from membership.services.outbox import EVENT_TYPES
 
 from .models import WebhookDelivery, WebhookSubscription
@@ -38,11 +38,6 @@ from .models import WebhookDelivery, WebhookSubscription
 DELIVERIES_TASK_NAME = "Webhook deliveries"
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
-
-
-def event_body(event) -> dict:
-    """An event as the feed (``GET /api/v1/events``) and the webhooks give it."""
-    return {"id": event.pk, "type": event.type, "member_id": event.member_ref, "occurred_at": event.occurred_at.isoformat(), "data": event.data}
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -131,7 +126,7 @@ def _heads(now: datetime):
 
 def _post(subscription: WebhookSubscription, event) -> tuple[int | None, str]:
     """POST one event; (status code, error) — (None, why) when no answer came."""
-    body = json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
+    body = json.dumps(outbox_event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
     request = urllib.request.Request(
         subscription.url, data=body, method="POST",
         headers={

@@ -11,14 +11,16 @@ from rest_framework.response import Response
 from benefits.selectors import member_grants
 from mall.selectors import mall_items_available
 from membership.selectors import BadCursor as FeedCursorError
-from membership.selectors import outbox_cursor_parse, outbox_events_after, program_active_get
+from membership.selectors import outbox_cursor_parse, outbox_event_body, outbox_events_after, program_active_get
 from subscriptions.models import Subscription
 from invitations.services import invite_code_get_or_create
 
+from ..event_schemas import EVENT_SERIALIZERS, VERSION, event_json_schema
 from ..problems import validation_problem
 from ..selectors import BadCursor, ledger_page
 from ..serializers import (
     CatalogItemSerializer,
+    EventTypesSerializer,
     FeedPageSerializer,
     GrantSerializer,
     InviteCodeSerializer,
@@ -146,13 +148,21 @@ class FeedView(ApiView):
         events, following = outbox_events_after(cursor=cursor, limit=query["limit"], types=types, member_ref=query.get("member_id"))
         return Response(
             {
-                "events": [
-                    {"id": e.pk, "type": e.type, "member_id": e.member_ref, "occurred_at": e.occurred_at.isoformat(), "data": e.data}
-                    for e in events
-                ],
+                "events": [outbox_event_body(e) for e in events],
                 "next": following,
             }
         )
+
+
+class EventTypesView(ApiView):
+    required_scope = "read"
+
+    @extend_schema(
+        operation_id="event_types", summary="Each event type with its JSON Schema (a webhook's body, a feed event)",
+        responses={200: EventTypesSerializer, **problems()},
+    )
+    def get(self, request):
+        return Response({"types": [{"type": t, "version": VERSION, "schema": event_json_schema(t)} for t in EVENT_SERIALIZERS]})
 
 
 class SubscriptionListMixin:

@@ -4,7 +4,7 @@ transaction as the change it reports. One function per event type builds its ``d
 
 Event types and their ``data`` (version 1; a later version adds fields, never renames them):
 - ``member.level_changed``: ``from`` and ``to`` (level codes), ``valid_until`` (ISO date or null),
-  ``month`` (the settled month, YYYY-MM) and ``reason`` (upgrade, downgrade, switch), for each
+  ``month`` (the settled month, YYYY-MM) and ``reason`` (upgrade, renewal, downgrade, switch), for each
   member whose level code a settlement changed;
 - ``member.level_at_risk``: ``level``, ``drops_to``, ``growth_needed``, ``month`` (the settlement
   that would drop the member) and ``settles_at``, ``level_risk_notice_days`` before it, once per

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from common.commands import ContractCommand
 from common.csvio import FieldError, FileError, parse_when
 from membership.models import OutboxEvent
+from membership.selectors import outbox_event_body
 
 
 class Command(ContractCommand):
@@ -38,8 +39,7 @@ class Command(ContractCommand):
         try:
             with open(tmp, "w", encoding="utf-8") as handle:
                 for e in events.iterator(chunk_size=5000):
-                    body = {"id": e.pk, "type": e.type, "member_id": e.member_ref, "occurred_at": e.occurred_at.isoformat(), "data": e.data}
-                    handle.write(json.dumps(body, ensure_ascii=False) + "\n")
+                    handle.write(json.dumps(outbox_event_body(e), ensure_ascii=False) + "\n")
                     count += 1
             os.replace(tmp, target)
         except OSError as exc:

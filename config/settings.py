@@ -201,6 +201,10 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 # Webhooks: how long a receiver may take to answer, and for how long a delivery is retried.
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
+# A worker leases this many deliveries at a time (one per subscription and member) and POSTs them
+# from this many threads.
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=100)
+WEBHOOK_SENDERS = env.int("WEBHOOK_SENDERS", default=8)
 # Shared by every server process: the API's rate counters (and the dashboard's figures). Redis in
 # production (CACHE_URL, e.g. redis://127.0.0.1:6379/2); in-process memory for the local console.
 CACHE_URL = env("CACHE_URL", default="redis://127.0.0.1:6379/2" if PRODUCTION else "")

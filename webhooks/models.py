@@ -72,6 +72,8 @@ class WebhookDelivery(models.Model):
         indexes = [
             # What is waiting, by subscription and member in order: the sender's question.
             models.Index(fields=["subscription", "member_ref", "id"], condition=Q(status="pending"), name="delivery_pending_idx"),
+            # What is waiting, oldest first: the sender reads it from the front, past no sent row.
+            models.Index(fields=["id"], condition=Q(status="pending"), name="delivery_waiting_idx"),
             models.Index(fields=["event"], name="delivery_event_idx"),
         ]
         constraints = [models.UniqueConstraint(fields=["subscription", "event"], name="delivery_once_per_event")]

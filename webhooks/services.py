@@ -18,13 +18,15 @@ import json
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,6 +40,7 @@ from .models import WebhookDelivery, WebhookSubscription
 DELIVERIES_TASK_NAME = "Webhook deliveries"
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
+ANALYZE_AFTER = 10_000  # deliveries made by one dispatch
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -84,48 +87,62 @@ def webhook_create(*, name: str, url: str, event_types: list[str], secret: str, 
     return subscription
 
 
-def deliveries_dispatch(*, limit: int = 5000, now: datetime | None = None) -> int:
+def deliveries_dispatch(*, limit: int = 5000, now: datetime | None = None, seconds: float | None = None) -> int:
     """Give every event after each active subscription's cursor that it wants a delivery, and move
-    the cursor past them, in one transaction per subscription; returns the deliveries made."""
+    the cursor past them, ``limit`` events a transaction, until the feed is caught up (or
+    ``seconds`` have passed); returns the deliveries made. A subscription another worker is
+    dispatching is left to it."""
     now = now or timezone.now()
+    deadline = None if seconds is None else time.monotonic() + seconds
     made = 0
     for pk in WebhookSubscription.objects.filter(is_active=True).values_list("pk", flat=True):
-        with transaction.atomic():
-            subscription = WebhookSubscription.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
-            if subscription is None:
-                continue  # another worker dispatches it
-            page, following = outbox_events_after(cursor=(subscription.cursor_xid, subscription.cursor_id), limit=limit)
-            if not page:
-                continue
-            deliveries = [
-                WebhookDelivery(subscription=subscription, event=event, member_ref=event.member_ref, next_attempt_at=now)
-                for event in page
-                if subscription.wants(event.type)
-            ]
-            WebhookDelivery.objects.bulk_create(deliveries)
-            subscription.cursor_xid, subscription.cursor_id = (int(part) for part in following.split("-"))
-            subscription.save(update_fields=["cursor_xid", "cursor_id"])
-            made += len(deliveries)
+        more = True
+        while more and (deadline is None or time.monotonic() < deadline):
+            with transaction.atomic():
+                subscription = WebhookSubscription.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
+                if subscription is None:
+                    break  # another worker dispatches it
+                page, following = outbox_events_after(cursor=(subscription.cursor_xid, subscription.cursor_id), limit=limit)
+                if not page:
+                    break
+                deliveries = [
+                    WebhookDelivery(subscription=subscription, event=event, member_ref=event.member_ref, next_attempt_at=now)
+                    for event in page
+                    if subscription.wants(event.type)
+                ]
+                WebhookDelivery.objects.bulk_create(deliveries, batch_size=limit)
+                subscription.cursor_xid, subscription.cursor_id = (int(part) for part in following.split("-"))
+                subscription.save(update_fields=["cursor_xid", "cursor_id"])
+                made += len(deliveries)
+                more = len(page) == limit
+    if made >= ANALYZE_AFTER and connection.vendor == "postgresql":
+        # A settlement's events arrive by the hundred thousand: the planner is told at once, so that
+        # the senders read the waiting deliveries by their indexes, not by a scan of them all.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {WebhookDelivery._meta.db_table}")
     return made
 
 
-def _heads(now: datetime):
-    """The deliveries that may be sent now: waiting, due, of an active subscription that is not
-    paused, and first of their subscription and member."""
-    earlier = WebhookDelivery.objects.filter(
-        subscription=OuterRef("subscription"), member_ref=OuterRef("member_ref"), status=WebhookDelivery.Status.PENDING, pk__lt=OuterRef("pk")
-    )
+def _due_heads(now: datetime):
+    """The deliveries that may be sent now, oldest first: waiting, due, not leased, of an active
+    subscription that is not paused, and the first waiting one of their subscription and member
+    (so a member's events go one after the other), found for each candidate in the pending index."""
+    first_waiting = WebhookDelivery.objects.filter(
+        subscription=OuterRef("subscription"), member_ref=OuterRef("member_ref"), status=WebhookDelivery.Status.PENDING
+    ).order_by("pk").values("pk")[:1]
     return (
         WebhookDelivery.objects.filter(
             status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, subscription__is_active=True, subscription__paused_at__isnull=True
         )
-        .exclude(Exists(earlier))
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+        .filter(pk=Subquery(first_waiting))
         .order_by("pk")
     )
 
 
 def _post(subscription: WebhookSubscription, event) -> tuple[int | None, str]:
-    """POST one event; (status code, error) — (None, why) when no answer came."""
+    """POST one event; (status code, error) — (None, why) when no answer came. No database here:
+    it runs in the sender threads."""
     body = json.dumps(outbox_event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
     request = urllib.request.Request(
         subscription.url, data=body, method="POST",
@@ -143,55 +160,102 @@ def _post(subscription: WebhookSubscription, event) -> tuple[int | None, str]:
         return None, str(getattr(exc, "reason", exc))[:255]
 
 
-def delivery_send_next(*, now: datetime | None = None) -> WebhookDelivery | None:
-    """Send the first delivery that may be sent now and record how it went; None when nothing is due.
+def _lease(now: datetime, clock: datetime | None, size: int) -> list[WebhookDelivery]:
+    """Lease up to ``size`` due deliveries, in a short transaction, for as long as sending them
+    may take: each is sent by one worker at a time, and one whose worker died is due again once
+    its lease runs out.
 
-    The delivery is leased in a short transaction (so each is sent by one worker at a time), sent
-    with no transaction open, and its answer recorded in another; a lease that runs out (a worker
-    killed while sending) makes it due again.
+    The waiting deliveries are read from the front of their index, a window at a time, and the
+    due heads taken from each window: the cost is that of the windows read, however many
+    deliveries wait behind them."""
+    window_size = 20 * size
+    with transaction.atomic():
+        batch, after = [], 0
+        while len(batch) < size:
+            window = list(
+                WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, pk__gt=after).order_by("pk").values_list("pk", flat=True)[:window_size]
+            )
+            if not window:
+                break
+            heads = _due_heads(now).filter(pk__in=window).select_related("subscription", "event")
+            if connection.vendor == "postgresql":
+                heads = heads.select_for_update(of=("self",), skip_locked=True)
+            batch += heads[: size - len(batch)]
+            if len(window) < window_size:
+                break
+            after = window[-1]
+        if batch:
+            rounds = -(-len(batch) // settings.WEBHOOK_SENDERS)
+            until = (clock or timezone.now()) + timedelta(seconds=rounds * settings.WEBHOOK_TIMEOUT_SECONDS + 5)
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in batch]).update(leased_until=until)
+    return batch
+
+
+def _record(batch: list[WebhookDelivery], answers: list[tuple[int | None, str]], clock: datetime | None) -> None:
+    """Record how each leased delivery went, in one transaction: the sent ones in one statement
+    per answer code, each other one with its next attempt, or given up after WEBHOOK_RETRY_HOURS
+    (its subscription paused with the reason)."""
+    at = clock or timezone.now()
+    sent: dict[int, list[int]] = {}
+    with transaction.atomic():
+        for delivery, (status, error) in zip(batch, answers):
+            if status is not None and 200 <= status < 300:
+                sent.setdefault(status, []).append(delivery.pk)
+                delivery.status = WebhookDelivery.Status.SENT
+                continue
+            delivery.attempts += 1
+            delivery.first_attempt_at = delivery.first_attempt_at or at
+            delivery.last_attempt_at, delivery.last_status_code, delivery.last_error, delivery.leased_until = at, status, error, None
+            if at - delivery.first_attempt_at >= timedelta(hours=settings.WEBHOOK_RETRY_HOURS):
+                delivery.status = WebhookDelivery.Status.FAILED
+                reason = _("delivery of event %(event)s failed for %(hours)s hours (last: %(error)s)") % {
+                    "event": delivery.event_id, "hours": settings.WEBHOOK_RETRY_HOURS, "error": error or status,
+                }
+                WebhookSubscription.objects.filter(pk=delivery.subscription_id).update(paused_at=at, pause_reason=reason[:255])
+            else:
+                delivery.next_attempt_at = at + min(FIRST_RETRY * 2 ** min(delivery.attempts - 1, 12), LONGEST_RETRY)
+            delivery.save(update_fields=[
+                "attempts", "first_attempt_at", "last_attempt_at", "last_status_code", "last_error", "leased_until", "status", "next_attempt_at",
+            ])
+        for status, pks in sent.items():
+            WebhookDelivery.objects.filter(pk__in=pks, status=WebhookDelivery.Status.PENDING).update(
+                status=WebhookDelivery.Status.SENT, sent_at=at, attempts=F("attempts") + 1, first_attempt_at=Coalesce("first_attempt_at", Value(at)),
+                last_attempt_at=at, last_status_code=status, last_error="", leased_until=None,
+            )
+
+
+def deliveries_send(*, now: datetime | None = None, size: int | None = None) -> list[WebhookDelivery]:
+    """Send a batch of the deliveries that may be sent now and record how each went; returns them
+    (their ``status`` as recorded), none when nothing is due.
+
+    The batch (``WEBHOOK_BATCH_SIZE``, at most one per subscription and member) is leased in a
+    short transaction, POSTed by ``WEBHOOK_SENDERS`` threads with no transaction open, and the
+    answers recorded in another.
     """
     clock = now  # a given time stands for the clock (a test's later hour), else the clock itself
-    now = now or timezone.now()
-    lease = timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 5)
-    with transaction.atomic():
-        heads = _heads(now).filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now)).select_related("subscription", "event")
-        if connection.vendor == "postgresql":
-            heads = heads.select_for_update(of=("self",), skip_locked=True)
-        delivery = heads.first()
-        if delivery is None:
-            return None
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(leased_until=(clock or timezone.now()) + lease)
-    status, error = _post(delivery.subscription, delivery.event)
-    with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("subscription").get(pk=delivery.pk)
-        at = clock or timezone.now()
-        delivery.attempts += 1
-        delivery.first_attempt_at = delivery.first_attempt_at or at
-        delivery.last_attempt_at, delivery.last_status_code, delivery.last_error, delivery.leased_until = at, status, error, None
-        if status is not None and 200 <= status < 300:
-            delivery.status, delivery.sent_at = WebhookDelivery.Status.SENT, at
-        elif at - delivery.first_attempt_at >= timedelta(hours=settings.WEBHOOK_RETRY_HOURS):
-            delivery.status = WebhookDelivery.Status.FAILED
-            reason = _("delivery of event %(event)s failed for %(hours)s hours (last: %(error)s)") % {
-                "event": delivery.event_id, "hours": settings.WEBHOOK_RETRY_HOURS, "error": error or status,
-            }
-            WebhookSubscription.objects.filter(pk=delivery.subscription_id).update(paused_at=at, pause_reason=reason[:255])
-        else:
-            delivery.next_attempt_at = at + min(FIRST_RETRY * 2 ** min(delivery.attempts - 1, 12), LONGEST_RETRY)
-        delivery.save()
-    return delivery
+    batch = _lease(now or timezone.now(), clock, size or settings.WEBHOOK_BATCH_SIZE)
+    if not batch:
+        return []
+    if len(batch) == 1:
+        answers = [_post(batch[0].subscription, batch[0].event)]
+    else:
+        with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SENDERS, len(batch)), thread_name_prefix="webhook") as senders:
+            answers = list(senders.map(lambda delivery: _post(delivery.subscription, delivery.event), batch))
+    _record(batch, answers, clock)
+    return batch
 
 
 def deliveries_run(*, seconds: float = 50, now: datetime | None = None) -> dict[str, int]:
     """What the schedule runs: dispatch the new events, then send what is due, for at most
     ``seconds``; returns how many deliveries were made, sent and left to retry."""
-    counts = {"made": deliveries_dispatch(now=now), "sent": 0, "retry": 0, "failed": 0}
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        delivery = delivery_send_next(now=now)
-        if delivery is None:
+    started = time.monotonic()
+    counts = {"made": deliveries_dispatch(now=now, seconds=seconds / 2), "sent": 0, "retry": 0, "failed": 0}
+    while time.monotonic() - started < seconds:
+        batch = deliveries_send(now=now)
+        if not batch:
             break
-        counts[{"sent": "sent", "failed": "failed"}.get(delivery.status, "retry")] += 1
+        for delivery in batch:
+            counts[{"sent": "sent", "failed": "failed"}.get(delivery.status, "retry")] += 1
     return counts
 
 

@@ -133,6 +133,39 @@ def test_a_receiver_down_for_a_while_gets_every_event_in_order_per_member(progra
         receiver.stop()
 
 
+def test_deliveries_go_in_batches_from_several_threads_and_each_members_stay_in_order(program, receiver, settings):
+    settings.WEBHOOK_BATCH_SIZE, settings.WEBHOOK_SENDERS = 3, 2
+    webhook_create(name="crm", url=f"http://127.0.0.1:{receiver.port}/hook", event_types=["*"], secret=SECRET, actor=None)
+    for n in range(4):
+        for member in "ABCDE":
+            publish(member, n)
+    batches = []
+    services.deliveries_dispatch()
+    while batch := services.deliveries_send():
+        assert len({d.member_ref for d in batch}) == len(batch) <= 3  # one a member at a time
+        batches.append(batch)
+    assert sum(map(len, batches)) == 20 and WebhookDelivery.objects.filter(status="sent").count() == 20
+    by_member = {}
+    for event in receiver.events():
+        by_member.setdefault(event["member_id"], []).append(event["data"]["to"])
+    assert by_member == {member: ["V0", "V1", "V2", "V3"] for member in "ABCDE"}
+
+
+def test_a_batch_is_leased_for_as_long_as_its_sending_may_take(program, settings):
+    settings.WEBHOOK_BATCH_SIZE, settings.WEBHOOK_SENDERS, settings.WEBHOOK_TIMEOUT_SECONDS = 10, 4, 10
+    webhook_create(name="crm", url="http://127.0.0.1:9/hook", event_types=["*"], secret=SECRET, actor=None)
+    for member in "ABCDEFGHIJ":
+        publish(member, 1)
+    services.deliveries_dispatch()
+    before = timezone.now()
+    batch = services._lease(before, None, 10)
+    assert len(batch) == 10
+    leases = set(WebhookDelivery.objects.values_list("leased_until", flat=True))
+    (until,) = leases
+    assert timedelta(seconds=35) <= until - before < timedelta(seconds=36)  # three rounds of 4 threads, 10 s each, and 5
+    assert services._lease(before, None, 10) == []  # leased: not taken twice
+
+
 def test_a_worker_killed_mid_delivery_loses_nothing(program, receiver, monkeypatch):
     webhook_create(name="crm", url=f"http://127.0.0.1:{receiver.port}/hook", event_types=["*"], secret=SECRET, actor=None)
     publish("A", 1)

@@ -34,13 +34,21 @@ class UnchangedSavesNothingForm(UnchangedTimesKept, forms.ModelForm):
 
 class CappedCountPaginator(Paginator):
     """Counts at most ``CAP`` rows: a list of ten million ledger rows pages at the cost of ten
-    thousand. Beyond the cap the list says "10,000" and the pages beyond are reached by their number."""
+    thousand. Beyond the cap the list says "10,000+" (``capped``) and pages up to the cap."""
 
     CAP = 10_000
 
     @cached_property
     def count(self):
-        return self.object_list.order_by()[: self.CAP].count()
+        return min(self._counted, self.CAP)
+
+    @cached_property
+    def capped(self) -> bool:
+        return self._counted > self.CAP
+
+    @cached_property
+    def _counted(self) -> int:
+        return self.object_list.order_by()[: self.CAP + 1].count()
 
 
 class LedgerAdmin(admin.ModelAdmin):

@@ -120,3 +120,64 @@ def test_an_operator_cannot_approve_their_own_adjustment(django_user_model, prog
     big = adjustment_request(member=MemberFactory(), currency="points", amount=5000, reason_code="goodwill", reason="x", actor=both)
     with pytest.raises(PermissionDenied, match="different staff member"):
         adjustment_approve(adjustment=big, actor=both)
+
+
+STANDARD_VIEWS = ("changelist", "add", "change", "delete", "history")
+
+
+def console_urls(obj_of):
+    """Every page of the console: the index, each app's, and each registered admin's list, add,
+    change, delete, history and own pages (those that take no argument or the object's id)."""
+    from django.contrib import admin
+
+    urls = [reverse("admin:index")] + [reverse("admin:app_list", args=[label]) for label in {m._meta.app_label for m in admin.site._registry}]
+    for model, model_admin in admin.site._registry.items():
+        info = model._meta.app_label, model._meta.model_name
+        obj = obj_of(model)
+        urls += [reverse("admin:%s_%s_changelist" % info), reverse("admin:%s_%s_add" % info)]
+        if obj is not None:
+            urls += [reverse("admin:%s_%s_%s" % (*info, view), args=[obj.pk]) for view in ("change", "delete", "history")]
+        for pattern in model_admin.get_urls():
+            name = getattr(pattern, "name", None)
+            if not name or name in {"%s_%s_%s" % (*info, view) for view in STANDARD_VIEWS}:
+                continue
+            params = set(getattr(pattern.pattern, "converters", {})) or set(pattern.pattern.regex.groupindex)
+            if not params:
+                urls.append(reverse(f"admin:{name}"))
+            elif params <= {"object_id", "pk"} and obj is not None:
+                urls.append(reverse(f"admin:{name}", args=[obj.pk]))
+    return urls
+
+
+@pytest.mark.parametrize("roles", [("Viewer",), ("Operator",), ("Approver",), ("Program admin",), ()], ids=["viewer", "operator", "approver", "program-admin", "superuser"])
+def test_every_console_page_answers_each_role_and_never_with_a_server_error(client, django_user_model, admin_user, one_of_each, roles):
+    from datetime import date
+
+    from django.contrib import admin
+
+    from api.services import api_key_create
+    from membership.services import order_book, settlement_run_execute
+    from membership.tests.factories import local, order
+    from webhooks.services import webhook_create
+
+    member = MemberFactory(member_id="WALK")
+    order_book(facts=order("W1", member, local(2026, 3, 1), goods="5000"))
+    adjustment_request(member=member, currency="points", amount=10, reason_code="goodwill", reason="late parcel", actor=admin_user)
+    settlement_run_execute(month=date(2026, 3, 1))
+    api_key_create(name="shop", scopes=["read"], actor=None)
+    webhook_create(name="crm", url="http://127.0.0.1:9/hook", event_types=["*"], secret="a-secret-of-the-platform", actor=None)
+    client.force_login(member_of(django_user_model, *roles) if roles else admin_user)
+
+    answers, failures = {}, []
+    app_pages = {reverse("admin:app_list", args=[label]) for label in {m._meta.app_label for m in admin.site._registry}}
+    for url in console_urls(lambda model: model._default_manager.order_by("pk").last()):
+        try:
+            status = client.get(url).status_code
+        except Exception as exc:  # the test client raises what the view raised: a 500 for a user
+            failures.append(f"{url}: {type(exc).__name__}: {exc}")
+            continue
+        answers[url] = status
+        if status not in (200, 302, 403, 405) and not (status == 404 and url in app_pages):  # an app with nothing the role sees
+            failures.append(f"{url}: {status}")
+    assert not failures, "\n".join(failures)
+    assert len(answers) > 150 and list(answers.values()).count(200) > 50

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from common.admin import UnchangedSavesNothingForm, rows_apply_with_reason
-from membership.models import Level, Member
+from membership.models import Level, Member, Program
 from common.spreadsheets import EXPORT_FORMATS
 from membership.resources import IMPORT_FORMATS
 
@@ -50,10 +50,13 @@ class MallPriceInline(admin.TabularInline):
     fields = ("level", "points")
     autocomplete_fields = ()
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "level":
-            kwargs["queryset"] = Level.objects.select_related("program").order_by("program", "rank")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_formset(self, request, obj=None, **kwargs):
+        """Prices are for the levels of the item's program (the active one for a new item)."""
+        formset = super().get_formset(request, obj, **kwargs)
+        program = obj.program_id if obj is not None else Program.objects.filter(is_active=True).values("pk")[:1]
+        if "level" in formset.form.base_fields:
+            formset.form.base_fields["level"].queryset = Level.objects.filter(program=program).order_by("rank")
+        return formset
 
 
 @admin.register(MallItem)

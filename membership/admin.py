@@ -245,6 +245,13 @@ class LifecycleFilter(admin.SimpleListFilter):
         return queryset.filter(member_lifecycle_q(program=program, stage=self.value()))
 
 
+class ActiveProgramLevelFilter(admin.RelatedFieldListFilter):
+    """The levels of the active program, in rank order (not every program's levels mixed)."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(level.pk, str(level)) for level in Level.objects.filter(program__is_active=True).order_by("rank")]
+
+
 @admin.register(Member)
 class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     form = UnchangedSavesNothingForm
@@ -254,7 +261,7 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     export_resource_classes = [MemberExportResource]
     import_job_kind = "members"
     list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
-    list_filter = ("status", "level", LifecycleFilter, ("joined_at", admin.DateFieldListFilter))
+    list_filter = ("status", ("level", ActiveProgramLevelFilter), LifecycleFilter, ("joined_at", admin.DateFieldListFilter))
     search_fields = ("member_id", "phone", "name")
     search_help_text = _("A member id or a phone number (exactly), or part of a name.")
 

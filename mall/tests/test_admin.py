@@ -1,5 +1,7 @@
 """The mall in the admin: import and export of items, cancelling redemptions, the member page section."""
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -106,3 +108,22 @@ def test_reversing_an_offset_from_the_list(admin_client, everything):
     admin_client.post(url, {"action": "reverse_offsets", "_selected_action": [offset.pk], "apply": "1", "reason": "refunded"})
     offset.refresh_from_db()
     assert offset.status == "reversed"
+
+
+def level_options(page: str, name: str) -> list[str]:
+    """The options of the select named ``name`` (the first of a formset's rows)."""
+    start = page.index(f'name="{name}"')
+    return re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', page[start : page.index("</select>", start)])
+
+
+def test_an_items_prices_offer_only_the_levels_of_its_program(admin_client, program):
+    from membership.services import program_load
+
+    other, _ = program_load(name="jd-growth")
+    cup = item(program, code="cup", prices={"V1": 100})
+    page = admin_client.get(reverse("admin:mall_mallitem_change", args=[cup.pk])).content.decode()
+    options = level_options(page, "prices-0-level")
+    assert options == [str(level) for level in program.levels.order_by("rank")]
+    assert not set(options) & {str(level) for level in other.levels.all()} - {str(level) for level in program.levels.all()}
+    add = admin_client.get(reverse("admin:mall_mallitem_add")).content.decode()  # a new item: the active program's
+    assert level_options(add, "prices-__prefix__-level") == options

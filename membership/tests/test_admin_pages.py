@@ -2,6 +2,8 @@
 
 from datetime import date
 
+import re
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -295,3 +297,13 @@ def test_the_dashboard_reads_monthly_totals_and_adds_what_was_booked_since(progr
     assert after["growth"][-1] == 0 and after["points_reversed"][-1] == 200
     ledger_totals_refresh(time_zone="Asia/Shanghai", now=later + timedelta(hours=1))
     assert dashboard_get()["series"] == after
+
+
+def test_the_member_lists_level_filter_offers_the_active_programs_levels(admin_client, program):
+    from membership.services import program_load
+
+    program_load(name="jd-growth")  # loaded, not active
+    page = admin_client.get(reverse("admin:membership_member_changelist")).content.decode()
+    start = page.index('data-filter-title="level"') if 'data-filter-title="level"' in page else page.index("By level")
+    offered = re.findall(r"level__id__exact=(\d+)", page[start : page.index("</details>", start)])
+    assert [int(pk) for pk in offered] == list(program.levels.order_by("rank").values_list("pk", flat=True))

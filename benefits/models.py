@@ -72,7 +72,7 @@ class Benefit(models.Model):
         ordering = ["program", "min_level__rank", "code"]
         constraints = [
             models.UniqueConstraint(fields=["program", "code"], name="benefit_code_unique_per_program"),
-            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(issued__lte=F("stock")), name="benefit_issued_within_stock"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(issued__lte=F("stock")), name="benefit_issued_within_stock", violation_error_message=_("The stock cannot be below what has already been issued.")),
         ]
 
     def __str__(self):
@@ -160,9 +160,9 @@ class BenefitGrant(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status="blocked", list_entry__isnull=False) | (~Q(status="blocked") & Q(list_entry__isnull=True)),
-                name="grant_blocked_names_its_entry",
+                name="grant_blocked_names_its_entry", violation_error_message=_("A blocked grant names the list entry that blocked it, and only a blocked one does."),
             ),
         ]
 
     def __str__(self):
-        return f"{self.member_id} {self.benefit_id} {self.period}"
+        return _("%(benefit)s for %(member)s, %(period)s") % {"benefit": self.benefit.code, "member": self.member.member_id, "period": self.period}

@@ -53,7 +53,7 @@ class MallItem(models.Model):
         ordering = ["program", "code"]
         constraints = [
             models.UniqueConstraint(fields=["program", "code"], name="mall_item_code_unique_per_program"),
-            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="mall_item_stock_not_negative"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="mall_item_stock_not_negative", violation_error_message=_("Stock cannot be below 0.")),
         ]
 
     def __str__(self):
@@ -73,7 +73,7 @@ class MallPrice(models.Model):
         ordering = ["item", "level__rank"]
         constraints = [
             models.UniqueConstraint(fields=["item", "level"], name="mall_price_once_per_level"),
-            models.CheckConstraint(condition=Q(points__gt=0), name="mall_price_positive"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="mall_price_positive", violation_error_message=_("A price must be at least 1 point.")),
         ]
 
     def __str__(self):
@@ -121,7 +121,7 @@ class Redemption(models.Model):
         ordering = ["-redeemed_at"]
         permissions = [("cancel_redemption", "Can cancel redemptions")]
         indexes = [models.Index(fields=["member", "item", "redeemed_at"], name="redemption_member_item_idx")]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="redemption_quantity_positive")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="redemption_quantity_positive", violation_error_message=_("A redemption is of at least 1."))]
 
     def __str__(self):
         return f"{self.member.member_id} {self.item.code} ×{self.quantity}"
@@ -165,10 +165,11 @@ class LotteryPrize(models.Model):
         verbose_name_plural = _("lottery prizes")
         ordering = ["lottery", "pk"]
         constraints = [
-            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="lottery_prize_stock_not_negative"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="lottery_prize_stock_not_negative", violation_error_message=_("Stock cannot be below 0.")),
             models.CheckConstraint(
                 condition=(Q(kind="points", points__gt=0) | ~Q(kind="points")) & (Q(kind="item", item__isnull=False) | ~Q(kind="item")),
                 name="lottery_prize_kind_has_its_value",
+                violation_error_message=_("A points prize needs its points, an item prize its item."),
             ),
         ]
 
@@ -232,7 +233,7 @@ class CashOffsetPolicy(models.Model):
         verbose_name = _("cash offset policy")
         verbose_name_plural = _("cash offset policies")
         constraints = [
-            models.CheckConstraint(condition=Q(points_per_yuan__gt=0, step__gt=0, max_share_percent__lte=100), name="offset_policy_sane"),
+            models.CheckConstraint(condition=Q(points_per_yuan__gt=0, step__gt=0, max_share_percent__lte=100), name="offset_policy_sane", violation_error_message=_("Points per yuan and the step must be above 0, and the largest share at most 100%.")),
         ]
 
     def __str__(self):
@@ -256,7 +257,7 @@ class CashOffsetException(models.Model):
         verbose_name_plural = _("cash offset exceptions")
         constraints = [
             models.UniqueConstraint(fields=["policy", "category"], name="offset_exception_once_per_category"),
-            models.CheckConstraint(condition=Q(max_share_percent__isnull=True) | Q(max_share_percent__lte=100), name="offset_exception_share_within_100"),
+            models.CheckConstraint(condition=Q(max_share_percent__isnull=True) | Q(max_share_percent__lte=100), name="offset_exception_share_within_100", violation_error_message=_("The largest share can be at most 100%.")),
         ]
 
     def __str__(self):

@@ -103,9 +103,9 @@ class Program(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_program"),
             models.CheckConstraint(
-                condition=Q(settlement_day__gte=1, settlement_day__lte=28), name="program_settlement_day_1_28"
+                condition=Q(settlement_day__gte=1, settlement_day__lte=28), name="program_settlement_day_1_28", violation_error_message=_("The settlement day is between 1 and 28, so that every month has it.")
             ),
-            models.CheckConstraint(condition=Q(settlement_hour__lte=23), name="program_settlement_hour_0_23"),
+            models.CheckConstraint(condition=Q(settlement_hour__lte=23), name="program_settlement_hour_0_23", violation_error_message=_("The settlement hour is between 0 and 23.")),
         ]
 
     def __str__(self):
@@ -275,7 +275,7 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["order_id"], name="order_id_unique"),
             models.CheckConstraint(
                 condition=Q(goods_amount__gte=0, discount_amount__gte=0, shipping_amount__gte=0, refunded_amount__gte=0),
-                name="order_amounts_not_negative",
+                name="order_amounts_not_negative", violation_error_message=_("An order's amounts cannot be below 0."),
             )
         ]
 
@@ -299,6 +299,9 @@ class OrderCredit(models.Model):
         verbose_name_plural = _("order credits")
         constraints = [models.UniqueConstraint(fields=["order", "rule"], name="order_credit_unique")]
 
+    def __str__(self):
+        return _("order %(order)s, %(rule)s: %(credited)s credited") % {"order": self.order.order_id, "rule": self.rule, "credited": f"{self.credited:,d}"}
+
 
 class MemberEvent(models.Model):
     """A behaviour (check-in, review, first transfer…) reported for a member, once per ``event_id``."""
@@ -317,6 +320,9 @@ class MemberEvent(models.Model):
         verbose_name = _("member event")
         verbose_name_plural = _("member events")
         indexes = [models.Index(fields=["member", "event_type", "occurred_at"], name="event_member_type_idx")]
+
+    def __str__(self):
+        return _("%(type)s %(id)s of %(member)s") % {"type": self.event_type, "id": self.event_id, "member": self.member.member_id}
 
 
 # Sources whose credits count toward, and are limited by, the per-member caps.
@@ -340,7 +346,7 @@ class GrowthEntry(LedgerEntryBase):
         indexes, constraints = ledger_indexes("growth")
 
     def __str__(self):
-        return f"{self.member_id} {self.kind} {self.amount:+d}"
+        return _("%(member)s: %(kind)s %(amount)s") % {"member": self.member.member_id, "kind": self.get_kind_display(), "amount": f"{self.amount:+,d}"}
 
 
 class LedgerTotalsMark(models.Model):
@@ -360,6 +366,9 @@ class LedgerTotalsMark(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["ledger", "time_zone"], name="ledger_totals_mark_unique")]
 
+    def __str__(self):
+        return _("%(ledger)s totals (%(zone)s) up to entry %(pk)s") % {"ledger": self.ledger, "zone": self.time_zone, "pk": self.last_pk}
+
 
 class LedgerMonthTotal(models.Model):
     """A dashboard series' total for a local month, over the ledger's entries up to its mark."""
@@ -371,6 +380,9 @@ class LedgerMonthTotal(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "time_zone", "month"], name="ledger_month_total_unique")]
+
+    def __str__(self):
+        return _("%(series)s in %(month)s (%(zone)s): %(amount)s") % {"series": self.series, "month": f"{self.month:%Y-%m}", "zone": self.time_zone, "amount": f"{self.amount:,d}"}
 
 
 class DailyRuleRun(models.Model):
@@ -452,6 +464,12 @@ class LevelChange(models.Model):
         indexes = [models.Index(fields=["run", "to_level"], name="level_change_run_level_idx")]
         constraints = [models.UniqueConstraint(fields=["member", "run"], name="level_change_once_per_run")]
 
+    def __str__(self):
+        return _("%(member)s: %(from)s → %(to)s, settlement of %(month)s (%(reason)s)") % {
+            "member": self.member.member_id, "from": self.from_level.code if self.from_level_id else "-",
+            "to": self.to_level.code if self.to_level_id else "-", "month": self.run, "reason": self.get_reason_display(),
+        }
+
 
 class ImportJob(models.Model):
     """An import file too large for a web request, run by a Celery worker; its result is kept."""
@@ -526,6 +544,9 @@ class SettlementChunk(models.Model):
         verbose_name_plural = _("settlement chunks")
         ordering = ["run", "first_member"]
         constraints = [models.UniqueConstraint(fields=["run", "first_member"], name="settlement_chunk_once")]
+
+    def __str__(self):
+        return _("settlement of %(month)s, members from #%(first)s (%(status)s)") % {"month": self.run, "first": self.first_member, "status": self.get_status_display()}
 
 
 class CurrentTransactionId(Func):

@@ -13,6 +13,7 @@ Spending and expiry take from the lots that end first (oldest first).
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common.ledger import LedgerEntryBase, LedgerModel, ledger_indexes
@@ -29,7 +30,7 @@ class PointsAccount(models.Model):
         verbose_name_plural = _("points accounts")
 
     def __str__(self):
-        return f"{self.member_id}: {self.balance}"
+        return _("%(member)s: %(balance)s points") % {"member": self.member.member_id, "balance": f"{self.balance:,d}"}
 
 
 class PointsEntry(LedgerEntryBase):
@@ -49,7 +50,7 @@ class PointsEntry(LedgerEntryBase):
         indexes, constraints = ledger_indexes("points")
 
     def __str__(self):
-        return f"{self.member_id} {self.kind} {self.amount:+d}"
+        return _("%(member)s: %(kind)s %(amount)s") % {"member": self.member.member_id, "kind": self.get_kind_display(), "amount": f"{self.amount:+,d}"}
 
 
 class PointsLot(models.Model):
@@ -76,8 +77,14 @@ class PointsLot(models.Model):
             models.Index(fields=["member"], condition=Q(frozen=True), name="lot_frozen_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_within_amount"),
+            models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_within_amount", violation_error_message=_("A lot cannot keep more than it was earned with.")),
         ]
+
+    def __str__(self):
+        ends = f"{timezone.localtime(self.expires_at):%Y-%m-%d}" if self.expires_at else _("no end")
+        return _("%(member)s: %(remaining)s of %(amount)s points, ending %(ends)s") % {
+            "member": self.member.member_id, "remaining": f"{self.remaining:,d}", "amount": f"{self.amount:,d}", "ends": ends,
+        }
 
 
 class PointsAllocation(LedgerModel):
@@ -90,3 +97,6 @@ class PointsAllocation(LedgerModel):
     class Meta:
         verbose_name = _("points allocation")
         verbose_name_plural = _("points allocations")
+
+    def __str__(self):
+        return _("%(amount)s points of lot #%(lot)s to entry #%(entry)s") % {"amount": f"{self.amount:+,d}", "lot": self.lot_id, "entry": self.entry_id}

@@ -54,7 +54,7 @@ class ManualAdjustment(models.Model):
         verbose_name_plural = _("manual adjustments")
         ordering = ["-requested_at"]
         permissions = [("approve_manualadjustment", "Can approve or reject manual adjustments")]
-        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero")]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero", violation_error_message=_("An adjustment of 0 changes nothing: give an amount above or below 0."))]
 
     def __str__(self):
         return f"{self.member.member_id} {self.amount:+d} {self.currency}"
@@ -104,7 +104,7 @@ class ListEntry(models.Model):
         indexes = [models.Index(fields=["member", "kind", "starts_at"], name="list_member_kind_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="list_entry_ends_after_start"
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="list_entry_ends_after_start", violation_error_message=_("The end must come after the start.")
             ),
         ]
 
@@ -259,3 +259,6 @@ class AlertEvent(models.Model):
         verbose_name = _("alert event")
         verbose_name_plural = _("alert events")
         ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return _("%(alert)s: %(from)s → %(to)s") % {"alert": self.alert, "from": self.from_status or "-", "to": self.to_status}

@@ -47,8 +47,8 @@ class Plan(models.Model):
         ordering = ["program", "code"]
         constraints = [
             models.UniqueConstraint(fields=["program", "code"], name="plan_code_unique_per_program"),
-            models.CheckConstraint(condition=Q(term_months__gte=1), name="plan_term_at_least_a_month"),
-            models.CheckConstraint(condition=Q(cashback_rate__gte=0, cashback_rate__lte=100), name="plan_cashback_rate_0_100"),
+            models.CheckConstraint(condition=Q(term_months__gte=1), name="plan_term_at_least_a_month", violation_error_message=_("A term is at least 1 month.")),
+            models.CheckConstraint(condition=Q(cashback_rate__gte=0, cashback_rate__lte=100), name="plan_cashback_rate_0_100", violation_error_message=_("The cashback rate is between 0 and 100%.")),
         ]
 
     def __str__(self):
@@ -86,7 +86,7 @@ class Subscription(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member"], condition=Q(is_trial=True), name="one_trial_per_member"),
             models.UniqueConstraint(fields=["member"], condition=Q(status__in=["trial", "active"]), name="one_live_subscription"),
-            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="subscription_ends_after_start"),
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="subscription_ends_after_start", violation_error_message=_("A subscription cannot end before it starts.")),
         ]
 
     def __str__(self):
@@ -118,6 +118,9 @@ class SubscriptionTerm(models.Model):
         verbose_name = _("subscription term")
         verbose_name_plural = _("subscription terms")
         ordering = ["subscription", "starts_on"]
+
+    def __str__(self):
+        return _("%(subscription)s: %(kind)s %(from)s–%(until)s") % {"subscription": self.subscription, "kind": self.get_kind_display(), "from": self.starts_on, "until": self.ends_on}
 
 
 class Cashback(models.Model):

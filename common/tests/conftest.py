@@ -30,3 +30,24 @@ def one_of_each(program, admin_user):
     AnomalyRule.objects.create(code="phones", name="Shared phones", kind="shared_phone", params={"min_members": 2})
     plan_catalog_sync(program=program, specs=SUBSCRIPTION_PRESETS["edu-paid"])
     program.rules.update(valid_from=moment)
+
+
+
+@pytest.fixture
+def console_data(one_of_each, admin_user):
+    """Besides ``one_of_each``: an order booked, an adjustment asked for, a month settled, an API
+    key and a webhook subscription, so that most of the console's lists have a row."""
+    from datetime import date
+
+    from api.services import api_key_create
+    from membership.services import order_book, settlement_run_execute
+    from membership.tests.factories import local, order
+    from riskcontrol.services import adjustment_request
+    from webhooks.services import webhook_create
+
+    member = MemberFactory(member_id="WALK")
+    order_book(facts=order("W1", member, local(2026, 3, 1), goods="5000"))
+    adjustment_request(member=member, currency="points", amount=10, reason_code="goodwill", reason="late parcel", actor=admin_user)
+    settlement_run_execute(month=date(2026, 3, 1))
+    api_key_create(name="shop", scopes=["read"], actor=None)
+    webhook_create(name="crm", url="http://127.0.0.1:9/hook", event_types=["*"], secret="a-secret-of-the-platform", actor=None)

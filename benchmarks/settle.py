@@ -11,6 +11,8 @@ analysed as autovacuum keeps a live ledger), then reports, in the same run:
 - the floor: the bare SQL aggregate of the same window (``SUM … GROUP BY member``);
 - on PostgreSQL, the floor with the settlement's writes: the aggregate, then a member update, a
   history row and a grant for each member who reaches a level, into bare tables, in one statement;
+- on PostgreSQL, the settlement's outbound events inserted into the outbox once more (rolled
+  back): what the events cost, in the same run;
 - the obvious per-member ORM loop (aggregate, decide, save, one member at a time) on a sample
   of 10,000 members, rolled back, extrapolated to M.
 """
@@ -199,6 +201,31 @@ def parallel_settle(workers: int, env: dict) -> tuple[float, float]:
     return time.perf_counter() - started, peak
 
 
+def events_again() -> tuple[int, float]:
+    """The cost of the settlement's events, measured in the same run: the outbound events it wrote,
+    inserted into the outbox table once more (its indexes and the writing transaction's id, as the
+    settlement writes them), in one transaction that is then rolled back."""
+    from django.db import connection, transaction
+
+    from membership.models import OutboxEvent
+
+    table = OutboxEvent._meta.db_table
+    count = OutboxEvent.objects.count()
+    with connection.cursor() as cursor:
+        transaction.set_autocommit(False)
+        try:
+            started = time.perf_counter()
+            cursor.execute(
+                f"INSERT INTO {table} (type, member_ref, key, occurred_at, data, created_at) "
+                f"SELECT type, member_ref, NULL, occurred_at, data, created_at FROM {table}"
+            )
+            elapsed = time.perf_counter() - started
+        finally:
+            transaction.rollback()
+            transaction.set_autocommit(True)
+    return count, elapsed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
@@ -238,6 +265,12 @@ def main():
             if floor_writes is not None:
                 print(f"{'the same and its writes, bare:':<30} {floor_writes:8.1f} s  (settle takes {seconds / floor_writes:.1f}x; "
                       "the settlement's member, history and grant writes into tables with no index or key, one statement)")
+            if connection.vendor == "postgresql":
+                events, written = events_again()
+                share = written / max(args.workers, 1)
+                print(f"{'its events written again:':<30} {written:8.1f} s  (the settlement's {events:,} outbound events inserted into the outbox "
+                      f"once more, one connection, rolled back; over {args.workers} processes as the settlement spreads them, "
+                      f"{share:.1f} s: {share / (seconds - share):.0%} over the settlement without them)")
             extrapolated = loop / sample * args.members
             print(f"{'per-member ORM loop:':<30} {loop:8.1f} s for {sample:,} members, extrapolated {extrapolated:,.0f} s "
                   f"({extrapolated / 60:,.0f} min) for {args.members:,}; settle is {extrapolated / seconds:,.0f}x faster")

@@ -9,9 +9,15 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from .csvio import FileError, detect_encoding
 from .ledger import Source
+
+
+# django-import-export's own message, whose Chinese translation reads scrambled (某些行验数据证失败):
+# named here so that this project's catalog, which takes precedence, carries the right one.
+IMPORT_EXPORT_MESSAGES = (gettext_noop("Some rows failed to validate"),)
 
 
 class UnchangedTimesKept:

@@ -37,3 +37,10 @@ def test_every_message_of_ours_has_its_chinese_translation(tmp_path):
     compiled = tmp_path / "django.mo"
     subprocess.run(["msgfmt", "--check-format", "-o", str(compiled), str(ROOT / CATALOG)], check=True)
     assert compiled.read_bytes() == (ROOT / CATALOG).with_suffix(".mo").read_bytes(), "django.mo is not compiled from django.po (run compilemessages)"
+
+
+def test_django_import_exports_scrambled_chinese_message_reads_right():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        assert translation.gettext("Some rows failed to validate") == "某些行数据验证失败"

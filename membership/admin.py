@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 
@@ -45,6 +46,7 @@ from .selectors import (
     member_level_progress_get,
     member_lifecycle_get,
     member_lifecycle_q,
+    members_sharing_phone_count,
     program_active_get,
 )
 from .services import (
@@ -299,6 +301,11 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The member's own fields, then the sections the other apps register (``hooks.member_section``)."""
         member = self.get_object(request, object_id)
+        if member is not None and request.method == "GET" and (sharing := members_sharing_phone_count(member=member)):
+            messages.warning(request, ngettext(
+                "Phone %(phone)s is also the phone of %(n)s other member: check that they are not the same person.",
+                "Phone %(phone)s is also the phone of %(n)s other members: check that they are not the same person.", sharing,
+            ) % {"phone": member.phone, "n": f"{sharing:,}"})
         extra_context = {**(extra_context or {}), "member_sections": member_sections_render(member=member, request=request) if member else []}
         return super().change_view(request, object_id, form_url, extra_context)
 

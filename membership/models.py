@@ -8,9 +8,11 @@ Invariants:
 """
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Func, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common.ledger import LedgerEntryBase, Source, ledger_indexes
@@ -176,6 +178,19 @@ class EarningRule(models.Model):
             STRATEGIES[self.kind].validate_params(self.params or {}, currency=self.currency)
 
 
+# A phone number as people write it: digits, an optional leading +, spaces, hyphens or brackets
+# between them; 5 to 20 digits in all (a mainland mobile has 11).
+phone_validator = RegexValidator(
+    r"^\+?(?:[ ()-]*\d){5,20}[ ()-]*$", _("%(value)s is not a phone number: digits, with an optional + in front, 5 to 20 of them.")
+)
+
+
+def birthday_validate(value):
+    """A birthday is a day that has been, since 1900."""
+    if value.year < 1900 or value > timezone.localdate():
+        raise ValidationError(_("%(value)s is not a birthday: it must be a day between 1900-01-01 and today."), params={"value": value})
+
+
 class Member(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")
@@ -184,8 +199,8 @@ class Member(models.Model):
 
     member_id = models.CharField(_("member id"), max_length=64)
     name = models.CharField(_("name"), max_length=100, blank=True)
-    phone = models.CharField(_("phone"), max_length=32, blank=True)
-    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, validators=[phone_validator])
+    birthday = models.DateField(_("birthday"), null=True, blank=True, validators=[birthday_validate])
     joined_at = models.DateTimeField(_("joined at"), null=True, blank=True, db_index=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     level = models.ForeignKey(

@@ -426,3 +426,10 @@ def outbox_events_after(*, cursor: tuple[int, int], limit: int, types=None, memb
     if page:
         xid, pk = page[-1].xid, page[-1].pk
     return page, f"{xid}-{pk}"
+
+
+def members_sharing_phone_count(*, member: Member) -> int:
+    """How many other members have the member's phone (the phone index; 0 without a phone)."""
+    if not member.phone:
+        return 0
+    return Member.objects.filter(phone=member.phone).exclude(pk=member.pk).count()

@@ -8,6 +8,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from membership.models import Member
 from membership.services import event_record, order_book, settlement_run_execute
 from membership.tests.factories import SHANGHAI, MemberFactory, local, order
 from riskcontrol.services import adjustment_request
@@ -307,3 +308,40 @@ def test_the_member_lists_level_filter_offers_the_active_programs_levels(admin_c
     start = page.index('data-filter-title="level"') if 'data-filter-title="level"' in page else page.index("By level")
     offered = re.findall(r"level__id__exact=(\d+)", page[start : page.index("</details>", start)])
     assert [int(pk) for pk in offered] == list(program.levels.order_by("rank").values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("phone", "abc-not-a-phone", "abc-not-a-phone is not a phone number: digits, with an optional + in front, 5 to 20 of them."),
+    ("phone", "1234", "1234 is not a phone number: digits, with an optional + in front, 5 to 20 of them."),
+    ("birthday", date(2099, 1, 1), "2099-01-01 is not a birthday: it must be a day between 1900-01-01 and today."),
+    ("birthday", date(1850, 5, 1), "1850-05-01 is not a birthday: it must be a day between 1900-01-01 and today."),
+])
+def test_a_phone_or_birthday_that_cannot_be_is_refused_in_a_sentence_by_every_door(program, field, value, message):
+    from django.core.exceptions import ValidationError
+
+    from membership.services import member_upsert, members_upsert_batch
+
+    with pytest.raises(ValidationError) as refused:
+        member_upsert(member_id="BAD1", **{field: value})
+    assert refused.value.message_dict == {field: [message]}
+    (outcome,) = members_upsert_batch(rows=[{"member_id": "BAD2", field: value}]).outcomes
+    assert (outcome.field, outcome.message) == (field, message)
+    assert not Member.objects.filter(member_id__in=["BAD1", "BAD2"]).exists()
+
+
+def test_a_written_phone_and_a_past_birthday_are_taken(program):
+    from membership.services import member_upsert
+
+    member, outcome = member_upsert(member_id="OK1", phone="+86 139-0000-0000", birthday=date(1990, 2, 28))
+    assert outcome == "created" and member.phone == "+86 139-0000-0000"
+
+
+def test_the_member_page_warns_when_the_phone_is_shared(admin_client, program):
+    from membership.tests.factories import MemberFactory
+
+    shared = [MemberFactory(phone="13900000001") for _ in range(3)]
+    alone = MemberFactory(phone="13900000002")
+    page = admin_client.get(reverse("admin:membership_member_change", args=[shared[0].pk])).content.decode()
+    assert "Phone 13900000001 is also the phone of 2 other members: check that they are not the same person." in page
+    page = admin_client.get(reverse("admin:membership_member_change", args=[alone.pk])).content.decode()
+    assert "is also the phone of" not in page

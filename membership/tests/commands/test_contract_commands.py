@@ -60,14 +60,14 @@ def test_load_program_leaves_members_and_ledgers_alone(program, tmp_path):
 
 
 def test_import_members_updates_and_never_duplicates(program, tmp_path):
-    path = write(tmp_path / "m.csv", "member_id,name,phone,birthday,joined_at\nA,张三,138,1990-05-17,2024-01-02\nB,,,,\n")
+    path = write(tmp_path / "m.csv", "member_id,name,phone,birthday,joined_at\nA,张三,13800000000,1990-05-17,2024-01-02\nB,,,,\n")
     code, out, _ = run("import_members", path)
     assert code == 0 and out.strip().endswith("read 2, created 2, changed 0, unchanged 0, rejected 0")
     path = write(tmp_path / "m.csv", "member_id,name\nA,张三丰\nB,\n")
     code, out, _ = run("import_members", path)
     assert "created 0, changed 1, unchanged 1" in out
     a = Member.objects.get(member_id="A")
-    assert (a.name, a.phone, str(a.birthday)) == ("张三丰", "138", "1990-05-17")
+    assert (a.name, a.phone, str(a.birthday)) == ("张三丰", "13800000000", "1990-05-17")
     assert Member.objects.count() == 2
 
 

@@ -87,3 +87,12 @@ def test_the_sentences_are_in_the_request_language(api, member):
 def test_a_batch_of_more_than_a_thousand_orders_is_refused(api, member):
     body = problem(api.call("POST", "orders/batch", {"orders": [{**ORDER, "order_id": f"O{n}"} for n in range(1001)]}), 400)
     assert body["detail"].startswith("orders: ") and "1000" in body["detail"]
+
+
+def test_a_phone_or_birthday_that_cannot_be_is_refused_naming_the_field(api):
+    response = api.call("PUT", "members/U9", {"name": "张三", "phone": "abc-not-a-phone"})
+    assert response.status_code == 422, response.content
+    assert "phone" in response.content.decode() and "is not a phone number" in response.content.decode()
+    response = api.call("PUT", "members/U9", {"birthday": "2099-01-01"})
+    assert response.status_code == 422 and "is not a birthday" in response.content.decode()
+    assert api.call("GET", "members/U9").status_code == 404

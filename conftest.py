@@ -25,11 +25,13 @@ def _events_follow_their_json_schema(request):
     yield
     from jsonschema import Draft202012Validator, FormatChecker
 
-    from api.event_schemas import EVENT_SERIALIZERS, event_json_schema
+    from api.event_schemas import event_json_schema
     from membership.models import OutboxEvent
     from membership.selectors import outbox_event_body
 
-    validators = {t: Draft202012Validator(event_json_schema(t), format_checker=FormatChecker()) for t in EVENT_SERIALIZERS}
+    validators = {}  # made for the types the test wrote
     for e in OutboxEvent.objects.order_by("pk").iterator():
+        if e.type not in validators:
+            validators[e.type] = Draft202012Validator(event_json_schema(e.type), format_checker=FormatChecker())
         problems = [f"{'/'.join(map(str, p.path))}: {p.message}" for p in validators[e.type].iter_errors(outbox_event_body(e))]
         assert not problems, f"{e.type} event {e.data} is not as its schema says: {problems}"

@@ -236,11 +236,8 @@ def deliveries_send(*, now: datetime | None = None, size: int | None = None) -> 
     batch = _lease(now or timezone.now(), clock, size or settings.WEBHOOK_BATCH_SIZE)
     if not batch:
         return []
-    if len(batch) == 1:
-        answers = [_post(batch[0].subscription, batch[0].event)]
-    else:
-        with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SENDERS, len(batch)), thread_name_prefix="webhook") as senders:
-            answers = list(senders.map(lambda delivery: _post(delivery.subscription, delivery.event), batch))
+    with ThreadPoolExecutor(max_workers=min(settings.WEBHOOK_SENDERS, len(batch)), thread_name_prefix="webhook") as senders:
+        answers = list(senders.map(lambda delivery: _post(delivery.subscription, delivery.event), batch))
     _record(batch, answers, clock)
     return batch
 

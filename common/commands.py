@@ -7,9 +7,13 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 
+from .conflicts import ConflictsExhausted
 from .csvio import FieldError, FileError
+
+
+AGAIN = "what was committed before stays, and running the same command again goes on from there."
 
 
 def validation_text(exc: ValidationError) -> str:
@@ -48,7 +52,16 @@ class ContractCommand(BaseCommand):
             # not text) exits 2; rejected rows and other refusals exit 1.
             raise CommandError(text, returncode=2 if isinstance(exc, FileError) else 1) from None
         except DatabaseError as exc:
-            if "membership_program" not in connection.introspection.table_names():
+            if isinstance(exc, ConflictsExhausted):
+                raise CommandError(f"{exc}; {AGAIN}", returncode=1) from None
+            try:
+                tables = connection.introspection.table_names()
+            except DatabaseError:
+                tables = None
+            if tables is None or isinstance(exc, InterfaceError):
+                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+                raise CommandError(f"the database stopped answering ({first}); {AGAIN}", returncode=1) from None
+            if "membership_program" not in tables:
                 raise CommandError(
                     f"the database {connection.settings_dict['NAME']} has no tables yet: run `python manage.py migrate` first."
                 ) from None

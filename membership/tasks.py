@@ -12,6 +12,7 @@ from .imports import import_job_run
 from .models import SettlementChunk
 from .selectors import program_active_get
 from .services import (
+    SettlementFailed,
     SettlementRefused,
     daily_rules_catch_up,
     reminders_run,
@@ -53,8 +54,13 @@ def settle_month(month: str, trigger: str = "celery", chunk_size: int | None = N
 
 @shared_task(name="membership.settle_chunk", acks_late=True)
 def settle_chunk(chunk_id: int) -> dict:
-    """Settle one chunk; if it was the last one left, close the run."""
-    did = settlement_chunk_execute(chunk_id=chunk_id, worker=f"{socket.gethostname()}:{settle_chunk.request.hostname or ''}")
+    """Settle one chunk; if it was the last one left, close the run. A chunk that cannot be
+    settled (``SettlementFailed``: the run is marked failed) is logged and reported in the result."""
+    try:
+        did = settlement_chunk_execute(chunk_id=chunk_id, worker=f"{socket.gethostname()}:{settle_chunk.request.hostname or ''}")
+    except SettlementFailed as exc:
+        logger.error("%s", exc)
+        return {"chunk": chunk_id, "failed": str(exc), "run_status": "failed"}
     run_id = SettlementChunk.objects.values_list("run_id", flat=True).get(pk=chunk_id)
     run = settlement_run_finish(run_id=run_id)
     return {"chunk": chunk_id, "settled": did, "run_status": run.status}

@@ -32,7 +32,7 @@ from common.roles import permission_require
 
 from ..models import Program
 from ..services import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
-from .processes import book_in_processes
+from .processes import batch_book, book_in_processes
 from .reading import (
     BALANCE_COLUMNS,
     BALANCE_REQUIRED,
@@ -128,10 +128,7 @@ def import_file(
         else:
             with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
                 for staged in staging.in_order(batch_size):
-                    with transaction.atomic():
-                        outcomes = kind.book([payload for _, _, payload in staged])
-                        if dry_run and not kind.dependent_batches:
-                            transaction.set_rollback(True)
+                    outcomes = batch_book(kind, staged, rollback=dry_run and not kind.dependent_batches)
                     take([(number, raw, outcome) for (number, raw, _), outcome in zip(staged, outcomes)])
                 if dry_run and kind.dependent_batches:
                     transaction.set_rollback(True)

@@ -10,7 +10,9 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from django.db import DatabaseError, connections, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
+
+from common.conflicts import ConflictsExhausted, conflicts_retry
 
 from ..services import Rejection
 from .reading import ImportKind
@@ -56,6 +58,8 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
                 take(body)
             elif message == "done":
                 running.discard(share)
+            elif message == "failure":
+                raise ImportWorkerError(f"{body}; {RERUN}")
             else:
                 raise ImportWorkerError(f"a booking process failed; {RERUN}:\n{body}")
     finally:
@@ -67,26 +71,48 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
 
 def _book_share(kind: ImportKind, staging_path: str, share: int, shares: int, batch_size: int, results):
     """One booking process: its share of the staged rows, batch by batch, one transaction each;
-    a deadlock with another process retries the batch (it rolled back whole)."""
+    a batch that loses to another transaction is booked again (``batch_book``)."""
     try:
         db = sqlite3.connect(staging_path)
         for staged in staged_batches(db, batch_size, share, shares):
-            for attempt in range(3):
-                try:
-                    with transaction.atomic():
-                        outcomes = kind.book([payload for _, _, payload in staged])
-                    break
-                except DatabaseError as exc:
-                    if attempt == 2 or getattr(exc.__cause__, "sqlstate", "") not in ("40P01", "40001"):
-                        raise
+            outcomes = batch_book(kind, staged)
             booked = [
                 (number, raw if isinstance(outcome, Rejection) else None, outcome) for (number, raw, _), outcome in zip(staged, outcomes)
             ]
             results.put((share, "batch", booked))
         db.close()
         results.put((share, "done", None))
+    except (ConflictsExhausted, OperationalError, InterfaceError) as exc:
+        results.put((share, "failure", database_failure(exc)))
+        connections.close_all()
+        sys.exit(1)
     except BaseException:
         results.put((share, "error", traceback.format_exc()))
         connections.close_all()
         sys.exit(1)  # the parent reports it; no second traceback from this process
     connections.close_all()
+
+
+def batch_book(kind: ImportKind, staged: list, *, rollback: bool = False) -> list:
+    """Book one batch of staged rows (row, raw, payload) in one transaction (rolled back if
+    ``rollback``); a batch that loses to another transaction (a deadlock, a serialization
+    failure) rolled back whole and is booked again, unless it runs inside a larger transaction."""
+
+    def work():
+        with transaction.atomic():
+            outcomes = kind.book([payload for _, _, payload in staged])
+            if rollback:
+                transaction.set_rollback(True)
+        return outcomes
+
+    if connection.in_atomic_block:
+        return work()
+    return conflicts_retry(work, what=f"the batch of rows {staged[0][0]} to {staged[-1][0]}")
+
+
+def database_failure(exc: BaseException) -> str:
+    """A sentence for a database failure that is nobody's input: what failed, and what to do."""
+    if isinstance(exc, ConflictsExhausted):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+    return f"the database stopped answering ({first})"

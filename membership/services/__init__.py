@@ -27,6 +27,7 @@ from .results import BatchResult, BookingResult, Rejection
 from .settlement import (
     SETTLEMENT_CHUNK,
     SettlementOutcome,
+    SettlementFailed,
     SettlementRefused,
     program_switch_preview,
     settlement_chunk_execute,
@@ -52,6 +53,7 @@ __all__ = [
     "Rejection",
     "SETTLEMENT_CHUNK",
     "SettlementOutcome",
+    "SettlementFailed",
     "SettlementRefused",
     "UnknownPreset",
     "credit_change",

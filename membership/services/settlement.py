@@ -16,11 +16,12 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from common.bulk import new_row, rows_insert, rows_update
+from common.conflicts import ConflictsExhausted, conflicts_retry
 from common.queueing import task_send
 from common.roles import permission_require
 from common.schedules import periodic_task_sync
@@ -104,6 +105,8 @@ def settlement_run_execute(
 def settlement_run_start(*, month: date, actor=None, trigger: str = "command", chunk_size: int = SETTLEMENT_CHUNK) -> SettlementOutcome:
     """Open the run of ``month`` (or reopen one that stopped) and split the members into chunks."""
     permission_require(actor, "membership.add_settlementrun", "run settlements")
+    if chunk_size < 1:
+        raise ValidationError({"chunk_size": f"a chunk of {chunk_size} members settles nobody: give 1 or more"})
     program = program_active_get()
     month = month.replace(day=1)
     with transaction.atomic():
@@ -134,12 +137,43 @@ def _chunk_bounds(size: int) -> list[tuple[int, int | None]]:
     return [(first, nxt - 1) for first, nxt in zip(firsts, firsts[1:])] + [(firsts[-1], None)]
 
 
+class SettlementFailed(Exception):
+    """A chunk of a settlement could not be settled; the run is marked failed, its done chunks stay
+    done, and running the month again settles the rest. ``str()`` is a sentence."""
+
+
 def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
     """Settle the members of one chunk in one transaction: their levels from the growth window,
     then their points that end by the month's end. Returns False if the chunk was already done.
 
-    The chunk row is locked first, so a chunk handed to two workers is settled once.
+    The chunk row is locked first, so a chunk handed to two workers is settled once; then its
+    members, in the order of their keys, as every booking locks its members, so a settlement and
+    an import of the same members wait for each other instead of deadlocking. A chunk that still
+    loses to another transaction (a deadlock, a serialization failure) is rolled back and run
+    again; if it keeps losing, or the database fails, the run is marked failed and
+    ``SettlementFailed`` says so in a sentence.
     """
+    try:
+        return conflicts_retry(lambda: _chunk_settle(chunk_id, worker), what=f"chunk {chunk_id} of the settlement")
+    except DatabaseError as exc:
+        run = SettlementChunk.objects.filter(pk=chunk_id).values_list("run__month", flat=True)
+        text = str(exc) if isinstance(exc, ConflictsExhausted) else f"chunk {chunk_id} of the settlement failed on the database ({_first_line(exc)})"
+        try:
+            month = run.first()
+            text = f"{text}; the chunks settled so far stay settled: running the settlement of {month:%Y-%m} again settles the rest."
+            SettlementRun.objects.filter(month=month).exclude(status=SettlementRun.Status.DONE).update(
+                status=SettlementRun.Status.FAILED, error=text
+            )
+        except DatabaseError:
+            text = f"{text}; the chunks settled so far stay settled: running the settlement of the month again settles the rest."
+        raise SettlementFailed(text) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+def _chunk_settle(chunk_id: int, worker: str) -> bool:
     with transaction.atomic():
         chunk = SettlementChunk.objects.select_for_update(of=("self",)).select_related("run__program").get(pk=chunk_id)
         if chunk.status == SettlementChunk.Status.DONE:
@@ -147,6 +181,8 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         run, program = chunk.run, chunk.run.program
         levels = program_levels(program=program)
         span = (chunk.first_member, chunk.last_member)
+        if connection.vendor == "postgresql":
+            _members_lock(span)
         settle = _settle_members_sql if connection.vendor == "postgresql" else _settle_members
         evaluated, counts = settle(program=program, run=run, levels=levels, span=span)
         until = local_midnight(add_months(run.month, 1), ZoneInfo(program.time_zone))
@@ -168,6 +204,17 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         chunk.status, chunk.worker, chunk.finished_at = SettlementChunk.Status.DONE, worker[:200], timezone.now()
         chunk.save()
     return True
+
+
+def _members_lock(span: tuple[int, int | None]) -> None:
+    """Lock the members of ``span`` in the order of their keys, as bookings do (``FOR NO KEY
+    UPDATE``: the foreign keys pointing at them are still checked without waiting)."""
+    last = "AND id <= %s" if span[1] is not None else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM membership_member WHERE id >= %s {last} ORDER BY id FOR NO KEY UPDATE) locked",
+            [span[0]] + ([span[1]] if span[1] is not None else []),
+        )
 
 
 def _settle_members(*, program, run, levels, span) -> tuple[int, dict]:

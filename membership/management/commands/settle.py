@@ -1,16 +1,16 @@
-from common.commands import ContractCommand
+from common.commands import ContractCommand, positive
 from membership.selectors import NoActiveProgram
-from membership.services import SETTLEMENT_CHUNK, SettlementRefused, settlement_month_parse, settlement_run_execute
+from membership.services import SETTLEMENT_CHUNK, SettlementFailed, SettlementRefused, settlement_month_parse, settlement_run_execute
 
 
 class Command(ContractCommand):
     help = "Run the monthly settlement for MONTH (YYYY-MM): levels, points expiry, monthly benefits. A settled month is not settled twice."
-    expected_errors = ContractCommand.expected_errors + (SettlementRefused, NoActiveProgram)
+    expected_errors = ContractCommand.expected_errors + (SettlementRefused, SettlementFailed, NoActiveProgram)
 
     def add_arguments(self, parser):
         parser.add_argument("month", help="the month to settle, YYYY-MM")
         parser.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
-        parser.add_argument("--chunk-size", type=int, default=SETTLEMENT_CHUNK, help=f"members settled per transaction (default {SETTLEMENT_CHUNK:,})")
+        parser.add_argument("--chunk-size", type=positive, default=SETTLEMENT_CHUNK, help=f"members settled per transaction (default {SETTLEMENT_CHUNK:,})")
 
     def handle(self, *args, month, dry_run, chunk_size, **options):
         outcome = settlement_run_execute(month=settlement_month_parse(month), trigger="command", dry_run=dry_run, chunk_size=chunk_size)

@@ -1,4 +1,3 @@
-import tempfile
 from datetime import datetime
 
 from django import forms
@@ -13,6 +12,7 @@ from django.utils.translation import gettext_noop
 
 from .csvio import FileError, detect_encoding
 from .ledger import Source
+from .scratch import scratch_dir
 
 
 # django-import-export's own message, whose Chinese translation reads scrambled (某些行验数据证失败):
@@ -183,12 +183,13 @@ def file_import_view(model_admin, request, *, form, run, title: str, template: s
     the summary are shown on ``done_url``."""
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        with tempfile.NamedTemporaryFile(suffix=".csv") as handle:
-            for chunk in upload.chunks():
-                handle.write(chunk)
-            handle.flush()
+        with scratch_dir("upload-") as work:
+            path = work / "upload.csv"
+            with open(path, "wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
             try:
-                report = run(path=handle.name, name=upload.name, encoding=detect_encoding(handle.name), data=form.cleaned_data)
+                report = run(path=str(path), name=upload.name, encoding=detect_encoding(path), data=form.cleaned_data)
             except (FileError, ValidationError, *refused) as exc:
                 form.add_error("file", "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
             else:

@@ -135,6 +135,9 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 # The front-page dashboard's figures are computed at most this often.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # Admin uploads larger than this become an import job run by a Celery worker, not the web request.
+# Where imports keep their staging tables and uploads while they run (a directory per import,
+# removed when it ends; the system's temporary directory if empty).
+SCRATCH_DIR = env.str("SCRATCH_DIR", default="")
 IMPORT_IN_REQUEST_MAX_BYTES = env.int("IMPORT_IN_REQUEST_MAX_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -6,8 +6,6 @@ confirmation will book; rows the services reject are shown with their row number
 """
 
 import csv
-import os
-import tempfile
 from typing import Callable
 
 import tablib
@@ -21,6 +19,7 @@ from import_export.results import Error, RowResult
 from django.utils import timezone
 
 from common.csvio import FileError
+from common.scratch import scratch_dir
 from points.models import PointsAccount, PointsLot
 
 from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, ImportReport, members_import, orders_import
@@ -73,27 +72,26 @@ class ServiceImportResource(resources.ModelResource):
         headers = [str(h or "").strip().lstrip("\ufeff").lower() for h in (dataset.headers or [])]
         result.diff_headers = list(headers)
         result.add_dataset_headers(headers)
-        handle, path = tempfile.mkstemp(suffix=".csv")
         outcomes = {}
-        try:
-            with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+        with scratch_dir("upload-") as work:
+            path = work / "upload.csv"
+            with open(path, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
                 writer.writerow(headers)
                 for row in dataset:
                     writer.writerow(["" if v is None else _text(v) for v in row])
-            self.import_service(
-                path=path,
-                name=kwargs.get("file_name") or "upload",
-                dry_run=dry_run,
-                on_row=lambda number, outcome: outcomes.__setitem__(number, outcome),
-                on_error=lambda error: None,
-                actor=kwargs.get("user"),
-            )
-        except (FileError, NoActiveProgram) as exc:
-            result.append_base_error(Error(exc))
-            return result
-        finally:
-            os.unlink(path)
+            try:
+                self.import_service(
+                    path=str(path),
+                    name=kwargs.get("file_name") or "upload",
+                    dry_run=dry_run,
+                    on_row=lambda number, outcome: outcomes.__setitem__(number, outcome),
+                    on_error=lambda error: None,
+                    actor=kwargs.get("user"),
+                )
+            except (FileError, NoActiveProgram) as exc:
+                result.append_base_error(Error(exc))
+                return result
         for index, values in enumerate(dataset.dict if headers else []):
             number = index + 2  # the header is row 1, as in a spreadsheet
             values = {str(k or "").strip().lstrip("\ufeff").lower(): ("" if v is None else _text(v)) for k, v in values.items()}

@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from common.csvio import FieldError, read_header, read_rows, write_rejected
+from common.exclusive import file_exclusive
 from common.roles import permission_require
 
 from ..models import Program
@@ -71,12 +72,17 @@ def import_file(
     ``on_error`` as a sentence naming the file (``name``, else ``path``), row and column.
     ``workers`` above 1 books in that many processes (PostgreSQL only; not in a dry run, nor
     inside a transaction, which other connections could not see; and no more processes than
-    there are batches).
+    there are batches). While one import of a file runs, another of the same content is refused
+    (``FileBusy``), unless it is a dry run.
     """
     permission_require(actor, kind.permission, f"import {kind.noun}s")
+    with nullcontext() if dry_run else file_exclusive(path, what=f"{kind.noun}s", label=name or path):
+        return _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, on_progress, on_row, name or path)
+
+
+def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, on_progress, on_row, label) -> ImportReport:
     report = ImportReport(path=str(path), dry_run=dry_run)
     report.counts = counts = dict.fromkeys(kind.counts, 0)
-    label = name or path
     staging = Staging()
     try:
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from common.csvio import FileError, detect_encoding, xlsx_to_csv
 from common.roles import permission_require
+from common.scratch import scratch_make
 from common.queueing import task_send_on_commit
 
 from ..models import ImportJob
@@ -46,7 +46,7 @@ def import_job_run(*, job_id: int):
             return job
         job.status, job.started_at, job.error = ImportJob.Status.RUNNING, timezone.now(), ""
         job.save(update_fields=["status", "started_at", "error"])
-    work = Path(tempfile.mkdtemp(prefix="import-job-"))
+    work = scratch_make("import-job-")
     try:
         path = work / Path(job.original_name).with_suffix(".csv").name
         with job.file.open("rb") as source, open(work / "upload", "wb") as copy:

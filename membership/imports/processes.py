@@ -3,10 +3,17 @@ booking order, in batches of one transaction each, on its own database connectio
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import queue
+import signal
 import sqlite3
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 
@@ -23,6 +30,7 @@ class ImportWorkerError(Exception):
     """A booking process of a parallel import failed; the batches it committed stay booked."""
 
 
+PR_SET_PDEATHSIG = 1
 RERUN = "the batches booked so far stay booked, and running the same file again books the rest"
 
 
@@ -39,7 +47,7 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
     context = multiprocessing.get_context("fork")
     results = context.Queue(maxsize=64)
     processes = [
-        context.Process(target=_book_share, args=(kind, staging.path, share, shares, batch_size, results), daemon=True)
+        context.Process(target=_book_share, args=(kind, staging.path, share, shares, batch_size, results, os.getpid()), daemon=True)
         for share in range(shares)
     ]
     for process in processes:
@@ -69,10 +77,11 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
             process.join()
 
 
-def _book_share(kind: ImportKind, staging_path: str, share: int, shares: int, batch_size: int, results):
+def _book_share(kind: ImportKind, staging_path: str, share: int, shares: int, batch_size: int, results, parent: int):
     """One booking process: its share of the staged rows, batch by batch, one transaction each;
     a batch that loses to another transaction is booked again (``batch_book``)."""
     try:
+        _end_with(parent)
         db = sqlite3.connect(staging_path)
         for staged in staged_batches(db, batch_size, share, shares):
             outcomes = batch_book(kind, staged)
@@ -91,6 +100,25 @@ def _book_share(kind: ImportKind, staging_path: str, share: int, shares: int, ba
         connections.close_all()
         sys.exit(1)  # the parent reports it; no second traceback from this process
     connections.close_all()
+
+
+def _end_with(parent: int) -> None:
+    """Make this booking process end as soon as its parent does, however the parent ended (even
+    by SIGKILL): its open batch rolls back, and nothing books behind a re-run's back. Linux
+    signals it at once (``PR_SET_PDEATHSIG``); elsewhere a thread looks every half second."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's own handler is for the parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops its processes
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def batch_book(kind: ImportKind, staged: list, *, rollback: bool = False) -> list:

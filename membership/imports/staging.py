@@ -1,14 +1,15 @@
-"""The rows of one import in temporary SQLite files, so memory does not grow with the file: the
+"""The rows of one import in SQLite files of a scratch directory, so memory does not grow with the file: the
 valid rows with the key that must be unique in the file and the sort key that orders the booking,
 and the rejected rows; and the share of the rows each booking process takes."""
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import sqlite3
-import tempfile
 import zlib
+
+from common.scratch import scratch_make
 
 class Staging:
     """The rows of one import in temporary SQLite files: the valid ones, each with a key that
@@ -18,16 +19,15 @@ class Staging:
     FLUSH = 10000  # rows held in memory before they are written to the file
 
     def __init__(self):
-        self.path, self.db = self._file("import-")
+        self.directory = scratch_make("import-")
+        self.path, self.db = self._file("staged")
         self.db.execute("CREATE TABLE staged (row INTEGER PRIMARY KEY, sort_key TEXT, key TEXT, payload TEXT, raw TEXT, shard INTEGER)")
-        self.rejected_path, self.rejects = self._file("import-rejected-")
+        self.rejected_path, self.rejects = self._file("rejected")
         self.rejects.execute("CREATE TABLE rejected (row INTEGER PRIMARY KEY, raw TEXT, error TEXT)")
         self.pending, self.pending_rejected = [], []
 
-    @staticmethod
-    def _file(prefix: str) -> tuple[str, sqlite3.Connection]:
-        handle, path = tempfile.mkstemp(prefix=prefix, suffix=".sqlite3")
-        os.close(handle)
+    def _file(self, name: str) -> tuple[str, sqlite3.Connection]:
+        path = str(self.directory / f"{name}.sqlite3")
         db = sqlite3.connect(path)
         db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
         return path, db
@@ -82,9 +82,9 @@ class Staging:
             yield json.loads(raw), error
 
     def close(self):
-        for db, path in ((self.db, self.path), (self.rejects, self.rejected_path)):
-            db.close()
-            os.unlink(path)
+        self.db.close()
+        self.rejects.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def staged_batches(db: sqlite3.Connection, size: int, share: int = 0, shares: int = 1):

@@ -2,8 +2,11 @@
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -31,9 +34,30 @@ def error_field(exc) -> str:
 
 
 def positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
     return int(text)
+
+
+@contextmanager
+def signals_end_cleanly():
+    """While the block runs, SIGTERM and SIGHUP end the command the way Ctrl-C does: by an
+    exception, so its transactions roll back, its booking processes are stopped and its scratch
+    files removed (SIGKILL leaves no such chance: those processes end with it, and the next
+    import removes the files)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def end(signum, frame):
+        raise SystemExit(128 + signum)
+
+    before = {signum: signal.signal(signum, end) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 class ContractCommand(BaseCommand):
@@ -112,7 +136,8 @@ class ImportCommand(ContractCommand):
             else:
                 self.progress(f"{done}/{total} rows {'checked' if dry_run else 'booked'} ({rate:,.0f} rows/s)   ")
 
-        report = service(path=path, dry_run=dry_run, on_error=on_error, on_progress=on_progress, **arguments)
+        with signals_end_cleanly():
+            report = service(path=path, dry_run=dry_run, on_error=on_error, on_progress=on_progress, **arguments)
         if sys.stderr.isatty():
             self.stderr.write("")
         if shown > self.SHOWN_ERRORS:

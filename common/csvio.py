@@ -56,7 +56,7 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
     except OSError as exc:
         raise FileError(f"{path}: cannot be opened ({exc.strerror})") from None
     with handle:
-        reader = csv.reader(_decoded_lines(handle, path, codec, encoding))
+        reader = csv.reader(_decoded_lines(handle, path, codec, encoding), strict=True)
         header = next(reader, None)
         if not header:
             raise FileError(f"{path}: the file is empty; expected a header row with {', '.join(required)}")
@@ -74,7 +74,12 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise FileError(f"{path}: row {number + 1}: {exc}") from None
+                if "unexpected end of data" in str(exc):
+                    raise FileError(
+                        f"{path}: row {number + 1}: a quoted value opened in this row is never closed (a \" is missing), "
+                        "so every row after it would be read into that one value: close the quote and import the file again"
+                    ) from None
+                raise FileError(f"{path}: row {number + 1}: the CSV is malformed here ({exc})") from None
             number += 1
             if not any(cell.strip() for cell in raw):
                 continue
@@ -85,6 +90,11 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
 def _decoded_lines(handle, path, codec: str, encoding: str):
     """Decode line by line, so an undecodable byte is reported with the line it is on."""
     for number, raw in enumerate(handle, 1):
+        if number == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise FileError(
+                f"{path}: the file is UTF-16 text (what Excel's \"Unicode text\" writes), not CSV in UTF-8 or GB18030: "
+                "save it from Excel as \"CSV UTF-8 (comma delimited)\" and import that"
+            )
         if b"\x00" in raw:
             raise FileError(f"{path}: row {number}: this is not a text file (it holds NUL bytes); save it from Excel as CSV")
         try:
@@ -111,10 +121,13 @@ def read_header(path: str | Path, encoding: str = "utf-8") -> list[str]:
         return [h.strip().lstrip("\ufeff") for h in next(csv.reader(handle), [])]
 
 
-AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
+AMOUNT = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")
+WHOLE = re.compile(r"^[0-9]+$")
+YEARS = (1900, 2999)  # the dates a file may hold: any later or earlier one is a typing mistake
 
 
 def parse_amount(value: str, field: str, *, required: bool = False) -> Decimal:
+    """An amount of yuan: digits with up to 2 decimals (thousands separators allowed), 0 or more."""
     value = (value or "").replace(",", "").strip()
     if not value:
         if required:
@@ -122,14 +135,36 @@ def parse_amount(value: str, field: str, *, required: bool = False) -> Decimal:
         return Decimal("0")
     if not AMOUNT.match(value):
         try:
-            Decimal(value)
+            number = Decimal(value)
         except InvalidOperation:
             raise FieldError(field, f"{field} {value!r} is not an amount in yuan") from None
-        raise FieldError(field, f"{field} {value!r} has more than 2 decimals")
+        if not number.is_finite():
+            raise FieldError(field, f"{field} {value!r} is not a number: give an amount in yuan, such as 128.50")
+        if "e" in value.lower():
+            raise FieldError(field, f"{field} {value!r} is written with an exponent: write the amount in digits, such as 128.50")
+        if re.fullmatch(r"[+-]?[0-9]+\.[0-9]{3,}", value):
+            raise FieldError(field, f"{field} {value!r} has more than 2 decimals")
+        raise FieldError(field, f"{field} {value!r} is not an amount in yuan")
     amount = Decimal(value)
     if amount < 0:
         raise FieldError(field, f"{field} {value} is negative")
     return amount
+
+
+def parse_whole(value: str, field: str, *, maximum: int, negative: bool = False) -> int | None:
+    """A whole number in digits 0-9 (thousands separators allowed), up to ``maximum`` (and down
+    to ``-maximum`` if ``negative``); None if empty."""
+    text = (value or "").replace(",", "").strip()
+    if not text:
+        return None
+    digits = text[1:] if negative and text[:1] in "+-" else text
+    if not WHOLE.match(digits):
+        kind = "a whole number" if negative else "a whole number of 0 or more"
+        raise FieldError(field, f"{field} {value!r} is not {kind}")
+    number = int(text)
+    if abs(number) > maximum:
+        raise FieldError(field, f"{field} {number:,} is too large: at most {maximum:,}")
+    return number
 
 
 FLAGS = {"": False, "0": False, "false": False, "no": False, "n": False, "否": False,
@@ -160,6 +195,7 @@ def parse_when(value: str, field: str, *, required: bool = False) -> datetime | 
         parsed = None
     if parsed is None:
         raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date or time (e.g. 2026-11-22 10:30:00)")
+    _in_years(parsed, value, field)
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed
@@ -175,7 +211,13 @@ def parse_day(value: str, field: str) -> date | None:
         parsed = None
     if parsed is None:
         raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date (e.g. 1990-05-17)")
+    _in_years(parsed, value, field)
     return parsed
+
+
+def _in_years(parsed: date, value: str, field: str) -> None:
+    if not YEARS[0] <= parsed.year <= YEARS[1]:
+        raise FieldError(field, f"{field} {value} is outside the years {YEARS[0]} to {YEARS[1]}")
 
 
 def detect_encoding(path: str | Path) -> str:

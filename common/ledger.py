@@ -68,6 +68,9 @@ class Source(models.TextChoices):
     DAILY = "daily", _("Daily accrual or decay")
 
 
+ENTRY_MAX = 2_147_483_647  # the largest amount one entry holds (its column is a 32-bit integer)
+
+
 class LedgerEntryBase(LedgerModel):
     """Fields shared by the growth and points ledgers."""
 

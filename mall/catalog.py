@@ -10,7 +10,8 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from common.csvio import FieldError, parse_when
+from common.csvio import FieldError, parse_when, parse_whole
+from common.ledger import ENTRY_MAX
 from membership.imports import ImportKind, ImportReport, import_file
 from membership.models import Program
 from membership.selectors import program_active_get
@@ -77,12 +78,7 @@ def mall_catalog_sync(*, program: Program, specs: list[dict]) -> int:
 
 
 def _whole(values: dict, name: str) -> int | None:
-    text = values.get(name, "").replace(",", "").strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise FieldError(name, f"{name} {text!r} is not a whole number of 0 or more")
-    return int(text)
+    return parse_whole(values.get(name, ""), name, maximum=ENTRY_MAX)
 
 
 def _prices(text: str) -> dict[str, int] | None:
@@ -96,7 +92,7 @@ def _prices(text: str) -> dict[str, int] | None:
         code, points = code.strip(), points.strip().replace(",", "")
         if not part.strip():
             continue
-        if not sep or not code or not points.isdigit() or int(points) == 0:
+        if not sep or not code or not points.isascii() or not points.isdigit() or not 0 < int(points) <= ENTRY_MAX:
             raise FieldError("prices", f"prices {text!r}: write each as LEVEL:POINTS separated by ';' (e.g. V3:2250;V4:1500)")
         prices[code] = int(points)
     return prices

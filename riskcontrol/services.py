@@ -15,7 +15,8 @@ from django.db.models.functions import Abs
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from common.csvio import FieldError, parse_day, parse_when, read_header, read_rows, write_rejected
+from common.csvio import FieldError, parse_day, parse_whole, parse_when, read_header, read_rows, write_rejected
+from common.ledger import ENTRY_MAX
 from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
@@ -38,6 +39,10 @@ def _require(actor, permission: str, action: str):
     if actor is None:
         raise PermissionDenied(f"nobody may {action} without saying who they are.")
     permission_require(actor, permission, action)
+
+
+# The ledger entry's reason is the reason code's name, ": ", then the explanation, in 255 characters.
+REASON_MAX = 255 - max(len(f"{code.label}: ") for code in ManualAdjustment.ReasonCode) - 2
 
 
 @transaction.atomic
@@ -66,6 +71,10 @@ def adjustment_request(
     )
     if amount == 0:
         raise ValidationError({"amount": "the adjustment amount must not be 0"})
+    if len(adjustment.reason) > REASON_MAX:
+        raise ValidationError({"reason": f"the explanation is {len(adjustment.reason)} characters long: at most {REASON_MAX}"})
+    if len(adjustment.reference) > ManualAdjustment._meta.get_field("reference").max_length:
+        raise ValidationError({"reference": f"the reference is longer than {ManualAdjustment._meta.get_field('reference').max_length} characters"})
     largest = program_active_get().adjustment_max_amount
     if abs(amount) > largest:
         raise ValidationError({"amount": f"an adjustment of {amount:,} is larger than the program allows ({largest:,}); a Program admin sets the limit on the program"})
@@ -119,7 +128,7 @@ def adjustment_reject(*, adjustment: ManualAdjustment, actor, note: str) -> Manu
 
 def _book(adjustment: ManualAdjustment, *, decided_by, note: str):
     key = f"adjustment:{adjustment.pk}"
-    reason = f"{adjustment.get_reason_code_display()}: {adjustment.reason}"
+    reason = f"{adjustment.get_reason_code_display()}: {adjustment.reason}"[:255]
     now = timezone.now()
     if adjustment.currency == Currency.GROWTH:
         adjustment.growth_entry = growth_adjust(
@@ -201,9 +210,9 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
             if member is None:
                 raise FieldError("member_id", f"unknown member {member_id!r}")
             members[member_id] = member
-            text = values.get("amount", "").replace(",", "")
-            if not text.lstrip("-").isdigit() or int(text) == 0:
-                raise FieldError("amount", f"amount {text!r} is not a whole number other than 0")
+            amount = parse_whole(values.get("amount", ""), "amount", maximum=ENTRY_MAX, negative=True)
+            if not amount:
+                raise FieldError("amount", f"amount {values.get('amount', '')!r} is not a whole number other than 0")
             currency = (values.get("currency") or Currency.POINTS).lower()
             if currency not in Currency.values:
                 raise FieldError("currency", f"currency {currency!r} is not one of {', '.join(Currency.values)}")
@@ -214,7 +223,7 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
                 raise FieldError("reason", "reason is required: say why")
             with transaction.atomic():
                 adjustment = adjustment_request(
-                    member=member, currency=currency, amount=int(text), reason_code=reason_code, reason=values["reason"],
+                    member=member, currency=currency, amount=amount, reason_code=reason_code, reason=values["reason"],
                     reference=values.get("reference", ""), actor=actor, batch_key=key,
                 )
                 if dry_run:
@@ -223,7 +232,8 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
         except FieldError as exc:
             error = f"{label}: row {row.number}, column {exc.field}: {exc.message}"
         except ValidationError as exc:
-            field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("", exc.messages)
+            field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("amount", exc.messages)
+            field = "amount" if field == "__all__" else field
             error = f"{label}: row {row.number}, column {field}: {messages[0]}"
         else:
             continue
@@ -550,7 +560,8 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
         except FieldError as exc:
             errors.append(f"{label}: row {row.number}, column {exc.field}: {exc.message}")
         except ValidationError as exc:
-            field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("", exc.messages)
+            field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("amount", exc.messages)
+            field = "amount" if field == "__all__" else field
             errors.append(f"{label}: row {row.number}, column {field}: {messages[0]}")
         else:
             continue

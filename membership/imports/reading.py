@@ -10,7 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from common.csvio import FieldError, parse_amount, parse_day, parse_flag, parse_when
+from common.csvio import FieldError, parse_amount, parse_day, parse_flag, parse_whole, parse_when
+from common.ledger import ENTRY_MAX
 from common.timeutil import local_midnight
 
 from ..models import Order
@@ -110,12 +111,7 @@ BALANCE_REQUIRED = ("member_id",)
 
 
 def _whole(values: dict, name: str) -> int:
-    text = (values.get(name) or "").replace(",", "").strip()
-    if not text:
-        return 0
-    if not text.isdigit():
-        raise FieldError(name, f"{name} {text!r} is not a whole number of 0 or more")
-    return int(text)
+    return parse_whole(values.get(name, ""), name, maximum=ENTRY_MAX) or 0
 
 
 def balance_parse(values: dict, tz) -> OpeningBalance:
@@ -159,8 +155,4 @@ def member_parse(values: dict) -> dict:
 
 
 def parse_base_score(text: str) -> int | None:
-    if not text:
-        return None
-    if not text.isdigit():
-        raise FieldError("base_score", f"base_score must be a whole number of 0 or more, not {text!r}")
-    return int(text)
+    return parse_whole(text, "base_score", maximum=ENTRY_MAX)

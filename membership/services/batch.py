@@ -32,7 +32,7 @@ from .. import hooks
 from ..models import CAPPED_SOURCES, Currency, EarningRule, GrowthEntry, Member, Order, OrderCredit, Program, Source
 from ..rules import OrderFacts, rules_applicable
 from .members import members_active_record
-from .orders import ORDER_FIELDS, order_revise, order_rules_apply, order_validate
+from .orders import ORDER_FIELDS, order_earnings_check, order_revise, order_rules_apply, order_validate
 from .posting import ledger_for
 from .results import BatchResult, BookingResult, Rejection
 
@@ -196,17 +196,29 @@ def _book(facts, program, book_points, actor) -> BatchResult:
     credit_rule_ids = {rule_id for by_rule in credits.values() for rule_id in by_rule}
     rules = list(EarningRule.objects.filter(Q(program=program) | Q(pk__in=credit_rule_ids)))
 
-    batch_members = sorted({m.pk: m for _, m, _, _ in plans}.values(), key=lambda m: m.pk)
-    batch_orders = [order for _, _, order, _ in plans]
+    checked = []
+    for index, member, order, outcome in plans:
+        applicable = rules_applicable(rules=rules, program=program, fact="order", at=order.paid_at, include_ids=credits.get(order.pk, {}) if order.pk else {})
+        try:
+            order_earnings_check(rules=applicable, order=order)
+        except ValidationError as exc:
+            result.outcomes[index] = _rejection(exc)
+            continue
+        checked.append((index, member, order, outcome, applicable))
+    if not checked:
+        return result
+    known = [order for _, _, order, outcome, _ in checked if outcome == "changed"]
+
+    batch_members = sorted({m.pk: m for _, m, _, _, _ in checked}.values(), key=lambda m: m.pk)
+    batch_orders = [order for _, _, order, _, _ in checked]
     guard = hooks.earning_guard_session(
         member_pks=[m.pk for m in batch_members], since=min(o.paid_at for o in batch_orders), until=max(o.paid_at for o in batch_orders),
         known=[(Source.ORDER, order.order_id) for order in known],
     )
     book = BatchBook(program=program, members=batch_members, orders=batch_orders, guard=guard)
     new_orders, touched_credits = [], []
-    for index, member, order, outcome in plans:
+    for index, member, order, outcome, applicable in checked:
         order_credits = credits.get(order.pk, {}) if order.pk else {}
-        applicable = rules_applicable(rules=rules, program=program, fact="order", at=order.paid_at, include_ids=order_credits)
         booked, touched = order_rules_apply(
             rules=applicable, member=member, order=order, credits=order_credits, outcome=outcome, book_points=book_points, book=book,
         )

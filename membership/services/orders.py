@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from common.ledger import ENTRY_MAX
+
 from .. import hooks
 from ..models import Currency, EarningRule, Member, Order, OrderCredit, Program, Source
 from ..rules import OrderFacts, strategy_for
@@ -69,15 +71,15 @@ def order_validate(facts: OrderFacts) -> None:
             errors[field] = f"{field} has more than 2 decimals (got {value})"
     if any(not getattr(facts, field).is_finite() for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount")):
         raise ValidationError(errors)
-    if "refunded_amount" not in errors and facts.refunded_amount > (
+    if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
+        errors["discount_amount"] = f"discount_amount {facts.discount_amount} is larger than goods_amount {facts.goods_amount}"
+    elif "refunded_amount" not in errors and facts.refunded_amount > (
         facts.goods_amount - facts.discount_amount + facts.shipping_amount
     ):
         errors["refunded_amount"] = (
             f"refunded_amount {facts.refunded_amount} is larger than what was paid "
             f"({facts.goods_amount - facts.discount_amount + facts.shipping_amount})"
         )
-    if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
-        errors["discount_amount"] = f"discount_amount {facts.discount_amount} is larger than goods_amount {facts.goods_amount}"
     if facts.paid_at is not None and timezone.is_naive(facts.paid_at):
         errors["paid_at"] = "paid_at must carry a time zone"
     elif facts.paid_at is not None and not PAID_YEARS[0] <= facts.paid_at.year <= PAID_YEARS[1]:
@@ -145,6 +147,7 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     guard = hooks.earning_guard_session(
         member_pks=[member.pk], since=order.paid_at, until=order.paid_at, known=[(Source.ORDER, order.order_id)] if outcome == "changed" else ()
     )
+    order_earnings_check(rules=rules, order=order)
     book = DatabaseBook(program, guard)
     result, touched = order_rules_apply(
         rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=book
@@ -191,6 +194,19 @@ class DatabaseBook:
 
     def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
         return OrderCredit(order=order, rule=rule)
+
+
+def order_earnings_check(*, rules, order: Order) -> None:
+    """Refuse an order that some rule would credit with more than one ledger entry holds (a
+    mistyped amount, as a rule, such as 3,000,000,000 yuan), naming the amount."""
+    facts = order_facts_of(order)
+    for rule in rules:
+        uncapped = strategy_for(rule).uncapped(facts)
+        if uncapped > ENTRY_MAX:
+            raise ValidationError({"goods_amount": (
+                f"goods_amount {order.goods_amount}: rule {rule.code} would credit {uncapped:,} {rule.currency} for this order, "
+                f"more than one ledger entry holds ({ENTRY_MAX:,}); check the amount"
+            )})
 
 
 def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book) -> tuple[BookingResult, list[OrderCredit]]:

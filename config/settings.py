@@ -22,6 +22,22 @@ if not SECRET_KEY:
     SECRET_KEY = "local-console-development-key-not-for-production"
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
+# HTTPS: on by default in production, off for the local console on http://127.0.0.1. Behind a
+# proxy that ends TLS, DJANGO_SECURE_PROXY_SSL_HEADER names the header it sets (for example
+# HTTP_X_FORWARDED_PROTO, with the value https), so redirects and secure cookies see the request as HTTPS.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Asking browsers to preload HSTS binds the whole domain to HTTPS for good: the domain's owner
+# opts in (DJANGO_SECURE_HSTS_PRELOAD=true), so its absence is not a deployment fault.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=PRODUCTION)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+if proxy_header := env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (proxy_header, "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

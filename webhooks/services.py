@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.bulk import tables_analyze
 from common.roles import permission_require
 from common.schedules import periodic_task_sync
 from membership.selectors import outbox_event_body, outbox_events_after, outbox_feed_end
@@ -40,7 +41,6 @@ from .models import WebhookDelivery, WebhookSubscription
 DELIVERIES_TASK_NAME = "Webhook deliveries"
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
-ANALYZE_AFTER = 10_000  # deliveries made by one dispatch
 
 
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -115,11 +115,9 @@ def deliveries_dispatch(*, limit: int = 5000, now: datetime | None = None, secon
                 subscription.save(update_fields=["cursor_xid", "cursor_id"])
                 made += len(deliveries)
                 more = len(page) == limit
-    if made >= ANALYZE_AFTER and connection.vendor == "postgresql":
-        # A settlement's events arrive by the hundred thousand: the planner is told at once, so that
-        # the senders read the waiting deliveries by their indexes, not by a scan of them all.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {WebhookDelivery._meta.db_table}")
+    # A settlement's events arrive by the hundred thousand: the planner is told at once, so that
+    # the senders read the waiting deliveries by their indexes, not by a scan of them all.
+    tables_analyze([WebhookDelivery], written=made)
     return made
 
 

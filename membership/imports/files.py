@@ -27,11 +27,13 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from common.bulk import tables_analyze
 from common.csvio import FieldError, read_header, read_rows, write_rejected
 from common.exclusive import file_exclusive
 from common.roles import permission_require
+from points.models import PointsAccount, PointsEntry, PointsLot
 
-from ..models import Program
+from ..models import GrowthEntry, Member, Order, OrderCredit, Program
 from ..services import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
 from .processes import batch_book, book_in_processes
 from .reading import (
@@ -139,6 +141,8 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
                 if dry_run and kind.dependent_batches:
                     transaction.set_rollback(True)
 
+        if not dry_run:
+            tables_analyze(kind.tables, written=sum(counts.get(outcome, 0) for outcome in ("created", "changed")))
         if counts["rejected"] and not dry_run:
             report.rejected_path = write_rejected(path, read_header(path, encoding), staging.rejected(), encoding)
     finally:
@@ -167,6 +171,7 @@ def orders_import(*, path: str, program: Program, book_points: bool = True, **op
         book=book,
         dependent_batches=True,
         member_of=lambda payload: payload[1],
+        tables=(Order, OrderCredit, GrowthEntry, PointsEntry, PointsLot, PointsAccount, Member),
     )
     return import_file(kind, path=path, **options)
 
@@ -202,6 +207,7 @@ def balances_import(*, path: str, program: Program, actor=None, **options) -> Im
         parse=parse,
         book=book,
         member_of=lambda payload: payload[0],
+        tables=(GrowthEntry, PointsEntry, PointsLot, PointsAccount),
     )
     return import_file(kind, path=path, actor=actor, **options)
 
@@ -234,5 +240,6 @@ def members_import(*, path: str, actor=None, **options) -> ImportReport:
         parse=parse,
         book=book,
         member_of=lambda payload: payload["member_id"],
+        tables=(Member,),
     )
     return import_file(kind, path=path, actor=actor, **options)

@@ -71,7 +71,8 @@ class ImportKind:
     ``dependent_batches``, later batches depend on earlier ones (caps, lots), so a dry run books
     the whole file in one transaction before rolling back; otherwise each batch is rolled back.
     ``member_of`` names the member a staged payload books for: the kinds that have it can be
-    booked by several processes, each taking the rows of its own members.
+    booked by several processes, each taking the rows of its own members. After an import that
+    wrote many rows, PostgreSQL's statistics of ``tables`` are brought up to date.
     """
 
     noun: str
@@ -83,6 +84,7 @@ class ImportKind:
     book: Callable[[list], list]
     dependent_batches: bool = False
     member_of: Callable[[list | dict], str] | None = None
+    tables: tuple = ()  # the models whose tables a big import's statistics are updated for
 
 
 def order_payload(facts: OrderFacts) -> list:

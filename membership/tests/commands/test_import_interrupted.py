@@ -121,3 +121,26 @@ def test_a_stopped_import_leaves_no_booking_process_and_no_scratch_file(program,
     code, out, _ = run("import_orders", path, "--workers", "2", "--batch-size", "500")
     assert code == 0 and f"created {ORDERS - booked}, changed 0, unchanged {booked}" in out
     assert list(scratch.iterdir()) == []  # what the killed import left is gone with the next one
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statistics")
+@pytest.mark.django_db(transaction=True)
+def test_a_big_import_brings_the_statistics_of_the_tables_it_wrote_up_to_date(program, tmp_path, monkeypatch):
+    import common.bulk
+
+    monkeypatch.setattr(common.bulk, "ANALYZE_AFTER", 20)  # "big": 20 rows here, 10,000 in production
+    Member.objects.bulk_create(Member(member_id=f"M{n:04d}") for n in range(2000))
+    tables = ("membership_order", "membership_growthentry", "points_pointsentry", "points_pointslot", "points_pointsaccount")
+
+    def analysed():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = ANY(%s)", [list(tables)])
+            return dict(cursor.fetchall())
+
+    assert run("import_orders", orders_file(tmp_path, 10))[0] == 0
+    assert not any(analysed().values())  # 10 rows: left to autovacuum
+    path = write(tmp_path / "more.csv", "\n".join([ORDER_HEADER, *[f"Y{n},M{n:04d},2026-03-01 10:00:00,completed,100,0,0,0,," for n in range(30)]]) + "\n")
+    assert run("import_orders", path)[0] == 0
+    assert analysed() == dict.fromkeys(tables, True)

@@ -32,6 +32,7 @@ class ApiKey(models.Model):
         INGEST = "ingest", _("Ingest: members, orders and events in")
         READ = "read", _("Read: members, their ledgers and the event feed")
         SPEND = "spend", _("Spend: redemptions and the other spends")
+        PRIVACY = "privacy", _("Privacy: a member's data exported, or their personal data erased, on their request")
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, help_text=_("The start of the key, to recognise it by."))

@@ -19,6 +19,7 @@ from .models import KEY_START, PREFIX_LENGTH, ApiKey, IdempotentResponse, key_di
 SCOPE_PERMISSIONS = {
     ApiKey.Scope.INGEST: (),
     ApiKey.Scope.READ: (),
+    ApiKey.Scope.PRIVACY: ("membership.export_personal_data", "membership.erase_personal_data"),
     ApiKey.Scope.SPEND: (
         "mall.cancel_redemption",
         "mall.reverse_cashoffset",

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import ingest, reads, spend
+from .views import ingest, privacy, reads, spend
 
 member = "members/<str:member_id>"
 
@@ -29,6 +29,8 @@ urlpatterns = [
     path(f"{member}/subscriptions/<int:pk>/extend-with-points", spend.SubscriptionExtendView.as_view(), name="api-member-subscription-extend"),
     path(f"{member}/subscriptions/<int:pk>/cancel", spend.SubscriptionCancelView.as_view(), name="api-member-subscription-cancel"),
     path(f"{member}/invitations", spend.InvitationsView.as_view(), name="api-member-invitations"),
+    path(f"{member}/personal-data", privacy.PersonalDataView.as_view(), name="api-member-personal-data"),
+    path(f"{member}/erasure", privacy.ErasureView.as_view(), name="api-member-erasure"),
     path("orders/batch", ingest.OrderBatchView.as_view(), name="api-orders-batch"),
     path("orders/<str:order_id>", ingest.OrderView.as_view(), name="api-order"),
     path("events", reads.FeedView.as_view(), name="api-events"),

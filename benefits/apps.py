@@ -10,9 +10,11 @@ class BenefitsConfig(AppConfig):
         from membership import hooks
 
         from . import sections
+        from .selectors import member_benefits_data
         from .services import benefit_catalog_sync, benefits_schedule_sync, benefits_settlement_issue
 
         hooks.preset_section("benefits")(benefit_catalog_sync)
         hooks.program_schedule("benefits")(benefits_schedule_sync)
         hooks.settlement_chunk_step("benefits")(benefits_settlement_issue)
+        hooks.personal_data("benefits", export=member_benefits_data)
         hooks.member_section("benefits", title=_("Benefits"), order=40)(sections.member_benefits_render)

@@ -3,6 +3,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from common.records import rows
 from membership.models import Level, Member, Program
 
 from .models import Benefit, BenefitGrant
@@ -47,3 +48,11 @@ def member_level_rank(*, member: Member) -> int:
 def member_grants(*, member: Member, limit: int = 20) -> QuerySet[BenefitGrant]:
     """The member's latest grants, blocked ones included."""
     return BenefitGrant.objects.filter(member=member).select_related("benefit", "list_entry").order_by("-granted_at", "-pk")[:limit]
+
+
+def member_benefits_data(*, member) -> list[dict]:
+    """The benefits granted to ``member``, for their data export."""
+    return rows(
+        BenefitGrant.objects.filter(member=member).order_by("granted_at", "pk"), "benefit__code", "period", "quantity", "status",
+        "granted_at", "valid_until", "claimed_at",
+    )

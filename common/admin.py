@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -174,15 +175,18 @@ def rows_apply(model_admin, request, rows, service, done_message, **values) -> i
     return done
 
 
-def file_import_view(model_admin, request, *, form, run, title: str, template: str, done_url: str, refused=()):
+def file_import_view(model_admin, request, *, form, run, title: str, template: str, done_url: str, refused=(), large=None):
     """A page that takes a CSV upload and hands it to an import service.
 
     ``run(path=, name=, encoding=, data=)`` imports the saved upload (``data``: the form's other
     fields) and returns a report with ``errors``, ``counts`` and ``summary()``. A file that can't be
     read (or a refusal among ``refused``) is an error on the form; otherwise the rejected rows and
-    the summary are shown on ``done_url``."""
+    the summary are shown on ``done_url``. An upload over ``IMPORT_IN_REQUEST_MAX_BYTES`` goes to
+    ``large(upload=, data=)`` instead (which makes it an import job and answers the request)."""
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
+        if large is not None and upload.size > settings.IMPORT_IN_REQUEST_MAX_BYTES:
+            return large(upload=upload, data=form.cleaned_data)
         with scratch_dir("upload-") as work:
             path = work / "upload.csv"
             with open(path, "wb") as handle:

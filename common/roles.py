@@ -43,6 +43,8 @@ ROLES = {
         "membership.add_settlementrun",
         "membership.add_importjob",
         "membership.import_opening_balances",
+        "membership.export_personal_data",
+        "membership.erase_personal_data",
         "riskcontrol.add_anomalyrule",
         "riskcontrol.change_anomalyrule",
         "benefits.add_benefit",

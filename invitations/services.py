@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from benefits.services import benefit_grant
+from common.records import rows
 from common.timeutil import local_month_bounds
 from membership.models import Member, Program, Source
 from membership.selectors import program_active_get
@@ -129,3 +130,20 @@ def _reward(invitation: Invitation, policy: InvitationPolicy, side: str, member:
         except ValidationError as exc:
             notes.append(f"{label}: {' '.join(exc.messages)}")
     return notes
+
+
+def member_invitations_data(*, member: Member) -> dict:
+    """``member``'s invite code and link, whom they invited and who invited them, for their data export."""
+    code = InviteCode.objects.filter(member=member).first()
+    return {
+        "invite_code": code.code if code else None,
+        "invite_link": code.link if code else None,
+        "invited": rows(Invitation.objects.filter(inviter=member).order_by("accepted_at", "pk"), "invitee__member_id", "accepted_at", "rewarded"),
+        "invited_by": rows(Invitation.objects.filter(invitee=member), "inviter__member_id", "accepted_at"),
+    }
+
+
+def member_invite_erase(*, member: Member) -> int:
+    """Erase ``member``'s invite link for good: its code becomes one no one can type (codes are read
+    in capitals), so the link stops working; the invitations it brought stay, as the ledgers do."""
+    return InviteCode.objects.filter(member=member).update(code=f"erased-{member.pk}"[:16], link="")

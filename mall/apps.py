@@ -12,6 +12,7 @@ class MallConfig(AppConfig):
         from .catalog import mall_catalog_sync
         from .presets import MALL_PRESETS
         from .sections import member_spending_render
+        from .selectors import member_spending_data
         from .services import cash_offset_policy_sync
 
         def by_preset(section):
@@ -19,4 +20,5 @@ class MallConfig(AppConfig):
 
         hooks.preset_section("mall", specs=by_preset("mall"))(mall_catalog_sync)
         hooks.preset_section("cash_offset", specs=by_preset("cash_offset"))(cash_offset_policy_sync)
+        hooks.personal_data("mall", export=member_spending_data)
         hooks.member_section("mall", title=_("Redemptions and draws"), order=60)(member_spending_render)

@@ -10,6 +10,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.records import rows
 from membership.models import Level, Member
 from membership.selectors import member_level_get, program_active_get, program_levels
 from points.selectors import points_available_get
@@ -140,3 +141,18 @@ def offset_quote(*, member: Member, order_amount: Decimal, category: str = "", a
         reason = _("the points available, in multiples of %(step)s points.") % {"step": f"{policy.step:,}"}
     yuan = (Decimal(points) / policy.points_per_yuan).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
     return OffsetQuote(points, yuan, reason, available, share)
+
+
+def member_spending_data(*, member) -> dict:
+    """``member``'s redemptions, lottery draws and cash offsets, for their data export."""
+    return {
+        "redemptions": rows(
+            Redemption.objects.filter(member=member).order_by("redeemed_at", "pk"), "item__code", "quantity", "points", "status",
+            "redeemed_at", "cancelled_at", "cancel_reason",
+        ),
+        "lottery_draws": rows(LotteryDraw.objects.filter(member=member).order_by("drawn_at", "pk"), "lottery__code", "status", "prize__name", "cost", "drawn_at"),
+        "cash_offsets": rows(
+            CashOffset.objects.filter(member=member).order_by("applied_at", "pk"), "order_ref", "order_amount", "points", "yuan", "status",
+            "applied_at", "reversed_at",
+        ),
+    }

@@ -1,14 +1,18 @@
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
-from django.http import FileResponse, HttpResponseRedirect
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.forms.models import BaseInlineFormSet
@@ -22,7 +26,7 @@ from common.admin import LedgerAdmin, LedgerEntryAdmin, UnchangedSavesNothingFor
 from common.spreadsheets import EXPORT_FORMATS
 from points.selectors import points_available_get, points_next_expiry_get
 
-from .hooks import MEMBER_ADMIN_ACTIONS, member_sections_render
+from .hooks import IMPORT_KINDS, MEMBER_ADMIN_ACTIONS, member_sections_render
 from .imports import import_job_create
 from .models import (
     DailyRuleRun,
@@ -35,6 +39,7 @@ from .models import (
     MemberEvent,
     Order,
     OrderCredit,
+    PersonalDataErasure,
     Program,
     SettlementChunk,
     SettlementRun,
@@ -50,6 +55,8 @@ from .selectors import (
     program_active_get,
 )
 from .services import (
+    member_data_erase,
+    member_data_export,
     SettlementRefused,
     levels_validate,
     program_activate,
@@ -85,15 +92,20 @@ class ServiceImportExportMixin(ImportExportMixin):
         if upload is not None and upload.size > settings.IMPORT_IN_REQUEST_MAX_BYTES:
             if not self.has_import_permission(request):
                 raise PermissionDenied
-            job = import_job_create(kind=self.import_job_kind, upload=upload, actor=request.user)
-            self.message_user(
-                request,
-                _("%(name)s is large (%(size)s MB): it is imported by a worker as job #%(job)s; its progress and result are on this page.")
-                % {"name": upload.name, "size": f"{upload.size / 1e6:.1f}", "job": job.pk},
-                messages.INFO,
-            )
-            return HttpResponseRedirect(reverse("admin:membership_importjob_change", args=[job.pk]))
+            return import_job_redirect(self, request, kind=self.import_job_kind, upload=upload)
         return super().import_action(request, **kwargs)
+
+
+def import_job_redirect(model_admin, request, *, kind: str, upload, options: dict | None = None):
+    """Make a large upload an import job of ``kind`` and take the user to the job's page."""
+    job = import_job_create(kind=kind, upload=upload, actor=request.user, options=options)
+    model_admin.message_user(
+        request,
+        _("%(name)s is large (%(size)s MB): it is imported by a worker as job #%(job)s; its progress and result are on this page.")
+        % {"name": upload.name, "size": f"{upload.size / 1e6:.1f}", "job": job.pk},
+        messages.INFO,
+    )
+    return HttpResponseRedirect(reverse("admin:membership_importjob_change", args=[job.pk]))
 
 
 class LevelFormSet(BaseInlineFormSet):
@@ -269,8 +281,50 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
 
     @property
     def actions(self):
-        """The actions the other apps add to the members list (``hooks.member_admin_action``)."""
-        return list(MEMBER_ADMIN_ACTIONS)
+        """The actions the other apps add to the members list (``hooks.member_admin_action``), then
+        the member's data rights."""
+        return [*MEMBER_ADMIN_ACTIONS, "export_personal_data", "erase_personal_data"]
+
+    def has_export_personal_data_permission(self, request):
+        return request.user.has_perm("membership.export_personal_data")
+
+    def has_erase_personal_data_permission(self, request):
+        return request.user.has_perm("membership.erase_personal_data")
+
+    @admin.action(description=_("Export everything held on the selected member (JSON)"), permissions=["export_personal_data"])
+    def export_personal_data(self, request, queryset):
+        members = list(queryset[:2])
+        if len(members) != 1:
+            self.message_user(request, _("Choose one member: an export holds everything held on one person."), messages.ERROR)
+            return None
+        member = members[0]
+        data = member_data_export(member=member, actor=request.user)
+        response = HttpResponse(
+            json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2), content_type="application/json; charset=utf-8"
+        )
+        day = timezone.localtime().date()
+        response["Content-Disposition"] = f'attachment; filename="member-{slugify(member.member_id) or member.pk}-data-{day:%Y-%m-%d}.json"'
+        return response
+
+    @admin.action(description=_("Erase the personal data of the selected members…"), permissions=["erase_personal_data"])
+    def erase_personal_data(self, request, queryset):
+        form = ErasureForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request, "admin/membership/member/erase_personal_data.html",
+                {**self.admin_site.each_context(request), "members": list(queryset[:200]), "form": form, "title": _("Erase personal data"),
+                 "opts": self.model._meta},
+            )
+        done = 0
+        for member in queryset:
+            try:
+                member_data_erase(member=member, actor=request.user, reason=form.cleaned_data["reason"])
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{member.member_id}: {'; '.join(exc.messages)}", messages.ERROR)
+        if done:
+            self.message_user(request, _("The personal data of %(n)d member(s) was erased.") % {"n": done}, messages.SUCCESS)
+        return None
 
     def get_readonly_fields(self, request, obj=None):
         """A member's id is the platform's key for them: set once. The base score counts toward the
@@ -501,7 +555,15 @@ class OrderCreditAdmin(LedgerAdmin):
     list_select_related = ("order", "rule")
 
 
+class ErasureForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason"), max_length=255, help_text=_("The request this answers, e.g. its ticket number. The erasure cannot be undone.")
+    )
+
+
 class ImportJobForm(forms.ModelForm):
+    kind = forms.ChoiceField(label=_("kind"), choices=lambda: [(spec.key, spec.label) for spec in IMPORT_KINDS.values() if spec.on_job_page])
+
     class Meta:
         model = ImportJob
         fields = ("kind", "file", "book_points")
@@ -510,15 +572,34 @@ class ImportJobForm(forms.ModelForm):
         }
 
 
+@admin.register(PersonalDataErasure)
+class PersonalDataErasureAdmin(admin.ModelAdmin):
+    """The record of each erasure: read only (it cannot be undone, and is not deleted)."""
+
+    list_display = ("member", "erased_at", "erased_by", "reason")
+    search_fields = ("member__member_id", "reason")
+    list_select_related = ("member", "erased_by")
+    readonly_fields = ("member", "reason", "erased_by", "erased_at", "rows_changed")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     form = ImportJobForm
-    list_display = ("id", "kind", "original_name", "status", "progress", "result", "created_by", "created_at", "finished_at")
+    list_display = ("id", "kind_label", "original_name", "status", "progress", "result", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
     search_fields = ("original_name",)
     list_select_related = ("created_by",)
     readonly_fields = (
-        "kind", "original_name", "book_points", "status", "progress", "result", "rejected_rows", "error",
+        "kind_label", "original_name", "book_points", "options", "status", "progress", "result", "rejected_rows", "error",
         "created_by", "created_at", "started_at", "finished_at",
     )
     change_form_template = "admin/membership/importjob/change_form.html"
@@ -540,6 +621,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"], actor=request.user, book_points=form.cleaned_data["book_points"]
         )
         obj.pk, obj.file, obj.original_name = job.pk, job.file, job.original_name
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_label(self, obj):
+        return obj.kind_label
 
     @admin.display(description=_("progress"))
     def progress(self, obj):

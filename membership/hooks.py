@@ -25,6 +25,10 @@ Settlement, set-up and the console
 - ``member_section(key, title=..., order=...)``: ``render(*, member, request) -> html`` adds a
   section to the member page (the 360 view).
 - ``member_admin_action(action)``: adds an action to the members list.
+- ``import_kind(key, label=..., permission=...)``: ``run(*, path, name, encoding, actor, options,
+  on_progress) -> report`` runs an import job of kind ``key`` (risk control's adjustments and lists).
+- ``personal_data(key, export=..., erase=...)``: what an app holds on a member, for the member's
+  data export and the erasure of their personal data.
 """
 
 from __future__ import annotations
@@ -261,3 +265,50 @@ def member_admin_action(action: Callable) -> Callable:
     if action not in MEMBER_ADMIN_ACTIONS:
         MEMBER_ADMIN_ACTIONS.append(action)
     return action
+
+
+# ---------------------------------------------------------------- import jobs
+
+
+@dataclass(frozen=True)
+class ImportKindSpec:
+    key: str
+    label: str  # a lazy translation
+    permission: str  # what the job's creator must be allowed, besides starting import jobs
+    run: Callable  # run(*, path, name, encoding, actor, options, on_progress) -> report (counts, rejected_path)
+    on_job_page: bool = True  # offered on the import jobs' own upload page (False: it needs its own page's options)
+
+
+IMPORT_KINDS: dict[str, ImportKindSpec] = {}
+
+
+def import_kind(key: str, *, label, permission: str, on_job_page: bool = True):
+    """Register ``run(*, path, name, encoding, actor, options, on_progress)`` as the import job kind
+    ``key``: an upload of that kind too large for a web request is run by a worker through it
+    (``options``: what the upload form asked besides the file)."""
+
+    def register(run):
+        IMPORT_KINDS[key] = ImportKindSpec(key=key, label=label, permission=permission, run=run, on_job_page=on_job_page)
+        return run
+
+    return register
+
+
+# ---------------------------------------------------------------- a member's personal data
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    key: str
+    export: Callable  # export(*, member) -> JSON-ready list or dict of what the app holds on the member
+    erase: Callable | None  # erase(*, member) -> rows changed: the app's personal data of the member made unreadable
+
+
+PERSONAL_DATA: dict[str, PersonalData] = {}
+
+
+def personal_data(key: str, *, export: Callable, erase: Callable | None = None) -> None:
+    """Register what an app holds on a member: ``export`` adds it to the member's data export under
+    ``key``; ``erase`` (for apps that hold personal data, not only ledgers) removes it when the
+    member's personal data is erased."""
+    PERSONAL_DATA[key] = PersonalData(key=key, export=export, erase=erase)

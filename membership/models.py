@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.ledger import LedgerEntryBase, Source, ledger_indexes
 
+from . import hooks
 from .rules import STRATEGIES
 
 
@@ -242,10 +243,34 @@ class Member(models.Model):
         constraints = [models.UniqueConstraint(fields=["member_id"], name="member_id_unique")]
         # The base score counts toward the level as growth does: only a role that may decide
         # levels (Program admin) sets it, by hand or in a member import.
-        permissions = [("change_base_score", "Can set a member's base score")]
+        permissions = [
+            ("change_base_score", "Can set a member's base score"),
+            ("export_personal_data", "Can export everything held on a member"),
+            ("erase_personal_data", "Can erase a member's personal data"),
+        ]
 
     def __str__(self):
         return f"{self.member_id} {self.name}".strip()
+
+
+class PersonalDataErasure(models.Model):
+    """The record that a member's personal data was erased on request (PIPL Art. 47, GDPR Art. 17):
+    who erased it (a staff user, or an API key's user) and why. It cannot be undone; the member's
+    id, ledgers and history stay, so balances and levels remain consistent."""
+
+    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="erasure", verbose_name=_("member"))
+    reason = models.CharField(_("reason"), max_length=255, help_text=_("The request it answers, e.g. its ticket number."))
+    erased_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("erased by"))
+    erased_at = models.DateTimeField(_("erased at"), auto_now_add=True)
+    rows_changed = models.JSONField(_("rows changed"), default=dict, help_text=_("What was erased, per kind of data."))
+
+    class Meta:
+        verbose_name = _("personal data erasure")
+        verbose_name_plural = _("personal data erasures")
+        ordering = ["-erased_at"]
+
+    def __str__(self):
+        return _("%(member)s: personal data erased %(at)s") % {"member": self.member.member_id, "at": f"{timezone.localtime(self.erased_at):%Y-%m-%d %H:%M}"}
 
 
 class Order(models.Model):
@@ -489,23 +514,19 @@ class LevelChange(models.Model):
 class ImportJob(models.Model):
     """An import file too large for a web request, run by a Celery worker; its result is kept."""
 
-    class Kind(models.TextChoices):
-        ORDERS = "orders", _("Orders")
-        MEMBERS = "members", _("Members")
-        BALANCES = "balances", _("Opening balances")
-
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=20)  # one of hooks.IMPORT_KINDS
     file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
     original_name = models.CharField(_("file name"), max_length=255)
     book_points = models.BooleanField(
         _("book points"), default=True, help_text=_("Orders only: off credits growth only (the previous system paid the points).")
     )
+    options = models.JSONField(_("options"), default=dict, blank=True, help_text=_("What the upload asked besides the file."))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     rows_total = models.PositiveIntegerField(_("rows to book"), default=0)
     rows_done = models.PositiveIntegerField(_("rows booked"), default=0)
@@ -526,7 +547,12 @@ class ImportJob(models.Model):
         permissions = [("import_opening_balances", "Can import opening balances from a previous system")]
 
     def __str__(self):
-        return f"{self.get_kind_display()}: {self.original_name}"
+        return f"{self.kind_label}: {self.original_name}"
+
+    @property
+    def kind_label(self) -> str:
+        spec = hooks.IMPORT_KINDS.get(self.kind)
+        return str(spec.label) if spec else self.kind
 
 
 class SettlementChunk(models.Model):

@@ -10,5 +10,7 @@ class PointsConfig(AppConfig):
         from membership import hooks
 
         from .sections import member_points_render
+        from .selectors import member_points_data
 
+        hooks.personal_data("points", export=member_points_data)
         hooks.member_section("points", title=_("Points: available, frozen, expiring"), order=30)(member_points_render)

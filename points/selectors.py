@@ -3,6 +3,7 @@ from datetime import datetime
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from common.records import rows
 from membership.models import Member
 
 from .lots import SPEND_ORDER
@@ -111,3 +112,16 @@ def points_reconcile(*, members=None) -> list[str]:
     for lot_id in lots.filter(cleared_at__isnull=False, remaining__gt=0).values_list("pk", flat=True):
         problems.append(f"lot #{lot_id}: cleared but still holds points")
     return problems
+
+
+def member_points_data(*, member) -> dict:
+    """What the points ledger holds on ``member``, for their data export."""
+    account = PointsAccount.objects.filter(member=member).first()
+    return {
+        "balance": account.balance if account else 0,
+        "entries": rows(
+            PointsEntry.objects.filter(member=member).order_by("effective_at", "pk"), "effective_at", "kind", "amount", "capped", "source",
+            "source_ref", "reason",
+        ),
+        "lots": rows(PointsLot.objects.filter(member=member).order_by("earned_at", "pk"), "earned_at", "expires_at", "amount", "remaining", "frozen"),
+    }

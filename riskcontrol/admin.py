@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common.admin import ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
+from membership.admin import import_job_redirect
 
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
@@ -55,6 +56,7 @@ class ManualAdjustmentAdmin(ServiceCreateAdmin):
             ),
             title=_("Adjustments from a file"), template="admin/riskcontrol/manualadjustment/batch.html",
             done_url=reverse("admin:riskcontrol_manualadjustment_changelist"),
+            large=lambda *, upload, data: import_job_redirect(self, request, kind="adjustments", upload=upload, options={"batch": data["batch"]}),
         )
     add_fields = ("member", "currency", "amount", "reason_code", "reason", "reference")
 
@@ -302,6 +304,7 @@ class ListEntryAdmin(ServiceCreateAdmin):
             ),
             title=_("Black and white lists from a file"), template="admin/riskcontrol/listentry/upload.html",
             done_url=reverse("admin:riskcontrol_listentry_changelist"), refused=(PermissionDenied,),
+            large=lambda *, upload, data: import_job_redirect(self, request, kind="lists", upload=upload, options={"remove": data["remove"]}),
         )
 
 

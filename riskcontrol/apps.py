@@ -12,9 +12,17 @@ class RiskControlConfig(AppConfig):
         from . import sections
         from .admin import suspend_benefits
         from .guard import BlacklistGuard
-        from .services import anomaly_check_after_booking
+        from .selectors import member_risk_data
+        from .services import adjustments_import_job, anomaly_check_after_booking, list_entries_import_job, member_alerts_erase
 
         hooks.earning_guard(BlacklistGuard())
         hooks.on_booking_committed("anomaly check")(anomaly_check_after_booking)
         hooks.member_section("risk", title=_("Risk control"), order=60)(sections.member_risk_render)
         hooks.member_admin_action(suspend_benefits)
+        hooks.personal_data("risk_control", export=member_risk_data, erase=member_alerts_erase)
+        hooks.import_kind("adjustments", label=_("Adjustments"), permission="riskcontrol.add_manualadjustment", on_job_page=False)(
+            adjustments_import_job
+        )
+        hooks.import_kind("lists", label=_("List entries"), permission="riskcontrol.add_listentry", on_job_page=False)(
+            list_entries_import_job
+        )

@@ -10,11 +10,12 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.records import rows
 from membership.models import GrowthEntry, OrderCredit
 from membership.selectors import program_active_get
 from points.models import PointsEntry
 
-from .models import Alert, BlockedCredit, ListEntry
+from .models import Alert, BlockedCredit, ListEntry, ManualAdjustment
 
 
 def _in_force(*, kind: str, scope: str, at: datetime) -> QuerySet[ListEntry]:
@@ -142,3 +143,16 @@ def member_risk_get(*, member, months: int = 12, limit: int = 20) -> dict:
     ]
     caps["rules"] = [(name, currency, limits) for name, currency, limits in rule_caps if limits]
     return {"entries": entries, "alerts": alerts, "blocked": blocked, "capped": capped, "caps": caps}
+
+
+def member_risk_data(*, member) -> dict:
+    """What risk control holds on ``member``, for their data export."""
+    return {
+        "list_entries": rows(ListEntry.objects.filter(member=member).order_by("starts_at", "pk"), "kind", "scope", "reason", "starts_at", "ends_at"),
+        "adjustments": rows(
+            ManualAdjustment.objects.filter(member=member).order_by("requested_at", "pk"), "currency", "amount", "reason_code", "reason",
+            "reference", "status", "requested_at", "decided_at",
+        ),
+        "blocked_credits": rows(BlockedCredit.objects.filter(member=member).order_by("pk"), "currency", "amount", "source", "source_ref", "released_at"),
+        "alerts": rows(Alert.objects.filter(member=member).order_by("first_seen_at", "pk"), "rule__name", "severity", "status", "details", "first_seen_at"),
+    }

@@ -21,6 +21,7 @@ from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
 from membership.services import growth_adjust, withheld_credit_book
+from membership.services.privacy import ERASED, audit_trail_erase
 from membership.services.outbox import event_new, events_write_once, outbox_publish
 from points.models import PointsEntry
 from points.services import points_credit, points_debit
@@ -244,6 +245,11 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
     if rejected and not dry_run:
         report.rejected_path = write_rejected(path, read_header(path, encoding), rejected, encoding)
     return report
+
+
+def adjustments_import_job(*, path, name, encoding, actor, options, on_progress):
+    """``adjustments_import`` run by an import job (``options``: the batch's name)."""
+    return adjustments_import(path=path, name=name, encoding=encoding, actor=actor, batch=options.get("batch", ""))
 
 
 @transaction.atomic
@@ -508,6 +514,11 @@ class ListFileReport:
         return ", ".join(f"{k} {v}" for k, v in self.counts.items())
 
 
+def list_entries_import_job(*, path, name, encoding, actor, options, on_progress):
+    """``list_entries_import`` run by an import job (``options``: whether the rows take members off)."""
+    return list_entries_import(path=path, name=name, encoding=encoding, actor=actor, remove=bool(options.get("remove")))
+
+
 def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str = "utf-8", name: str = "") -> ListFileReport:
     """Black and white list entries from a CSV file (``member_id,kind,scope,reason`` and optionally
     ``until``, ``review_on``), each row through ``list_entry_add`` — or, with ``remove``, through
@@ -586,3 +597,20 @@ def anomaly_check_member(*, member_id: int, at) -> ScanReport:
 def anomaly_check_after_booking(*, member: Member, at) -> ScanReport:
     """The core's ``booking committed`` port: the check after each single booking of an order or an event."""
     return anomaly_check_member(member_id=member.pk, at=at)
+
+
+def member_alerts_erase(*, member: Member) -> int:
+    """Take ``member``'s phone out of their alerts (a shared phone's incidents name it) and out of
+    the alerts' audit trail: the alert, its rule, status and history stay, the number is gone."""
+    alerts = list(Alert.objects.filter(member=member).select_for_update())
+    changed = []
+    for alert in alerts:
+        details = alert.details if isinstance(alert.details, dict) else {}
+        if "phone" not in details and not alert.incident_key.startswith("phone:"):
+            continue
+        if "phone" in details:
+            details["phone"] = ERASED
+        key = f"phone:erased-{alert.pk}" if alert.incident_key.startswith("phone:") else alert.incident_key
+        Alert.objects.filter(pk=alert.pk).update(details=details, incident_key=key)  # no audit entry keeping the number
+        changed.append(alert.pk)
+    return len(changed) + audit_trail_erase(model=Alert, pks=changed, fields=("details", "incident_key"))

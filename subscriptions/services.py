@@ -26,6 +26,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common.records import rows
 from common.roles import permission_require
 from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import add_months
@@ -409,4 +410,11 @@ def subscriptions_schedule_sync(*, program: Program) -> int:
     return periodic_task_sync(
         name=DAILY_TASK_NAME, task="subscriptions.daily", crontab=daily_at(hour=0, minute=15, time_zone=program.time_zone),
         description=f"Expires paid memberships and clears unreleased trial cashback, at 00:15 ({program.time_zone}).",
+    )
+
+def member_subscriptions_data(*, member: Member) -> list[dict]:
+    """``member``'s paid memberships, for their data export."""
+    return rows(
+        Subscription.objects.filter(member=member).order_by("starts_on", "pk"), "plan__code", "starts_on", "ends_on", "status", "is_trial",
+        "renewals", "cancelled_at", "cancel_reason",
     )

@@ -9,12 +9,11 @@ admin and the import jobs:
 """
 
 from .files import balances_import, import_file, members_import, orders_import
-from .jobs import IMPORTS, import_job_create, import_job_run
+from .jobs import import_job_create, import_job_run
 from .processes import ImportWorkerError
 from .reading import MEMBER_COLUMNS, ORDER_COLUMNS, ImportKind, ImportReport, order_parse
 
 __all__ = [
-    "IMPORTS",
     "ImportKind",
     "ImportReport",
     "ImportWorkerError",

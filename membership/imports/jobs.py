@@ -5,33 +5,56 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from common.csvio import FileError, detect_encoding, xlsx_to_csv
 from common.roles import permission_require
 from common.scratch import scratch_make
 from common.queueing import task_send_on_commit
 
+from .. import hooks
 from ..models import ImportJob
 from ..selectors import NoActiveProgram, program_active_get
 from .files import balances_import, members_import, orders_import
 
 
-IMPORTS = {"orders": orders_import, "members": members_import, "balances": balances_import}
-IMPORT_PERMISSIONS = {"orders": "membership.add_order", "members": "membership.add_member", "balances": "membership.import_opening_balances"}
+def _core_kind(service, *, program: bool):
+    """An import job kind of the core: ``service`` (one of ``files``'s imports) on the upload."""
+
+    def run(*, path, name, encoding, actor, options, on_progress):
+        arguments = dict(path=path, name=name, encoding=encoding, actor=actor, on_progress=on_progress)
+        if program:
+            arguments["program"] = program_active_get()
+        if "book_points" in options:
+            arguments["book_points"] = options["book_points"]
+        return service(**arguments)
+
+    return run
 
 
-def import_job_create(*, kind: str, upload, actor, book_points: bool = True):
-    """Keep an uploaded file as an ``ImportJob`` and queue it for a worker (after the commit)."""
-    if kind not in IMPORTS:
+hooks.import_kind("orders", label=_("Orders"), permission="membership.add_order")(_core_kind(orders_import, program=True))
+hooks.import_kind("members", label=_("Members"), permission="membership.add_member")(_core_kind(members_import, program=False))
+hooks.import_kind("balances", label=_("Opening balances"), permission="membership.import_opening_balances")(
+    _core_kind(balances_import, program=True)
+)
+
+
+def import_job_create(*, kind: str, upload, actor, book_points: bool = True, options: dict | None = None):
+    """Keep an uploaded file as an ``ImportJob`` of ``kind`` (one of ``hooks.IMPORT_KINDS``) and
+    queue it for a worker (after the commit); ``options`` are what the upload form asked besides
+    the file (an adjustments batch's name, say), given to the kind's ``run``."""
+    spec = hooks.IMPORT_KINDS.get(kind)
+    if spec is None:
         raise ValidationError({"kind": f"unknown import kind {kind!r}"})
     permission_require(actor, "membership.add_importjob", "start import jobs")
-    permission_require(actor, IMPORT_PERMISSIONS[kind], f"import {kind}")
+    permission_require(actor, spec.permission, f"import {kind}")
+    options = {**(options or {}), **({"book_points": book_points} if kind == "orders" else {})}
     with transaction.atomic():
-        job = ImportJob(kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, created_by=actor)
+        job = ImportJob(kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, options=options, created_by=actor)
         job.file.save(Path(upload.name).name, upload, save=False)
         job.save()
         task_send_on_commit("membership.import_job_run", job.pk)
@@ -61,20 +84,17 @@ def import_job_run(*, job_id: int):
             if phase == "book":
                 ImportJob.objects.filter(pk=job.pk).update(rows_done=done, rows_total=total)
 
-        arguments = dict(path=str(path), name=job.original_name, encoding=detect_encoding(path), on_progress=progress)
-        if job.kind != "members":
-            arguments["program"] = program_active_get()
-        if job.kind == "orders":
-            arguments["book_points"] = job.book_points
-        arguments["actor"] = job.created_by
-        report = IMPORTS[job.kind](**arguments)
+        report = hooks.IMPORT_KINDS[job.kind].run(
+            path=str(path), name=job.original_name, encoding=detect_encoding(path), actor=job.created_by, options=job.options,
+            on_progress=progress,
+        )
         job.refresh_from_db(fields=["rows_done", "rows_total"])
         job.counts = report.counts
-        if report.rejected_path:
+        if getattr(report, "rejected_path", None):
             with open(report.rejected_path, "rb") as rejected:
                 job.rejected_file.save(f"{Path(job.original_name).stem}.rejected.csv", File(rejected), save=False)
         job.status = ImportJob.Status.DONE
-    except (FileError, ValidationError, NoActiveProgram) as exc:
+    except (FileError, ValidationError, NoActiveProgram, PermissionDenied) as exc:
         text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         job.status, job.error = ImportJob.Status.FAILED, text.replace(str(work / "upload"), job.original_name).replace(str(path), job.original_name)
     except Exception as exc:

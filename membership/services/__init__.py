@@ -8,6 +8,7 @@ One module per sub-domain:
 - ``daily``: the time-based rules, a day at a time;
 - ``adjustments``: growth by hand, and credits released after being withheld;
 - ``settlement``: the monthly settlement, its previews and its schedule;
+- ``privacy``: a member's data export and the erasure of their personal data;
 - ``program``: presets, the active program and its schedules;
 - ``posting`` and ``results``: writing one ledger entry, and what a booking says it did.
 
@@ -21,6 +22,7 @@ from .daily import daily_rules_catch_up, daily_rules_due, daily_rules_run
 from .events import event_record
 from .members import member_upsert, members_upsert_batch
 from .orders import ORDER_FIELDS, ORDER_STATUSES, credit_change, order_book, order_validate
+from .privacy import member_data_erase, member_data_export
 from .program import UnknownPreset, program_activate, program_load, program_schedules_sync
 from .reminders import reminders_run
 from .results import BatchResult, BookingResult, Rejection
@@ -63,6 +65,8 @@ __all__ = [
     "event_record",
     "growth_adjust",
     "levels_validate",
+    "member_data_erase",
+    "member_data_export",
     "member_upsert",
     "members_upsert_batch",
     "opening_balances_book_batch",

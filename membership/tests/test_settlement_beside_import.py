@@ -154,3 +154,32 @@ def test_a_chunk_that_keeps_losing_fails_the_run_with_a_sentence_and_a_rerun_set
     monkeypatch.undo()
     run = settlement_run_execute(month=date(2026, 10, 1), chunk_size=3).run
     assert run.status == "done" and run.error == "" and run.members_evaluated == 6
+
+
+def test_a_settlement_whose_database_connection_is_cut_says_so_in_a_sentence_and_a_rerun_finishes(program):
+    members_with_growth(program, 3000)
+    db = connection.settings_dict
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    settle = subprocess.Popen(
+        [sys.executable, "manage.py", "settle", "2026-10", "--chunk-size", "20"], cwd=Path(settings.BASE_DIR), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while SettlementChunk.objects.filter(status="done").count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with connection.cursor() as cursor:  # as a database restart would, for that process
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+    out, err = settle.communicate(timeout=60)
+
+    assert settle.returncode == 1 and "Traceback" not in err, err
+    assert err.strip().startswith("CommandError: chunk ") and "of the settlement failed on the database (terminating connection" in err
+    assert err.strip().endswith("the chunks settled so far stay settled: running the settlement of 2026-10 again settles the rest.")
+    assert len(err.strip().splitlines()) == 1
+    assert SettlementRun.objects.get().status == "failed"
+    out = StringIO()
+    call_command("settle", "2026-10", "--chunk-size", "20", stdout=out)
+    assert "settled 2026-10: evaluated 3000" in out.getvalue()
+    assert SettlementRun.objects.get().status == "done" and points_reconcile() == []

@@ -78,3 +78,50 @@ def test_a_batch_from_the_admin(client, program, operator, settings, tmp_path):
     assert "comp.csv: row 5, column member_id: unknown member" in page
     assert ManualAdjustment.objects.count() == 3
     assert list((tmp_path / "membership-scratch").iterdir()) == []  # neither the upload nor its rejected rows are kept
+
+
+@pytest.fixture
+def eager_celery():
+    from config.celery_app import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def test_a_large_batch_from_the_admin_becomes_a_job_that_books_the_same(
+    client, program, operator, settings, tmp_path, eager_celery, django_capture_on_commit_callbacks
+):
+    from membership.models import ImportJob
+
+    settings.IMPORT_IN_REQUEST_MAX_BYTES = 100
+    settings.MEDIA_ROOT = tmp_path / "media"
+    MemberFactory(member_id="B1")
+    MemberFactory(member_id="B2")
+    client.force_login(operator)
+    upload = SimpleUploadedFile("comp.csv", TEXT.encode("gb18030"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:riskcontrol_manualadjustment_batch"), {"file": upload, "batch": "nov"})
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("admin:membership_importjob_change", args=[job.pk])
+    assert (job.kind, job.options, job.status, job.created_by) == ("adjustments", {"batch": "nov"}, "done", operator)
+    assert job.counts == {"read": 6, "booked": 2, "pending": 1, "unchanged": 0, "rejected": 3}
+    assert ManualAdjustment.objects.count() == 3 and set(ManualAdjustment.objects.values_list("batch_key", flat=True)) == {"nov:2", "nov:3", "nov:4"}
+    assert "comp.csv: row 5, column member_id: unknown member" in job.rejected_file.read().decode("gb18030")
+    page = client.get(response["Location"]).content.decode()
+    assert "Adjustments" in page and "comp.csv" in page
+
+
+def test_a_large_list_file_from_the_admin_becomes_a_job(admin_client, program, settings, tmp_path, eager_celery, django_capture_on_commit_callbacks):
+    from membership.models import ImportJob
+    from riskcontrol.models import ListEntry
+
+    settings.IMPORT_IN_REQUEST_MAX_BYTES = 10
+    settings.MEDIA_ROOT = tmp_path / "media"
+    MemberFactory(member_id="B1")
+    upload = SimpleUploadedFile("black.csv", b"member_id,kind,scope,reason\nB1,black,all,resold coupons\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:riskcontrol_listentry_upload"), {"file": upload})
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and (job.kind, job.options, job.status) == ("lists", {"remove": False}, "done")
+    assert ListEntry.objects.filter(member__member_id="B1", kind="black").count() == 1

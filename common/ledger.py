@@ -108,13 +108,19 @@ class LedgerEntryBase(LedgerModel):
         abstract = True
 
 
+# What each kind of entry does to a balance; an adjustment may do either.
+ADDING = ("credit", "opening", "refund")
+TAKING = ("reversal", "expiry", "spend", "cleared", "decay")
+
+
 def ledger_indexes(prefix: str) -> tuple[list, list]:
     """The indexes and constraints of a ledger table, named with ``prefix``: (indexes, constraints).
 
     Every booking writes each of them, so there are only these (and the rule's foreign-key index):
     a member's entries by date, with the amount in the index so window sums read the index alone
     (PostgreSQL); entries by date; by source; the few corrections and manual entries (partial
-    indexes); and the idempotency key (unique, without a pattern index).
+    indexes); the idempotency key (unique, without a pattern index); and the sign each kind of
+    entry must have (a check of the row alone).
     """
     indexes = [
         models.Index(fields=["member", "effective_at"], include=["amount"], name=f"{prefix}_member_effective_idx"),
@@ -123,7 +129,13 @@ def ledger_indexes(prefix: str) -> tuple[list, list]:
         models.Index(fields=["corrects"], condition=Q(corrects__isnull=False), name=f"{prefix}_corrects_idx"),
         models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name=f"{prefix}_created_by_idx"),
     ]
-    return indexes, [models.UniqueConstraint(fields=["idempotency_key"], name=f"{prefix}_idempotency_key_unique")]
+    K = LedgerEntryBase.Kind
+    signs = models.CheckConstraint(
+        condition=Q(kind__in=ADDING, amount__gte=0) | Q(kind__in=TAKING, amount__lte=0) | Q(kind=K.ADJUSTMENT),
+        name=f"{prefix}_sign_agrees_with_kind",
+        violation_error_message=_("An entry's sign must agree with its kind: credits, openings and refunds add, reversals, spends, expiry, decay and clearing take away."),
+    )
+    return indexes, [models.UniqueConstraint(fields=["idempotency_key"], name=f"{prefix}_idempotency_key_unique"), signs]
 
 
 def ledger_protection_sql(table: str):

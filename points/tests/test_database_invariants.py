@@ -1,16 +1,11 @@
 """What the database itself refuses, whatever code writes the row: an entry whose sign disagrees
-with its kind (both databases), and a lot whose remaining points do not equal what it was earned
-with less what its allocations took (PostgreSQL, checked at commit)."""
-
-from datetime import timedelta
+with its kind, on both databases."""
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from membership.services import order_book
-from membership.tests.factories import MemberFactory, order
-from points.models import PointsLot
+from membership.tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,17 +31,3 @@ def test_entries_whose_sign_agrees_are_taken(program, kind, amount):
             "VALUES (%s, %s, %s, 0, %s, %s, 'adjustment', '', %s, '')",
             [member.pk, kind, amount, timezone.now(), timezone.now(), f"good:{kind}:{amount}"],
         )
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a constraint trigger of PostgreSQL")
-def test_a_lot_that_does_not_match_its_allocations_is_refused_at_commit(program):
-    member = MemberFactory()
-    order_book(facts=order("IL1", member, timezone.now() - timedelta(days=1), goods="100"))
-    lot = PointsLot.objects.get()
-    with pytest.raises(IntegrityError, match=f"points lot {lot.pk} keeps 99 of 100, but its allocations leave 100"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("UPDATE points_pointslot SET remaining = remaining - 1 WHERE id = %s", [lot.pk])
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    lot.refresh_from_db()
-    assert lot.remaining == 100

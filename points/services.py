@@ -22,6 +22,10 @@ class InsufficientPoints(ValidationError):
 
 
 def _account_for_update(member: Member) -> PointsAccount:
+    """The member's points account, locked; the member's row is locked first, as every booking and
+    the settlement lock a member before the member's accounts and lots, so that a spend and an
+    import (or a settlement) of the same member wait for each other instead of deadlocking."""
+    Member.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk", flat=True).first()
     account = PointsAccount.objects.select_for_update().filter(member=member).first()
     if account is None:
         PointsAccount.objects.get_or_create(member=member)
@@ -268,8 +272,9 @@ def points_expire_due(
 def points_account_lock(*, member: Member) -> PointsAccount:
     """Lock the member's points account (creating it if needed) for the rest of the transaction.
 
-    Services that check something beside the balance (stock, limits) lock the account first,
-    then their own rows, always in that order, so two of them never wait on each other in a cycle."""
+    Services that check something beside the balance (stock, limits) lock the account first (and
+    with it the member, see ``_account_for_update``), then their own rows, always in that order,
+    so two of them never wait on each other in a cycle."""
     return _account_for_update(member)
 
 

@@ -6,6 +6,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from common.timeutil import shown
+
 from .selectors import member_grants
 
 
@@ -18,12 +20,12 @@ def member_benefits_render(*, member, request) -> str:
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
-                g.granted_at.strftime("%Y-%m-%d"),
+                shown(g.granted_at, with_time=False),
                 g.benefit.name,
                 g.period,
                 g.quantity,
                 g.get_status_display(),
-                g.list_entry.reason if g.list_entry_id else (g.valid_until.strftime("%Y-%m-%d") if g.valid_until else ""),
+                g.list_entry.reason if g.list_entry_id else shown(g.valid_until, with_time=False),
             )
             for g in grants
         ),

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
@@ -203,3 +204,11 @@ def file_import_view(model_admin, request, *, form, run, title: str, template: s
                 return HttpResponseRedirect(done_url)
     context = {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.model._meta, "form": form}
     return TemplateResponse(request, template, context)
+
+
+class LocalDateExportMixin:
+    """django-import-export names an export by the day in UTC; ours by the day where staff are
+    (the active program's time zone): ``Member-2026-12-02.xlsx`` at 01:00 in Shanghai on the 2nd."""
+
+    def get_export_filename(self, request, queryset, file_format):
+        return f"{self.model.__name__}-{timezone.localdate():%Y-%m-%d}.{file_format.get_extension()}"

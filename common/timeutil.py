@@ -4,6 +4,8 @@ import calendar
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.utils import timezone as django_timezone
+
 
 def local_day_bounds(at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """Start (inclusive) and end (exclusive) of the local calendar day containing ``at``."""
@@ -32,3 +34,14 @@ def month_last_day(day: date) -> date:
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
+
+
+def shown(value, with_time: bool = True) -> str:
+    """A date-time as staff read it: in the time zone of the request (the active program's, see
+    ``membership.middleware``), ``YYYY-MM-DD HH:MM`` (or the day alone); a date as it is; empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = django_timezone.localtime(value)
+        return f"{value:%Y-%m-%d %H:%M}" if with_time else f"{value:%Y-%m-%d}"
+    return f"{value:%Y-%m-%d}"

@@ -3,6 +3,8 @@
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from common.timeutil import shown
+
 from .models import Invitation, InviteCode
 
 
@@ -17,7 +19,7 @@ def member_invitations_render(*, member, request) -> str:
     if sent:
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{i.accepted_at:%Y-%m-%d}", i.invitee, _("yes") if i.rewarded else _("no"), i.note) for i in sent),
+            ((shown(i.accepted_at, with_time=False), i.invitee, _("yes") if i.rewarded else _("no"), i.note) for i in sent),
         )
         parts.append(format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",

@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from common.admin import UnchangedSavesNothingForm, rows_apply_with_reason
+from common.admin import LocalDateExportMixin, UnchangedSavesNothingForm, rows_apply_with_reason
 from membership.models import Level, Member, Program
 from common.spreadsheets import EXPORT_FORMATS
 from membership.resources import IMPORT_FORMATS
@@ -60,7 +60,7 @@ class MallPriceInline(admin.TabularInline):
 
 
 @admin.register(MallItem)
-class MallItemAdmin(ImportExportMixin, admin.ModelAdmin):
+class MallItemAdmin(LocalDateExportMixin, ImportExportMixin, admin.ModelAdmin):
     form = UnchangedSavesNothingForm
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS

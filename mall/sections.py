@@ -4,6 +4,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from common.timeutil import shown
+
 from .selectors import member_draws_latest, member_offsets_latest, member_redemptions_latest
 
 
@@ -23,7 +25,7 @@ def member_spending_render(*, member, request):
     redemptions = [
         (
             format_html('<a href="{}">#{}</a>', reverse("admin:mall_redemption_change", args=[r.pk]), r.pk),
-            f"{r.redeemed_at:%Y-%m-%d %H:%M}", r.item.code, r.quantity, f"{r.points:,}", r.get_status_display(),
+            shown(r.redeemed_at), r.item.code, r.quantity, f"{r.points:,}", r.get_status_display(),
         )
         for r in member_redemptions_latest(member=member)
     ]
@@ -36,7 +38,7 @@ def member_spending_render(*, member, request):
     draws = [
         (
             format_html('<a href="{}">#{}</a>', reverse("admin:mall_lotterydraw_change", args=[d.pk]), d.pk),
-            f"{d.drawn_at:%Y-%m-%d %H:%M}", d.lottery.code, f"{d.cost:,}", d.prize.name if d.prize else "", d.get_status_display(),
+            shown(d.drawn_at), d.lottery.code, f"{d.cost:,}", d.prize.name if d.prize else "", d.get_status_display(),
         )
         for d in member_draws_latest(member=member)
     ]
@@ -47,7 +49,7 @@ def member_spending_render(*, member, request):
     offsets = [
         (
             format_html('<a href="{}">#{}</a>', reverse("admin:mall_cashoffset_change", args=[o.pk]), o.pk),
-            f"{o.applied_at:%Y-%m-%d %H:%M}", o.order_ref, f"{o.points:,}", f"¥{o.yuan}", o.get_status_display(),
+            shown(o.applied_at), o.order_ref, f"{o.points:,}", f"¥{o.yuan}", o.get_status_display(),
         )
         for o in member_offsets_latest(member=member)
     ]

@@ -22,8 +22,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import User
 
-from common.admin import LedgerAdmin, LedgerEntryAdmin, UnchangedSavesNothingForm, UnchangedTimesKept
+from common.admin import LedgerAdmin, LedgerEntryAdmin, LocalDateExportMixin, UnchangedSavesNothingForm, UnchangedTimesKept
 from common.spreadsheets import EXPORT_FORMATS
+from common.timeutil import shown
 from points.selectors import points_available_get, points_next_expiry_get
 
 from .hooks import IMPORT_KINDS, MEMBER_ADMIN_ACTIONS, member_sections_render
@@ -70,7 +71,7 @@ from .services import (
 )
 
 
-class ServiceImportExportMixin(ImportExportMixin):
+class ServiceImportExportMixin(LocalDateExportMixin, ImportExportMixin):
     """django-import-export's import (preview, then confirm) and export, with the import services
     underneath; a file over ``IMPORT_IN_REQUEST_MAX_BYTES`` becomes an import job for a worker."""
 
@@ -430,7 +431,7 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
         when, amount = points_next_expiry_get(member=obj)
         text = _("%(n)s available") % {"n": f"{available:,}"}
         if when and amount:
-            text += "; " + _("%(n)s expire on %(date)s") % {"n": f"{amount:,}", "date": f"{when:%Y-%m-%d %H:%M}"}
+            text += "; " + _("%(n)s expire on %(date)s") % {"n": f"{amount:,}", "date": shown(when)}
         return text
 
 

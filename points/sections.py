@@ -3,6 +3,8 @@
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from common.timeutil import shown
+
 from .models import PointsLot
 from .selectors import points_available_get, points_frozen_get, points_next_expiry_get
 
@@ -13,14 +15,14 @@ def member_points_render(*, member, request) -> str:
     summary = format_html(
         "<p>{}: {} · {}: {} · {}: {}</p>",
         _("Available"), f"{available:,}", _("Frozen"), f"{frozen:,}", _("Expiring next"),
-        f"{expiring:,} ({when:%Y-%m-%d})" if when else "0",
+        f"{expiring:,} ({shown(when, with_time=False)})" if when else "0",
     )
     lots = PointsLot.objects.filter(member=member, frozen=True, remaining__gt=0).select_related("entry").order_by("earned_at")[:20]
     if not lots:
         return summary
     rows = format_html_join(
         "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        ((f"{lot.earned_at:%Y-%m-%d}", lot.entry.get_source_display(), lot.entry.source_ref, f"{lot.remaining:,}") for lot in lots),
+        ((shown(lot.earned_at, with_time=False), lot.entry.get_source_display(), lot.entry.source_ref, f"{lot.remaining:,}") for lot in lots),
     )
     return format_html(
         "{}<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",

@@ -8,6 +8,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from common.timeutil import shown
+
 from .selectors import member_risk_get
 
 
@@ -20,7 +22,7 @@ def _table(headers, rows, empty):
 
 
 def _day(value):
-    return value.strftime("%Y-%m-%d") if value else ""
+    return shown(value, with_time=False)
 
 
 def member_risk_render(*, member, request) -> str:

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import ServiceCreateAdmin, rows_apply_with_reason
+from common.admin import ProtectedDeleteMixin, ServiceCreateAdmin, rows_apply_with_reason
 
 from .models import ApiKey, IdempotentResponse
 from .services import api_key_create, api_key_revoke
@@ -55,7 +55,7 @@ class ApiKeyAdmin(ServiceCreateAdmin):
 
 
 @admin.register(IdempotentResponse)
-class IdempotentResponseAdmin(admin.ModelAdmin):
+class IdempotentResponseAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     list_display = ("created_at", "key", "idempotency_key", "status_code")
     list_select_related = ("key",)
     search_fields = ("=idempotency_key",)

@@ -2,14 +2,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from common.admin import LedgerAdmin, LocalDateExportMixin, UnchangedSavesNothingForm
+from common.admin import LedgerAdmin, LocalDateExportMixin, ProtectedDeleteInlineMixin, ProtectedDeleteMixin, UnchangedSavesNothingForm
 from common.spreadsheets import EXPORT_FORMATS
 
 from .models import Benefit, BenefitGrant, BenefitLevel
 from .resources import BenefitResource
 
 
-class BenefitLevelInline(admin.TabularInline):
+class BenefitLevelInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = BenefitLevel
     extra = 0
     autocomplete_fields = ()
@@ -17,7 +17,7 @@ class BenefitLevelInline(admin.TabularInline):
 
 
 @admin.register(Benefit)
-class BenefitAdmin(LocalDateExportMixin, ImportExportMixin, admin.ModelAdmin):
+class BenefitAdmin(ProtectedDeleteMixin, LocalDateExportMixin, ImportExportMixin, admin.ModelAdmin):
     form = UnchangedSavesNothingForm
     list_display = ("code", "name", "kind", "trigger", "min_level", "points", "stock", "issued", "program", "is_active")
     list_filter = ("program", "kind", "trigger", "min_level", "is_active")

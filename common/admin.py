@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import models
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -212,3 +213,58 @@ class LocalDateExportMixin:
 
     def get_export_filename(self, request, queryset, file_format):
         return f"{self.model.__name__}-{timezone.localdate():%Y-%m-%d}.{file_format.get_extension()}"
+
+
+def protected_by(obj, depth: int = 3) -> list[str]:
+    """The kinds of rows that keep ``obj`` from being deleted (rows that point at it, or at what its
+    deletion would take with it, with ``on_delete=PROTECT`` or ``RESTRICT``), by one EXISTS query
+    per relation: what Django's delete page finds by loading every related row, found at once."""
+    found: list[str] = []
+    _protected(type(obj), type(obj)._base_manager.filter(pk=obj.pk), depth, found)
+    return found
+
+
+def _protected(model, rows, depth: int, found: list[str]) -> None:
+    for relation in model._meta.get_fields(include_hidden=True):  # hidden: the relations named "+"
+        if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+            continue
+        children = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": rows.values("pk")})
+        if relation.on_delete in (models.PROTECT, models.RESTRICT):
+            name = str(relation.related_model._meta.verbose_name_plural)
+            if name not in found and children.exists():
+                found.append(name)
+        elif relation.on_delete is models.CASCADE and depth > 1:
+            _protected(relation.related_model, children, depth - 1, found)
+
+
+def protected_sentence(obj, kinds: list[str]) -> str:
+    return _("%(object)s cannot be deleted: %(kinds)s refer to it, and history is kept. Deactivate it or end its validity instead.") % {
+        "object": obj, "kinds": ", ".join(kinds),
+    }
+
+
+class ProtectedDeleteMixin:
+    """The delete page and the "delete selected" action say at once, in one sentence per row, why
+    a row that history refers to cannot be deleted, instead of loading every related row."""
+
+    def get_deleted_objects(self, objs, request):
+        refusals = [protected_sentence(obj, kinds) for obj in objs if (kinds := protected_by(obj))]
+        if refusals:
+            return [], {}, set(), refusals
+        return super().get_deleted_objects(objs, request)
+
+
+class ProtectedDeleteInlineMixin:
+    """An inline row marked for deletion that history refers to is refused in one sentence."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class Form(formset.form):
+            def hand_clean_DELETE(self):
+                if self.cleaned_data.get("DELETE") and not self.instance._state.adding:
+                    if kinds := protected_by(self.instance):
+                        raise ValidationError(protected_sentence(self.instance, kinds), code="deleting_protected")
+
+        formset.form = Form
+        return formset

@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import LedgerAdmin
+from common.admin import LedgerAdmin, ProtectedDeleteMixin
 
 from .models import Invitation, InvitationPolicy, InviteCode
 
 
 @admin.register(InvitationPolicy)
-class InvitationPolicyAdmin(admin.ModelAdmin):
+class InvitationPolicyAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     list_display = ("program", "inviter_points", "invitee_points", "inviter_benefit", "invitee_benefit", "invitee_trial_plan", "monthly_limit", "is_active")
     list_select_related = ("program", "inviter_benefit", "invitee_benefit", "invitee_trial_plan")
     raw_id_fields = ("inviter_benefit", "invitee_benefit", "invitee_trial_plan")

@@ -7,7 +7,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
-from common.admin import LocalDateExportMixin, UnchangedSavesNothingForm, rows_apply_with_reason
+from common.admin import LocalDateExportMixin, ProtectedDeleteInlineMixin, ProtectedDeleteMixin, UnchangedSavesNothingForm, rows_apply_with_reason
 from membership.models import Level, Member, Program
 from common.spreadsheets import EXPORT_FORMATS
 from membership.resources import IMPORT_FORMATS
@@ -18,7 +18,7 @@ from .selectors import offset_quote
 from .services import offset_reverse, redemption_cancel
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """Records of what members did: written by the services, shown here, never edited."""
 
     show_full_result_count = False
@@ -44,7 +44,7 @@ class MemberSearchMixin:
         return super().get_search_results(request, queryset, search_term)
 
 
-class MallPriceInline(admin.TabularInline):
+class MallPriceInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = MallPrice
     extra = 0
     fields = ("level", "points")
@@ -60,7 +60,7 @@ class MallPriceInline(admin.TabularInline):
 
 
 @admin.register(MallItem)
-class MallItemAdmin(LocalDateExportMixin, ImportExportMixin, admin.ModelAdmin):
+class MallItemAdmin(ProtectedDeleteMixin, LocalDateExportMixin, ImportExportMixin, admin.ModelAdmin):
     form = UnchangedSavesNothingForm
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
@@ -103,7 +103,7 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
         )
 
 
-class LotteryPrizeInline(admin.TabularInline):
+class LotteryPrizeInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = LotteryPrize
     extra = 0
     fields = ("name", "kind", "weight", "stock", "points", "item")
@@ -111,7 +111,7 @@ class LotteryPrizeInline(admin.TabularInline):
 
 
 @admin.register(Lottery)
-class LotteryAdmin(admin.ModelAdmin):
+class LotteryAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     form = UnchangedSavesNothingForm
     list_display = ("code", "name", "cost", "starts_at", "ends_at", "is_active", "program")
     list_filter = ("program", "is_active")
@@ -131,7 +131,7 @@ class LotteryDrawAdmin(MemberSearchMixin, ReadOnlyAdmin):
     ordering = ("-drawn_at",)
 
 
-class CashOffsetExceptionInline(admin.TabularInline):
+class CashOffsetExceptionInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = CashOffsetException
     extra = 0
     fields = ("category", "excluded", "max_share_percent", "min_order_amount")
@@ -150,7 +150,7 @@ class OffsetCalculatorForm(forms.Form):
 
 
 @admin.register(CashOffsetPolicy)
-class CashOffsetPolicyAdmin(admin.ModelAdmin):
+class CashOffsetPolicyAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     list_display = ("program", "points_per_yuan", "max_share_percent", "step", "min_balance", "is_active")
     list_select_related = ("program",)
     show_full_result_count = False

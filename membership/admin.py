@@ -22,7 +22,15 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import User
 
-from common.admin import LedgerAdmin, LedgerEntryAdmin, LocalDateExportMixin, UnchangedSavesNothingForm, UnchangedTimesKept
+from common.admin import (
+    LedgerAdmin,
+    LedgerEntryAdmin,
+    LocalDateExportMixin,
+    ProtectedDeleteInlineMixin,
+    ProtectedDeleteMixin,
+    UnchangedSavesNothingForm,
+    UnchangedTimesKept,
+)
 from common.spreadsheets import EXPORT_FORMATS
 from common.timeutil import shown
 from points.selectors import points_available_get, points_next_expiry_get
@@ -120,14 +128,14 @@ class LevelFormSet(BaseInlineFormSet):
         levels_validate(levels)
 
 
-class LevelInline(admin.TabularInline):
+class LevelInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = Level
     formset = LevelFormSet
     extra = 0
     fields = ("rank", "code", "name", "name_en", "threshold", "validity_months")
 
 
-class EarningRuleInline(admin.TabularInline):
+class EarningRuleInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = EarningRule
     form = UnchangedSavesNothingForm
     extra = 0
@@ -135,7 +143,7 @@ class EarningRuleInline(admin.TabularInline):
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     list_display = ("code", "name", "is_active", "growth_window_months", "settlement_day", "points_expiry", "daily_growth_cap")
     inlines = [LevelInline, EarningRuleInline]
     fieldsets = (
@@ -216,7 +224,7 @@ class ProgramAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/membership/program/whatif.html", context)
 
 
-class LevelChangeInline(admin.TabularInline):
+class LevelChangeInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     """Why the member has the level they have: every settlement that changed or renewed it."""
 
     model = LevelChange
@@ -268,7 +276,7 @@ class ActiveProgramLevelFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
+class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdmin):
     form = UnchangedSavesNothingForm
     inlines = [LevelChangeInline]
     change_form_template = "admin/membership/member/change_form.html"
@@ -279,6 +287,9 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
     list_filter = ("status", ("level", ActiveProgramLevelFilter), LifecycleFilter, ("joined_at", admin.DateFieldListFilter))
     search_fields = ("member_id", "phone", "name")
     search_help_text = _("A member id or a phone number (exactly), or part of a name.")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a member's ledgers and history keep them; personal data is erased instead
 
     @property
     def actions(self):
@@ -436,7 +447,7 @@ class MemberAdmin(ServiceImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(ServiceImportExportMixin, admin.ModelAdmin):
+class OrderAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdmin):
     import_resource_classes = [OrderImportResource]
     export_resource_classes = [OrderExportResource]
     import_job_kind = "orders"
@@ -463,7 +474,7 @@ class GrowthEntryAdmin(LedgerEntryAdmin):
     pass
 
 
-class SettlementChunkInline(admin.TabularInline):
+class SettlementChunkInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = SettlementChunk
     fields = ("first_member", "last_member", "status", "members_evaluated", "members_up", "members_down", "members_renewed", "points_expired", "benefits_issued", "worker", "finished_at")
     readonly_fields = fields
@@ -574,7 +585,7 @@ class ImportJobForm(forms.ModelForm):
 
 
 @admin.register(PersonalDataErasure)
-class PersonalDataErasureAdmin(admin.ModelAdmin):
+class PersonalDataErasureAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """The record of each erasure: read only (it cannot be undone, and is not deleted)."""
 
     list_display = ("member", "erased_at", "erased_by", "reason")
@@ -593,7 +604,7 @@ class PersonalDataErasureAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     form = ImportJobForm
     list_display = ("id", "kind_label", "original_name", "status", "progress", "result", "created_by", "created_at", "finished_at")
     list_filter = ("kind", "status")
@@ -664,5 +675,5 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class StaffUserAdmin(UserAdmin):
+class StaffUserAdmin(ProtectedDeleteMixin, UserAdmin):
     form = StaffUserChangeForm

@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
+from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 from membership.admin import import_job_redirect
 
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
@@ -95,7 +95,7 @@ class ManualAdjustmentAdmin(ServiceCreateAdmin):
 
 
 @admin.register(BlockedCredit)
-class BlockedCreditAdmin(admin.ModelAdmin):
+class BlockedCreditAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """What the blacklist withheld; read-only, released (credited once) by an action after review."""
 
     list_display = ("effective_at", "member", "currency", "amount", "source", "source_ref", "rule", "list_entry", "released_at", "released_by")
@@ -130,7 +130,7 @@ class BlockedCreditAdmin(admin.ModelAdmin):
 
 
 @admin.register(AnomalyRule)
-class AnomalyRuleAdmin(admin.ModelAdmin):
+class AnomalyRuleAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """The anomaly rules: a type, its parameters (checked on save), severity and automatic suspension."""
 
     list_display = ("code", "name", "kind", "severity", "is_active", "auto_suspend", "updated_at")
@@ -143,7 +143,7 @@ class AnomalyRuleAdmin(admin.ModelAdmin):
         return False  # alerts point at their rule: switch a rule off instead
 
 
-class AlertEventInline(admin.TabularInline):
+class AlertEventInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = AlertEvent
     fields = ("created_at", "actor", "from_status", "to_status", "note")
     readonly_fields = fields
@@ -158,7 +158,7 @@ class AlertEventInline(admin.TabularInline):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """Alerts raised by the anomaly scan, worked through their workflow by actions (each recorded)."""
 
     list_display = ("first_seen_at", "rule", "member", "severity", "status", "incident_key", "list_entry")

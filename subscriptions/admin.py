@@ -2,14 +2,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import LedgerAdmin
+from common.admin import LedgerAdmin, ProtectedDeleteInlineMixin, ProtectedDeleteMixin
 
 from .models import Cashback, Plan, Subscription, SubscriptionTerm
 from .services import subscription_cancel
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     list_display = ("code", "name", "program", "term_months", "price", "points_price", "cashback_rate", "yearly_cashback_cap", "term_cashback_cap", "trial_days", "is_active")
     list_filter = ("program", "is_active")
     search_fields = ("code", "name", "name_en")
@@ -17,7 +17,7 @@ class PlanAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
-class SubscriptionTermInline(admin.TabularInline):
+class SubscriptionTermInline(ProtectedDeleteInlineMixin, admin.TabularInline):
     model = SubscriptionTerm
     fields = ("kind", "reference", "starts_on", "ends_on", "amount", "points_entry", "created_at", "created_by")
     readonly_fields = fields
@@ -29,7 +29,7 @@ class SubscriptionTermInline(admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """Subscriptions are started, renewed and extended by the services (payments); staff may cancel one."""
 
     list_display = ("member", "plan", "status", "is_trial", "starts_on", "ends_on", "renewals", "trial_settled")

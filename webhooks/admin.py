@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import ServiceCreateAdmin, rows_apply
+from common.admin import ProtectedDeleteMixin, ServiceCreateAdmin, rows_apply
 from membership.services.outbox import EVENT_TYPES
 
 from .models import WebhookDelivery, WebhookSubscription
@@ -43,7 +43,7 @@ class WebhookSubscriptionAdmin(ServiceCreateAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     """The delivery log: each event to each subscription, with its attempts and last answer."""
 
     list_display = ("id", "subscription", "event", "member_ref", "status", "attempts", "last_status_code", "last_error", "last_attempt_at", "sent_at", "next_attempt_at")

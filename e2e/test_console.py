@@ -41,8 +41,8 @@ def staff(django_user_model, program):
     return make
 
 
-def signed_in(browser, live_server, username):
-    page = browser.new_context(locale="en-US").new_page()
+def signed_in(browser, live_server, username, locale="en-US"):
+    page = browser.new_context(locale=locale).new_page()
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "pw-" + username)
@@ -115,6 +115,32 @@ def test_import_a_small_csv_with_its_preview(browser, live_server, staff, tmp_pa
     page.wait_for_selector(".messagelist")
     assert Order.objects.count() == 2
     shot(page, "import-done")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_an_import_with_rejected_rows_books_the_valid_ones_and_keeps_the_rejected(browser, live_server, staff, tmp_path, settings, locale):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    staff("operator", "Operator")
+    MemberFactory(member_id="E2E0005")
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,member_id,paid_at,status,goods_amount\nR1,E2E0005,2026-03-01 10:00,completed,120.50\n"
+        "R2,NOBODY,2026-03-02 10:00,paid,80\nR3,E2E0005,yesterday,paid,80\n"
+    )
+    page = signed_in(browser, live_server, "operator", locale)
+    page.goto(f"{live_server.url}/admin/membership/order/import/")
+    page.set_input_files("#id_import_file", str(path))
+    page.select_option("#id_format", index=1)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#rejected-rows")
+    rows = page.inner_text("#rejected-rows")
+    assert "unknown member 'NOBODY'" in rows and "paid_at 'yesterday' is not an ISO 8601 date" in rows
+    shot(page, f"import-rejected-rows-{locale}")
+    page.click("input[name=confirm]")
+    page.wait_for_selector(".messagelist")
+    assert list(Order.objects.values_list("order_id", flat=True)) == ["R1"]
+    assert page.locator("a[href$='/rejected/']").count() == 1  # the rejected-rows file, on the job's page
+    shot(page, f"import-rejected-rows-kept-{locale}")
 
 
 def test_a_settlement_dry_run(browser, live_server, staff):

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
+from import_export.results import RowResult
 
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm
@@ -85,6 +86,7 @@ class ServiceImportExportMixin(LocalDateExportMixin, ImportExportMixin):
 
     import_formats = IMPORT_FORMATS
     export_formats = EXPORT_FORMATS
+    import_template_name = "admin/membership/import.html"
     skip_admin_log = True  # the ledgers and the import jobs are the record of what an import did
     import_job_kind = ""
     import_resource_classes: list = []
@@ -102,7 +104,30 @@ class ServiceImportExportMixin(LocalDateExportMixin, ImportExportMixin):
             if not self.has_import_permission(request):
                 raise PermissionDenied
             return import_job_redirect(self, request, kind=self.import_job_kind, upload=upload)
-        return super().import_action(request, **kwargs)
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        result = context.get("result")
+        if result is not None and "confirm_form" not in context and not result.has_errors() and result.has_validation_errors():
+            valid = sum(result.totals[kind] for kind in (RowResult.IMPORT_TYPE_NEW, RowResult.IMPORT_TYPE_UPDATE, RowResult.IMPORT_TYPE_SKIP))
+            if valid:  # as the command does: the valid rows can be booked, the rejected ones are listed and kept
+                context["confirm_form"] = self.create_confirm_form(request, import_form=context.get("form"))
+                context["valid_rows"] = valid
+        return response
+
+    def process_result(self, result, request):
+        """After a confirmed import: the changelist, or, if rows were rejected, the record of the
+        import (``import_job_record``), whose page offers the rejected-rows file."""
+        response = super().process_result(result, request)
+        job = getattr(result, "import_job", None)
+        if job is not None and job.rejected_file:
+            self.message_user(
+                request,
+                _("%(n)s row(s) were rejected and not imported: their reasons are in the rejected-rows file of import job #%(job)s.")
+                % {"n": f"{job.counts.get('rejected', 0):,}", "job": job.pk},
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:membership_importjob_change", args=[job.pk]))
+        return response
 
 
 def import_job_redirect(model_admin, request, *, kind: str, upload, options: dict | None = None):

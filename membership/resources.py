@@ -22,7 +22,7 @@ from common.csvio import FileError
 from common.scratch import scratch_dir
 from points.models import PointsAccount, PointsLot
 
-from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, ImportReport, members_import, orders_import
+from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, ImportReport, import_job_record, members_import, orders_import
 from .models import GrowthEntry, Member, Order
 from .selectors import NoActiveProgram, program_active_get
 from .services import Rejection
@@ -66,6 +66,7 @@ class ServiceImportResource(resources.ModelResource):
 
     import_service: Callable[..., ImportReport]  # set by each resource
     key_column = ""
+    job_kind = ""  # the import job kind that records what a confirmed import did
 
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False, **kwargs):
         result = self.get_result_class()()
@@ -81,7 +82,7 @@ class ServiceImportResource(resources.ModelResource):
                 for row in dataset:
                     writer.writerow(["" if v is None else _text(v) for v in row])
             try:
-                self.import_service(
+                report = self.import_service(
                     path=str(path),
                     name=kwargs.get("file_name") or "upload",
                     dry_run=dry_run,
@@ -92,6 +93,10 @@ class ServiceImportResource(resources.ModelResource):
             except (FileError, NoActiveProgram) as exc:
                 result.append_base_error(Error(exc))
                 return result
+            if not dry_run:
+                result.import_job = import_job_record(
+                    kind=self.job_kind, name=kwargs.get("file_name") or "upload", report=report, actor=kwargs.get("user")
+                )
         for index, values in enumerate(dataset.dict if headers else []):
             number = index + 2  # the header is row 1, as in a spreadsheet
             values = {str(k or "").strip().lstrip("\ufeff").lower(): ("" if v is None else _text(v)) for k, v in values.items()}
@@ -124,6 +129,7 @@ class OrderImportResource(ServiceImportResource):
 
     import_service = staticmethod(orders_import_active)
     key_column = "order_id"
+    job_kind = "orders"
 
     class Meta:
         model = Order
@@ -135,6 +141,7 @@ class OrderImportResource(ServiceImportResource):
 class MemberImportResource(ServiceImportResource):
     import_service = staticmethod(members_import)
     key_column = "member_id"
+    job_kind = "members"
 
     class Meta:
         model = Member

@@ -9,7 +9,7 @@ admin and the import jobs:
 """
 
 from .files import balances_import, import_file, members_import, orders_import
-from .jobs import import_job_create, import_job_run
+from .jobs import import_job_create, import_job_record, import_job_run
 from .processes import ImportWorkerError
 from .reading import MEMBER_COLUMNS, ORDER_COLUMNS, ImportKind, ImportReport, order_parse
 
@@ -22,6 +22,7 @@ __all__ = [
     "balances_import",
     "import_file",
     "import_job_create",
+    "import_job_record",
     "import_job_run",
     "members_import",
     "order_parse",

@@ -61,6 +61,21 @@ def import_job_create(*, kind: str, upload, actor, book_points: bool = True, opt
     return job
 
 
+def import_job_record(*, kind: str, name: str, report, actor) -> ImportJob:
+    """Keep what an import run in a web request did as a finished ``ImportJob``: its counts and
+    its rejected-rows file, which staff download from the job's page."""
+    job = ImportJob(
+        kind=kind, original_name=Path(name).name[:255], status=ImportJob.Status.DONE, counts=report.counts, created_by=actor,
+        started_at=timezone.now(), finished_at=timezone.now(), rows_done=sum(v for k, v in report.counts.items() if k not in ("read", "rejected", "capped")),
+    )
+    job.rows_total = job.rows_done
+    if report.rejected_path:
+        with open(report.rejected_path, "rb") as rejected:
+            job.rejected_file.save(f"{Path(name).stem}.rejected.csv", File(rejected), save=False)
+    job.save()
+    return job
+
+
 def import_job_run(*, job_id: int):
     """Run a queued import job; a job a crashed worker left running is run again (imports are idempotent)."""
     with transaction.atomic():

@@ -58,7 +58,8 @@ def test_order_import_previews_exactly_then_books_on_confirm(admin_client, progr
     assert [row.import_type for row in response.context["result"].rows] == ["skip", "skip"]
 
 
-def test_order_import_shows_each_bad_row_with_its_reason_and_offers_no_confirm(admin_client, program, tmp_path):
+def test_order_import_lists_each_bad_row_with_its_reason_and_books_the_valid_ones_on_confirm(admin_client, program, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
     MemberFactory(member_id="A1")
     text = f"{HEADER}\nBO1,A1,2026-03-01 10:00:00,completed,120.50,0,0,0,,\nBO2,NOBODY,2026-03-01 10:00:00,completed,1,0,0,0,,\nBO3,A1,yesterday,completed,1,0,0,0,,\n"
     response = preview(admin_client, reverse("admin:membership_order_import"), upload(tmp_path, "bad.csv", text))
@@ -67,9 +68,25 @@ def test_order_import_shows_each_bad_row_with_its_reason_and_offers_no_confirm(a
         3: {"member_id": ["unknown member 'NOBODY'"]},
         4: {"paid_at": ["paid_at 'yesterday' is not an ISO 8601 date or time (e.g. 2026-11-22 10:30:00)"]},
     }
-    assert "confirm_form" not in response.context
-    assert "unknown member" in response.content.decode()
-    assert not Order.objects.exists()
+    page = response.content.decode()
+    assert "<td>3</td><td>member_id</td><td>unknown member &#x27;NOBODY&#x27;</td>" in page  # in plain sight, not behind a badge
+    assert "Confirming imports the other 1 row(s)" in page
+    assert not Order.objects.exists()  # the preview wrote nothing
+
+    response = admin_client.post(reverse("admin:membership_order_process_import"), response.context["confirm_form"].initial)
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("admin:membership_importjob_change", args=[job.pk])
+    assert list(Order.objects.values_list("order_id", flat=True)) == ["BO1"]
+    assert (job.kind, job.status, job.counts["created"], job.counts["rejected"]) == ("orders", "done", 1, 2)
+    rejected = admin_client.get(reverse("admin:membership_importjob_rejected", args=[job.pk]))
+    content = b"".join(rejected.streaming_content).decode("utf-8-sig")
+    assert "bad.csv: row 3, column member_id: unknown member 'NOBODY'" in content and "BO3" in content and "BO1" not in content
+
+
+def test_an_import_whose_every_row_is_bad_offers_no_confirm(admin_client, program, tmp_path):
+    text = f"{HEADER}\nBO2,NOBODY,2026-03-01 10:00:00,completed,1,0,0,0,,\n"
+    response = preview(admin_client, reverse("admin:membership_order_import"), upload(tmp_path, "bad.csv", text))
+    assert "confirm_form" not in response.context and "No row can be imported" in response.content.decode()
 
 
 def test_member_import_reads_gb18030_and_excel_exports_members(admin_client, program, tmp_path):

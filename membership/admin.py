@@ -610,22 +610,13 @@ class ImportJobForm(forms.ModelForm):
 
 
 @admin.register(PersonalDataErasure)
-class PersonalDataErasureAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
-    """The record of each erasure: read only (it cannot be undone, and is not deleted)."""
+class PersonalDataErasureAdmin(LedgerAdmin):
+    """The record of each erasure: read only, as a ledger (it cannot be undone, and is not deleted)."""
 
     list_display = ("member", "erased_at", "erased_by", "reason")
     search_fields = ("member__member_id", "reason")
     list_select_related = ("member", "erased_by")
     readonly_fields = ("member", "reason", "erased_by", "erased_at", "rows_changed")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ImportJob)

@@ -14,10 +14,11 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from common.names import NamedInTwoLanguages
 from membership.models import Level, Member, Program, SettlementRun
 
 
-class Benefit(models.Model):
+class Benefit(NamedInTwoLanguages, models.Model):
     class Kind(models.TextChoices):
         COUPON = "coupon", _("Coupon")
         PRIVILEGE = "privilege", _("Privilege or service")
@@ -76,7 +77,7 @@ class Benefit(models.Model):
         ]
 
     def __str__(self):
-        return self.name
+        return self.display_name
 
     def clean(self):
         if self.min_level_id and self.program_id and self.min_level.program_id != self.program_id:

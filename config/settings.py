@@ -120,6 +120,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = env("DJANGO_LANGUAGE_CODE", default="en")
+FORMAT_MODULE_PATH = ["config.formats"]  # figures grouped by three in both languages (config/formats)
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")

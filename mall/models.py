@@ -16,12 +16,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from common.names import NamedInTwoLanguages
 from membership.models import Level, Member, Program
 from points.models import PointsEntry
 from riskcontrol.models import ListEntry
 
 
-class MallItem(models.Model):
+class MallItem(NamedInTwoLanguages, models.Model):
     class Kind(models.TextChoices):
         COUPON = "coupon", _("Coupon")
         GOODS = "goods", _("Goods")
@@ -57,7 +58,7 @@ class MallItem(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.code} {self.name}"
+        return f"{self.code} {self.display_name}"
 
 
 class MallPrice(models.Model):

@@ -229,7 +229,7 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
         if not self.has_view_permission(request, program):
             raise PermissionDenied
         levels = list(program.levels.order_by("rank"))
-        fields = {level.code: forms.IntegerField(label=f"{level.code} {level.name}", min_value=0, initial=level.threshold) for level in levels}
+        fields = {level.code: forms.IntegerField(label=f"{level.code} {level.display_name}", min_value=0, initial=level.threshold) for level in levels}
         form = type("WhatIfForm", (forms.Form,), fields)(request.POST or None)
         result = None
         if request.method == "POST" and form.is_valid():

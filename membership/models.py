@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common.ledger import LedgerEntryBase, Source, ledger_indexes
+from common.names import NamedInTwoLanguages
 
 from . import hooks
 from .rules import STRATEGIES
@@ -118,7 +119,7 @@ class Program(models.Model):
         return getattr(self, f"{'daily' if period == 'day' else 'monthly'}_{currency}_cap")
 
 
-class Level(models.Model):
+class Level(NamedInTwoLanguages, models.Model):
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="levels", verbose_name=_("program"))
     code = models.CharField(_("code"), max_length=20)
     name = models.CharField(_("name"), max_length=50)
@@ -143,7 +144,7 @@ class Level(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.code} {self.name}"
+        return f"{self.code} {self.display_name}"
 
 
 class EarningRule(models.Model):

@@ -277,7 +277,7 @@ def dashboard_get(*, months: int = 12) -> dict:
     by_level = dict(Member.objects.order_by().values_list("level_id").annotate(n=Count("pk")).values_list("level_id", "n"))
     lowest = levels[0].pk if levels else None
     pyramid = [
-        {"code": level.code, "name": level.name, "members": by_level.get(level.pk, 0) + (by_level.get(None, 0) if level.pk == lowest else 0)}
+        {"code": level.code, "name": level.display_name, "members": by_level.get(level.pk, 0) + (by_level.get(None, 0) if level.pk == lowest else 0)}
         for level in levels
     ]
     this_month = timezone.now().astimezone(tz).date().replace(day=1)

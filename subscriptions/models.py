@@ -14,10 +14,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from common.names import NamedInTwoLanguages
 from membership.models import Member, Order, Program
 
 
-class Plan(models.Model):
+class Plan(NamedInTwoLanguages, models.Model):
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="plans", verbose_name=_("program"))
     code = models.SlugField(_("code"), max_length=50)
     name = models.CharField(_("name"), max_length=100)
@@ -52,7 +53,7 @@ class Plan(models.Model):
         ]
 
     def __str__(self):
-        return self.name
+        return self.display_name
 
 
 class Subscription(models.Model):

@@ -345,3 +345,29 @@ def test_the_member_page_warns_when_the_phone_is_shared(admin_client, program):
     assert "Phone 13900000001 is also the phone of 2 other members: check that they are not the same person." in page
     page = admin_client.get(reverse("admin:membership_member_change", args=[alone.pk])).content.decode()
     assert "is also the phone of" not in page
+
+
+def test_the_dashboard_groups_big_figures_and_money_in_both_languages(admin_client, program, settings):
+    from django.utils import timezone
+
+    from membership.models import Source
+    from points.services import points_credit
+
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    for n in range(3):
+        points_credit(program=program, member=MemberFactory(), amount=1_234_567, effective_at=timezone.now(), source=Source.EVENT, idempotency_key=f"big-{n}")
+    page = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">3,703,701<" in page and "¥37,037.01" in page
+    page = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ">3,703,701<" in page and "37,037.01" in page
+
+
+def test_in_english_levels_show_their_english_names(admin_client, program):
+    from membership.models import Level
+
+    Level.objects.filter(program=program, code="V1").update(name="白银会员", name_en="Silver")
+    member = MemberFactory(level=Level.objects.get(program=program, code="V1"))
+    english = admin_client.get(reverse("admin:membership_member_changelist"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = admin_client.get(reverse("admin:membership_member_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "V1 Silver" in english and "V1 白银会员" in chinese
+    assert member.member_id in english

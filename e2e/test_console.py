@@ -155,3 +155,52 @@ def test_a_settlement_dry_run(browser, live_server, staff):
     assert page.inner_text("#preview-up") == "0"
     assert not SettlementRun.objects.exists()
     shot(page, "settlement-dry-run")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_settlement_is_previewed_then_confirmed(browser, live_server, staff, locale):
+    from datetime import date
+
+    from config.celery_app import app as celery_app
+    from membership.services import growth_adjust
+    from membership.tests.factories import local
+
+    boss = staff("programadmin", "Program admin")
+    member = MemberFactory(member_id="E2E0006")
+    growth_adjust(member=member, amount=6000, reason="e2e", actor=boss, effective_at=local(2026, 10, 5))
+    page = signed_in(browser, live_server, "programadmin", locale)
+    page.goto(f"{live_server.url}/admin/membership/settlementrun/settle/")
+    page.fill("#id_month", "2026-10")
+    page.click("input[name=preview]")
+    page.wait_for_selector("#preview-up")
+    assert page.inner_text("#preview-up") == "1" and not SettlementRun.objects.exists()
+    shot(page, f"settlement-confirmation-{locale}")
+    celery_app.conf.task_always_eager = True  # the workers' task, run in the server for the test
+    try:
+        page.click("input[name=run]")
+        page.wait_for_selector(".messagelist")
+    finally:
+        celery_app.conf.task_always_eager = False
+    run = SettlementRun.objects.get()
+    assert (run.month, run.status, run.members_up, run.started_by) == (date(2026, 10, 1), "done", 1, boss)
+    shot(page, f"settlement-started-{locale}")
+
+
+def test_an_export_reopened_in_a_spreadsheet_runs_no_formula(browser, live_server, staff, tmp_path):
+    import openpyxl
+
+    staff("viewer", "Viewer")
+    MemberFactory(member_id="=HYPERLINK(\"http://x\")", name="=cmd|'/C calc'!A0", phone="+86 139 0000 0001")
+    page = signed_in(browser, live_server, "viewer")
+    page.goto(f"{live_server.url}/admin/membership/member/export/")
+    page.select_option("#id_format", label="xlsx")
+    with page.expect_download() as download:
+        page.click("input[type=submit]")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    shot(page, "export-members")
+    sheet = openpyxl.load_workbook(path).active
+    cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row if cell.value is not None]
+    assert cells and all(cell.data_type != "f" for cell in cells)  # no formula anywhere
+    values = {cell.value for cell in cells}
+    assert "'=cmd|'/C calc'!A0" in values and "'=HYPERLINK(\"http://x\")" in values

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, connection
 
-from .conflicts import ConflictsExhausted
+from .conflicts import ConflictsExhausted, first_line
 from .csvio import FieldError, FileError
 
 
@@ -83,8 +83,7 @@ class ContractCommand(BaseCommand):
             except DatabaseError:
                 tables = None
             if tables is None or isinstance(exc, InterfaceError):
-                first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-                raise CommandError(f"the database stopped answering ({first}); {AGAIN}", returncode=1) from None
+                raise CommandError(f"the database stopped answering ({first_line(exc)}); {AGAIN}", returncode=1) from None
             if "membership_program" not in tables:
                 raise CommandError(
                     f"the database {connection.settings_dict['NAME']} has no tables yet: run `python manage.py migrate` first."

@@ -16,6 +16,11 @@ CONFLICTS = {"40P01": "a deadlock", "40001": "a serialization failure"}
 PAUSES = (0.05, 0.25, 1.0)  # seconds before the second, third and fourth attempt
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error's message (the rest is context for developers)."""
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 class ConflictsExhausted(DatabaseError):
     """A transaction lost to other transactions on every attempt; ``str()`` is a sentence."""
 

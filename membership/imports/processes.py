@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
 
-from common.conflicts import ConflictsExhausted, conflicts_retry
+from common.conflicts import ConflictsExhausted, conflicts_retry, first_line
 
 from ..services import Rejection
 from .reading import ImportKind
@@ -142,5 +142,4 @@ def database_failure(exc: BaseException) -> str:
     """A sentence for a database failure that is nobody's input: what failed, and what to do."""
     if isinstance(exc, ConflictsExhausted):
         return str(exc)
-    first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-    return f"the database stopped answering ({first})"
+    return f"the database stopped answering ({first_line(exc)})"

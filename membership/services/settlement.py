@@ -21,7 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from common.bulk import new_row, rows_insert, rows_update
-from common.conflicts import ConflictsExhausted, conflicts_retry
+from common.conflicts import ConflictsExhausted, conflicts_retry, first_line
 from common.queueing import task_send
 from common.roles import permission_require
 from common.schedules import periodic_task_sync
@@ -157,7 +157,7 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         return conflicts_retry(lambda: _chunk_settle(chunk_id, worker), what=f"chunk {chunk_id} of the settlement")
     except DatabaseError as exc:
         run = SettlementChunk.objects.filter(pk=chunk_id).values_list("run__month", flat=True)
-        text = str(exc) if isinstance(exc, ConflictsExhausted) else f"chunk {chunk_id} of the settlement failed on the database ({_first_line(exc)})"
+        text = str(exc) if isinstance(exc, ConflictsExhausted) else f"chunk {chunk_id} of the settlement failed on the database ({first_line(exc)})"
         try:
             month = run.first()
             text = f"{text}; the chunks settled so far stay settled: running the settlement of {month:%Y-%m} again settles the rest."
@@ -167,10 +167,6 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
         except DatabaseError:
             text = f"{text}; the chunks settled so far stay settled: running the settlement of the month again settles the rest."
         raise SettlementFailed(text) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
 def _chunk_settle(chunk_id: int, worker: str) -> bool:

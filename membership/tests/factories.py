@@ -22,6 +22,15 @@ def local(*args) -> datetime:
     return datetime(*args, tzinfo=SHANGHAI)
 
 
+def database_url() -> str:
+    """The URL of the database this test runs on, for the commands and workers it starts in processes of their own."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def order(order_id, member, paid_at, status="completed", goods="0", discount="0", shipping="0", refunded="0", category=""):
     return OrderFacts(
         order_id=order_id,

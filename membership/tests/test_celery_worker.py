@@ -16,7 +16,7 @@ from django.db import connection
 from membership.models import LevelChange, SettlementChunk, SettlementRun
 from membership.services import growth_adjust
 from membership.tasks import settle_month
-from membership.tests.factories import MemberFactory, local
+from membership.tests.factories import MemberFactory, database_url, local
 
 
 def broker_reachable() -> bool:
@@ -34,11 +34,10 @@ pytestmark = [
 
 
 def start_worker(queue, name, media_root):
-    db = connection.settings_dict
     env = {
         **os.environ,
         "MEDIA_ROOT": str(media_root),
-        "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "SETTLEMENT_CATCH_UP_ON_START": "false",
     }

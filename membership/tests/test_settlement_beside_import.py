@@ -29,7 +29,7 @@ from membership.services import (
     settlement_run_execute,
     settlement_run_start,
 )
-from membership.tests.factories import local
+from membership.tests.factories import database_url, local
 from points.selectors import points_reconcile
 
 from .commands.test_contract_commands import ORDER_HEADER, write
@@ -63,8 +63,7 @@ def test_a_settlement_and_a_parallel_import_of_the_same_members_both_finish(prog
         f"D{n:06d},S{n % 3000:05d},2026-11-{1 + n % 28:02d} 10:00:00,completed,{100 + n % 50}.00,0,0,0,food,shop1" for n in range(12000)
     ]
     path = write(tmp_path / "orders.csv", "\n".join([ORDER_HEADER, *rows]) + "\n")
-    db = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    env = {**os.environ, "DATABASE_URL": database_url()}
     settle = subprocess.Popen(
         [sys.executable, "manage.py", "settle", "2026-10", "--chunk-size", "100"], cwd=Path(settings.BASE_DIR), env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -158,8 +157,7 @@ def test_a_chunk_that_keeps_losing_fails_the_run_with_a_sentence_and_a_rerun_set
 
 def test_a_settlement_whose_database_connection_is_cut_says_so_in_a_sentence_and_a_rerun_finishes(program):
     members_with_growth(program, 3000)
-    db = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    env = {**os.environ, "DATABASE_URL": database_url()}
     settle = subprocess.Popen(
         [sys.executable, "manage.py", "settle", "2026-10", "--chunk-size", "20"], cwd=Path(settings.BASE_DIR), env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

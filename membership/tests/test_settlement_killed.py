@@ -16,7 +16,7 @@ from django.db import connection
 
 from membership.services import OpeningBalance, opening_balances_book_batch
 from membership.models import LevelChange, Member, SettlementChunk, SettlementRun
-from membership.tests.factories import local
+from membership.tests.factories import database_url, local
 from points.models import PointsEntry, PointsLot
 from points.selectors import points_reconcile
 
@@ -32,8 +32,7 @@ def test_a_killed_settlement_is_finished_by_running_it_again(transactional_db, p
         ],
         program=program,
     )
-    db = connection.settings_dict
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    env = {**os.environ, "DATABASE_URL": database_url()}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "settle", "2026-09", "--chunk-size", "20"], cwd=Path(settings.BASE_DIR), env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -40,6 +40,7 @@ from mall.tests.factories import item
 from membership.models import EarningRule, GrowthEntry, LevelChange, Member, Order, SettlementRun
 from membership.rules import OrderFacts, strategy_for
 from membership.selectors import order_credits_reconcile
+from membership.tests.factories import database_url
 from points.models import PointsAccount
 from points.selectors import points_reconcile
 from riskcontrol.models import ManualAdjustment
@@ -179,9 +180,8 @@ def test_imports_settlements_bookings_spends_and_kills_at_once_lose_nothing_and_
     _, key = api_key_create(name="soak", scopes=["ingest"], actor=None)
     mall_item = item(program, code="soak-item", prices={code: 10 for code in ("V0", "V1", "V2", "V3", "V4")})
     soak = Soak(int(os.environ.get("SOAK_SEED", "2026")), tmp_path)
-    db = connection.settings_dict
     env = {**os.environ, "SCRATCH_DIR": str(tmp_path / "scratch"),
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"}
+           "DATABASE_URL": database_url()}
 
     threads = [
         threading.Thread(target=soak.api_orders, args=(key,), name="api"),

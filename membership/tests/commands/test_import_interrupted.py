@@ -16,6 +16,7 @@ from django.db import connection
 from common.exclusive import file_exclusive
 from membership.models import Member, Order
 from membership.selectors import order_credits_reconcile
+from membership.tests.factories import database_url
 from points.selectors import points_reconcile
 
 from .test_contract_commands import ORDER_HEADER, run, write
@@ -86,10 +87,9 @@ def other_sessions():
 def test_a_stopped_import_leaves_no_booking_process_and_no_scratch_file(program, tmp_path, scratch, how):
     Member.objects.bulk_create(Member(member_id=f"M{n:04d}") for n in range(2000))
     path = orders_file(tmp_path)
-    db = connection.settings_dict
     env = {
         **os.environ, "SCRATCH_DIR": str(scratch.parent),
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
     }
     parent = subprocess.Popen(
         [sys.executable, "manage.py", "import_orders", path, "--workers", "2", "--batch-size", "500"],

@@ -36,7 +36,7 @@ class ApiKey(models.Model):
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, help_text=_("The start of the key, to recognise it by."))
-    digest = models.CharField(max_length=64, editable=False)
+    digest = models.CharField(_("key digest"), max_length=64, editable=False)
     scopes = models.JSONField(_("scopes"), default=list)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_key", verbose_name=_("acts as"),
@@ -72,10 +72,10 @@ class ApiKey(models.Model):
 class IdempotentResponse(models.Model):
     key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="+", verbose_name=_("API key"))
     idempotency_key = models.CharField(_("idempotency key"), max_length=100)
-    request_digest = models.CharField(max_length=64, help_text=_("SHA-256 of the method, the path and the body."))
-    status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    request_digest = models.CharField(_("request digest"), max_length=64, help_text=_("SHA-256 of the method, the path and the body."))
+    status_code = models.PositiveSmallIntegerField(_("status code"))
+    body = models.JSONField(_("body"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("idempotent response")

@@ -46,7 +46,7 @@ def scopes_parse(text: str) -> list[str]:
 def api_key_create(*, name: str, scopes: list[str], actor, rate_per_minute: int | None = None) -> tuple[ApiKey, str]:
     """Make a key named ``name`` with ``scopes``; returns the key's row and the key itself, which is
     not stored anywhere and cannot be shown again."""
-    permission_require(actor, "api.add_apikey", "make API keys")
+    permission_require(actor, "api.add_apikey", _("make API keys"))
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": _("give the key a name (the system that will use it)")})
@@ -76,7 +76,7 @@ def api_key_create(*, name: str, scopes: list[str], actor, rate_per_minute: int 
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, actor, reason: str = "") -> ApiKey:
     """Revoke a key: its requests are refused from now on (401). Revoking twice changes nothing."""
-    permission_require(actor, "api.change_apikey", "revoke API keys")
+    permission_require(actor, "api.change_apikey", _("revoke API keys"))
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
         return api_key

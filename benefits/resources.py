@@ -2,6 +2,7 @@
 program and the level named by their codes; rows are matched by program and benefit code."""
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 
 from membership.models import Level, Program
@@ -17,11 +18,11 @@ class LevelCodeWidget(widgets.ForeignKeyWidget):
 
     def clean(self, value, row=None, **kwargs):
         if not value:
-            raise ValueError("min_level is required")
+            raise ValueError(_("min_level is required"))
         program = Program.objects.filter(code=(row or {}).get("program")).first()
         level = Level.objects.filter(program=program, code=str(value).strip()).first()
         if level is None:
-            raise ValueError(f"program {(row or {}).get('program')!r} has no level {value!r}")
+            raise ValueError(_("program %(program)s has no level %(level)s") % {"program": repr((row or {}).get("program")), "level": repr(value)})
         return level
 
 
@@ -43,4 +44,4 @@ class BenefitResource(resources.ModelResource):
 
     def before_save_instance(self, instance, row, **kwargs):
         if instance.min_level_id and instance.program_id and instance.min_level.program_id != instance.program_id:
-            raise ValidationError({"min_level": "the level must belong to the benefit's program"})
+            raise ValidationError({"min_level": _("the level must belong to the benefit's program")})

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from common.roles import permission_require
 from common.schedules import daily_at, periodic_task_sync
@@ -109,7 +110,7 @@ def benefit_grant(
     the benefit are credited with source ``benefit``.
     """
     if actor is not None:
-        permission_require(actor, "benefits.add_benefitgrant", "grant benefits")
+        permission_require(actor, "benefits.add_benefitgrant", _("grant benefits"))
     at = at or timezone.now()
     Member.objects.select_for_update().filter(pk=member.pk).first()
     existing = BenefitGrant.objects.filter(member=member, benefit=benefit, period=period).first()
@@ -408,7 +409,7 @@ def benefit_grants_expire(*, at: datetime | None = None) -> int:
     )
 
 
-DAILY_TASK_NAME = "Daily benefits"
+DAILY_TASK_NAME = gettext_noop("Daily benefits")  # the schedule's key; the console shows its translation
 
 
 def benefits_schedule_sync(*, program: Program) -> int:

@@ -11,12 +11,10 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, connection
+from django.utils.translation import gettext as _
 
 from .conflicts import ConflictsExhausted, first_line
 from .csvio import FieldError, FileError
-
-
-AGAIN = "what was committed before stays, and running the same command again goes on from there."
 
 
 def validation_text(exc: ValidationError) -> str:
@@ -35,7 +33,7 @@ def error_field(exc) -> str:
 
 def positive(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+        raise argparse.ArgumentTypeError(_("%(value)s is not a whole number of 1 or more") % {"value": repr(text)})
     return int(text)
 
 
@@ -77,16 +75,23 @@ class ContractCommand(BaseCommand):
             raise CommandError(text, returncode=2 if isinstance(exc, FileError) else 1) from None
         except DatabaseError as exc:
             if isinstance(exc, ConflictsExhausted):
-                raise CommandError(f"{exc}; {AGAIN}", returncode=1) from None
+                raise CommandError(
+                    _("%(error)s; what was committed before stays, and running the same command again goes on from there.") % {"error": exc},
+                    returncode=1,
+                ) from None
             try:
                 tables = connection.introspection.table_names()
             except DatabaseError:
                 tables = None
             if tables is None or isinstance(exc, InterfaceError):
-                raise CommandError(f"the database stopped answering ({first_line(exc)}); {AGAIN}", returncode=1) from None
+                raise CommandError(
+                    _("the database stopped answering (%(error)s); what was committed before stays, and running the same command again goes on from there.")
+                    % {"error": first_line(exc)},
+                    returncode=1,
+                ) from None
             if "membership_program" not in tables:
                 raise CommandError(
-                    f"the database {connection.settings_dict['NAME']} has no tables yet: run `python manage.py migrate` first."
+                    _("the database %(name)s has no tables yet: run `python manage.py migrate` first.") % {"name": connection.settings_dict["NAME"]}
                 ) from None
             raise
 
@@ -131,18 +136,19 @@ class ImportCommand(ContractCommand):
         def on_progress(phase, done, total):
             rate = done / max(time.monotonic() - started, 1e-6)
             if phase == "read":
-                self.progress(f"{done} rows read ({rate:,.0f} rows/s)")
+                self.progress(_("%(done)s rows read (%(rate)s rows/s)") % {"done": done, "rate": f"{rate:,.0f}"})
             else:
-                self.progress(f"{done}/{total} rows {'checked' if dry_run else 'booked'} ({rate:,.0f} rows/s)   ")
+                line = _("%(done)s/%(total)s rows checked (%(rate)s rows/s)") if dry_run else _("%(done)s/%(total)s rows booked (%(rate)s rows/s)")
+                self.progress(line % {"done": done, "total": total, "rate": f"{rate:,.0f}"} + "   ")
 
         with signals_end_cleanly():
             report = service(path=path, dry_run=dry_run, on_error=on_error, on_progress=on_progress, **arguments)
         if sys.stderr.isatty():
             self.stderr.write("")
         if shown > self.SHOWN_ERRORS:
-            self.stderr.write(f"… and {shown - self.SHOWN_ERRORS} more rejected row(s)")
+            self.stderr.write(_("… and %(n)s more rejected row(s)") % {"n": shown - self.SHOWN_ERRORS})
         if report.rejected_path:
-            self.stderr.write(f"rejected rows written to {report.rejected_path}")
+            self.stderr.write(_("rejected rows written to %(path)s") % {"path": report.rejected_path})
         self.stdout.write(report.summary())
         if report.counts["rejected"]:
-            raise CommandError(f"{report.counts['rejected']} row(s) of {path} rejected")
+            raise CommandError(_("%(n)s row(s) of %(path)s rejected") % {"n": report.counts["rejected"], "path": path})

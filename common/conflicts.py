@@ -9,10 +9,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 T = TypeVar("T")
 
-CONFLICTS = {"40P01": "a deadlock", "40001": "a serialization failure"}
+CONFLICTS = {"40P01": gettext_noop("a deadlock"), "40001": gettext_noop("a serialization failure")}  # translated where said
 PAUSES = (0.05, 0.25, 1.0)  # seconds before the second, third and fourth attempt
 
 
@@ -39,7 +41,6 @@ def conflicts_retry(work: Callable[[], T], *, what: str, pauses: tuple[float, ..
     conflict with another transaction, run it again after each of ``pauses``; then give up with
     ``ConflictsExhausted``, a sentence naming ``what`` and the conflict (``pauses``: ``PAUSES``)."""
     pauses = PAUSES if pauses is None else pauses
-    times = "once" if not pauses else f"{len(pauses) + 1} times in a row"
     for pause in (*pauses, None):
         try:
             return work()
@@ -48,7 +49,10 @@ def conflicts_retry(work: Callable[[], T], *, what: str, pauses: tuple[float, ..
             if conflict is None:
                 raise
             if pause is None:
-                raise ConflictsExhausted(
-                    f"{what} lost to other work on the database {times} ({conflict}) and was rolled back"
-                ) from exc
+                sentence = (
+                    _("%(what)s lost to other work on the database %(n)s times in a row (%(conflict)s) and was rolled back")
+                    if pauses
+                    else _("%(what)s lost to other work on the database once (%(conflict)s) and was rolled back")
+                )
+                raise ConflictsExhausted(sentence % {"what": what, "n": len(pauses) + 1, "conflict": _(conflict)}) from exc
         time.sleep(pause * random.uniform(0.5, 1.5))

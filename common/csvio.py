@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from .spreadsheets import row_safe
 
@@ -34,7 +35,7 @@ def encoding_name(name: str) -> str:
     try:
         codecs.lookup(name)
     except LookupError:
-        raise FileError(f"unknown encoding {name!r} (use utf-8 or gb18030)") from None
+        raise FileError(_("unknown encoding %(name)s (use utf-8 or gb18030)") % {"name": repr(name)}) from None
     return ENCODINGS.get(name.lower(), name)
 
 
@@ -49,24 +50,28 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
     """Yield ``Row``s of a CSV file, checking its header first. Raises ``FileError`` naming the file."""
     path = Path(path)
     if not path.exists():
-        raise FileError(f"{path}: no such file")
+        raise FileError(_("%(path)s: no such file") % {"path": path})
     codec = encoding_name(encoding)
     try:
         handle = open(path, "rb")
     except OSError as exc:
-        raise FileError(f"{path}: cannot be opened ({exc.strerror})") from None
+        raise FileError(_("%(path)s: cannot be opened (%(reason)s)") % {"path": path, "reason": exc.strerror}) from None
     with handle:
         reader = csv.reader(_decoded_lines(handle, path, codec, encoding), strict=True)
         header = next(reader, None)
         if not header:
-            raise FileError(f"{path}: the file is empty; expected a header row with {', '.join(required)}")
+            raise FileError(_("%(path)s: the file is empty; expected a header row with %(columns)s") % {"path": path, "columns": ", ".join(required)})
         columns = [h.strip().lstrip("\ufeff").lower() for h in header]
         missing = [c for c in required if c not in columns]
         if missing:
-            raise FileError(f"{path}: row 1: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+            message = (
+                _("%(path)s: row 1: missing required columns %(columns)s") if len(missing) > 1
+                else _("%(path)s: row 1: missing required column %(columns)s")
+            )
+            raise FileError(message % {"path": path, "columns": ", ".join(missing)})
         dupes = {c for c in columns if c and columns.count(c) > 1}
         if dupes:
-            raise FileError(f"{path}: row 1: column {', '.join(sorted(dupes))} appears more than once")
+            raise FileError(_("%(path)s: row 1: column %(columns)s appears more than once") % {"path": path, "columns": ", ".join(sorted(dupes))})
         number = 1
         while True:
             try:
@@ -76,10 +81,10 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
             except csv.Error as exc:
                 if "unexpected end of data" in str(exc):
                     raise FileError(
-                        f"{path}: row {number + 1}: a quoted value opened in this row is never closed (a \" is missing), "
-                        "so every row after it would be read into that one value: close the quote and import the file again"
+                        _("%(path)s: row %(row)s: a quoted value opened in this row is never closed (a \" is missing), so every row after it would be read into that one value: close the quote and import the file again")
+                        % {"path": path, "row": number + 1}
                     ) from None
-                raise FileError(f"{path}: row {number + 1}: the CSV is malformed here ({exc})") from None
+                raise FileError(_("%(path)s: row %(row)s: the CSV is malformed here (%(error)s)") % {"path": path, "row": number + 1, "error": exc}) from None
             number += 1
             if not any(cell.strip() for cell in raw):
                 continue
@@ -92,16 +97,22 @@ def _decoded_lines(handle, path, codec: str, encoding: str):
     for number, raw in enumerate(handle, 1):
         if number == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise FileError(
-                f"{path}: the file is UTF-16 text (what Excel's \"Unicode text\" writes), not CSV in UTF-8 or GB18030: "
-                "save it from Excel as \"CSV UTF-8 (comma delimited)\" and import that"
+                _("%(path)s: the file is UTF-16 text (what Excel's \"Unicode text\" writes), not CSV in UTF-8 or GB18030: save it from Excel as \"CSV UTF-8 (comma delimited)\" and import that")
+                % {"path": path}
             )
         if b"\x00" in raw:
-            raise FileError(f"{path}: row {number}: this is not a text file (it holds NUL bytes); save it from Excel as CSV")
+            raise FileError(
+                _("%(path)s: row %(row)s: this is not a text file (it holds NUL bytes); save it from Excel as CSV") % {"path": path, "row": number}
+            )
         try:
             yield raw.decode(codec if number == 1 else codec.replace("utf-8-sig", "utf-8"))
         except UnicodeDecodeError:
-            hint = "; for Excel files in Chinese try --encoding gb18030" if codec != "gb18030" else ""
-            raise FileError(f"{path}: row {number}: the text is not valid {encoding}{hint}") from None
+            message = (
+                _("%(path)s: row %(row)s: the text is not valid %(encoding)s; for Excel files in Chinese try --encoding gb18030")
+                if codec != "gb18030"
+                else _("%(path)s: row %(row)s: the text is not valid %(encoding)s")
+            )
+            raise FileError(message % {"path": path, "row": number, "encoding": encoding}) from None
 
 
 def write_rejected(path: str | Path, header: list[str], rejected: list[tuple[list[str], str]], encoding: str = "utf-8") -> Path:
@@ -131,23 +142,25 @@ def parse_amount(value: str, field: str, *, required: bool = False) -> Decimal:
     value = (value or "").replace(",", "").strip()
     if not value:
         if required:
-            raise FieldError(field, f"{field} is required")
+            raise FieldError(field, _("%(field)s is required") % {"field": field})
         return Decimal("0")
     if not AMOUNT.match(value):
         try:
             number = Decimal(value)
         except InvalidOperation:
-            raise FieldError(field, f"{field} {value!r} is not an amount in yuan") from None
+            raise FieldError(field, _("%(field)s %(value)s is not an amount in yuan") % {"field": field, "value": repr(value)}) from None
         if not number.is_finite():
-            raise FieldError(field, f"{field} {value!r} is not a number: give an amount in yuan, such as 128.50")
+            raise FieldError(field, _("%(field)s %(value)s is not a number: give an amount in yuan, such as 128.50") % {"field": field, "value": repr(value)})
         if "e" in value.lower():
-            raise FieldError(field, f"{field} {value!r} is written with an exponent: write the amount in digits, such as 128.50")
+            raise FieldError(
+                field, _("%(field)s %(value)s is written with an exponent: write the amount in digits, such as 128.50") % {"field": field, "value": repr(value)}
+            )
         if re.fullmatch(r"[+-]?[0-9]+\.[0-9]{3,}", value):
-            raise FieldError(field, f"{field} {value!r} has more than 2 decimals")
-        raise FieldError(field, f"{field} {value!r} is not an amount in yuan")
+            raise FieldError(field, _("%(field)s %(value)s has more than 2 decimals") % {"field": field, "value": repr(value)})
+        raise FieldError(field, _("%(field)s %(value)s is not an amount in yuan") % {"field": field, "value": repr(value)})
     amount = Decimal(value)
     if amount < 0:
-        raise FieldError(field, f"{field} {value} is negative")
+        raise FieldError(field, _("%(field)s %(value)s is negative") % {"field": field, "value": value})
     return amount
 
 
@@ -159,11 +172,11 @@ def parse_whole(value: str, field: str, *, maximum: int, negative: bool = False)
         return None
     digits = text[1:] if negative and text[:1] in "+-" else text
     if not WHOLE.match(digits):
-        kind = "a whole number" if negative else "a whole number of 0 or more"
-        raise FieldError(field, f"{field} {value!r} is not {kind}")
+        message = _("%(field)s %(value)s is not a whole number") if negative else _("%(field)s %(value)s is not a whole number of 0 or more")
+        raise FieldError(field, message % {"field": field, "value": repr(value)})
     number = int(text)
     if abs(number) > maximum:
-        raise FieldError(field, f"{field} {number:,} is too large: at most {maximum:,}")
+        raise FieldError(field, _("%(field)s %(number)s is too large: at most %(maximum)s") % {"field": field, "number": f"{number:,}", "maximum": f"{maximum:,}"})
     return number
 
 
@@ -175,7 +188,7 @@ def parse_flag(value: str, field: str) -> bool:
     """A yes/no column: empty, 0, false, no, 否 are no; 1, true, yes, 是 are yes."""
     text = (value or "").strip().lower()
     if text not in FLAGS:
-        raise FieldError(field, f"{field} {value!r} is not yes or no (use 1 or 0)")
+        raise FieldError(field, _("%(field)s %(value)s is not yes or no (use 1 or 0)") % {"field": field, "value": repr(value)})
     return FLAGS[text]
 
 
@@ -184,7 +197,7 @@ def parse_when(value: str, field: str, *, required: bool = False) -> datetime | 
     value = (value or "").strip()
     if not value:
         if required:
-            raise FieldError(field, f"{field} is required")
+            raise FieldError(field, _("%(field)s is required") % {"field": field})
         return None
     try:
         parsed = parse_datetime(value.replace("/", "-"))
@@ -194,7 +207,9 @@ def parse_when(value: str, field: str, *, required: bool = False) -> datetime | 
     except ValueError:
         parsed = None
     if parsed is None:
-        raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date or time (e.g. 2026-11-22 10:30:00)")
+        raise FieldError(
+            field, _("%(field)s %(value)s is not an ISO 8601 date or time (e.g. 2026-11-22 10:30:00)") % {"field": field, "value": repr(value)}
+        )
     _in_years(parsed, value, field)
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
@@ -210,14 +225,16 @@ def parse_day(value: str, field: str) -> date | None:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise FieldError(field, f"{field} {value!r} is not an ISO 8601 date (e.g. 1990-05-17)")
+        raise FieldError(field, _("%(field)s %(value)s is not an ISO 8601 date (e.g. 1990-05-17)") % {"field": field, "value": repr(value)})
     _in_years(parsed, value, field)
     return parsed
 
 
 def _in_years(parsed: date, value: str, field: str) -> None:
     if not YEARS[0] <= parsed.year <= YEARS[1]:
-        raise FieldError(field, f"{field} {value} is outside the years {YEARS[0]} to {YEARS[1]}")
+        raise FieldError(
+            field, _("%(field)s %(value)s is outside the years %(first)s to %(last)s") % {"field": field, "value": value, "first": YEARS[0], "last": YEARS[1]}
+        )
 
 
 def detect_encoding(path: str | Path) -> str:
@@ -241,7 +258,7 @@ def xlsx_to_csv(source: str | Path, target: str | Path) -> None:
     try:
         workbook = load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for files that are not workbooks
-        raise FileError(f"{Path(source).name}: not an Excel workbook ({exc.__class__.__name__})") from None
+        raise FileError(_("%(name)s: not an Excel workbook (%(error)s)") % {"name": Path(source).name, "error": exc.__class__.__name__}) from None
     try:
         sheet = workbook.worksheets[0]
         with open(target, "w", newline="", encoding="utf-8") as handle:

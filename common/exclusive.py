@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connection, connections
+from django.utils.translation import gettext as _
 
 from .csvio import FileError
 from .scratch import scratch_root
@@ -31,19 +32,20 @@ def file_key(path: str | Path, what: str) -> int:
 
 
 @contextmanager
-def file_exclusive(path: str | Path, *, what: str, label: str) -> Iterator[None]:
+def file_exclusive(path: str | Path, *, what: str, label: str, shown: str | None = None) -> Iterator[None]:
     """Hold the import of ``path`` (of kind ``what``) to this process while the block runs, or
     raise ``FileBusy``. On PostgreSQL a session advisory lock of a connection of its own (the
     imports of every machine share the database; booking processes may close the main
-    connection); on SQLite, whose imports run on one machine, a lock file."""
+    connection); on SQLite, whose imports run on one machine, a lock file. ``shown`` is how the
+    refusal names ``what`` in the active language (``what`` itself, which keys the lock, never changes)."""
     try:
         key = file_key(path, what)
     except OSError:  # not readable: the import says so, in its own words
         yield
         return
     busy = FileBusy(
-        f"{label} is being imported already: another import of the same {what} is running. "
-        "Wait until it has finished; running the file again then books only what is not booked yet."
+        _("%(label)s is being imported already: another import of the same %(what)s is running. Wait until it has finished; running the file again then books only what is not booked yet.")
+        % {"label": label, "what": shown or what}
     )
     if connection.vendor == "postgresql":
         holder = connections.create_connection("default")

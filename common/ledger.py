@@ -14,6 +14,7 @@ produced an entry and what an entry corrects, and takes its indexes from ``ledge
 from django.conf import settings
 from django.db import migrations, models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -23,13 +24,13 @@ class LedgerImmutableError(Exception):
 
 class LedgerQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise LedgerImmutableError(f"{self.model._meta.verbose_name} rows are insert-only and cannot be updated.")
+        raise LedgerImmutableError(gettext("%(model)s rows are insert-only and cannot be updated.") % {"model": self.model._meta.verbose_name})
 
     def delete(self):
-        raise LedgerImmutableError(f"{self.model._meta.verbose_name} rows are insert-only and cannot be deleted.")
+        raise LedgerImmutableError(gettext("%(model)s rows are insert-only and cannot be deleted.") % {"model": self.model._meta.verbose_name})
 
     def bulk_update(self, objs, fields, batch_size=None):
-        raise LedgerImmutableError(f"{self.model._meta.verbose_name} rows are insert-only and cannot be updated.")
+        raise LedgerImmutableError(gettext("%(model)s rows are insert-only and cannot be updated.") % {"model": self.model._meta.verbose_name})
 
     _update = update
 
@@ -42,12 +43,12 @@ class LedgerModel(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise LedgerImmutableError(f"{self._meta.verbose_name} rows are insert-only and cannot be updated.")
+            raise LedgerImmutableError(gettext("%(model)s rows are insert-only and cannot be updated.") % {"model": self._meta.verbose_name})
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise LedgerImmutableError(f"{self._meta.verbose_name} rows are insert-only and cannot be deleted.")
+        raise LedgerImmutableError(gettext("%(model)s rows are insert-only and cannot be deleted.") % {"model": self._meta.verbose_name})
 
 
 class Source(models.TextChoices):

@@ -6,14 +6,17 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 """
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext, gettext_noop
 
 APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "api", "webhooks", "django_celery_beat")
 
+# The roles by their group names, which stay English in the database; the console shows them
+# translated (``permission_labels.group_label``), hence marked here.
 ROLES = {
     # Reads everything, changes nothing.
-    "Viewer": [],
+    gettext_noop("Viewer"): [],
     # Day-to-day operations: adjustments up to the approval threshold, imports, member profiles.
-    "Operator": [
+    gettext_noop("Operator"): [
         "riskcontrol.add_manualadjustment",
         "membership.add_order",
         "membership.add_member",
@@ -27,12 +30,12 @@ ROLES = {
         "mall.reverse_cashoffset",
     ],
     # Approves (or rejects) adjustments above the threshold that someone else requested.
-    "Approver": [
+    gettext_noop("Approver"): [
         "riskcontrol.approve_manualadjustment",
         "riskcontrol.release_blockedcredit",
     ],
     # The program's configuration, the settlement and its schedule, opening balances.
-    "Program admin": [
+    gettext_noop("Program admin"): [
         "membership.change_program",
         "membership.add_level",
         "membership.change_level",
@@ -120,4 +123,4 @@ def roles_sync(*, group_model, permission_model) -> None:
 def permission_require(actor, permission: str, action: str) -> None:
     """Refuse ``action`` to an actor without ``permission`` (None is the system: commands, schedules)."""
     if actor is not None and not actor.has_perm(permission):
-        raise PermissionDenied(f"{actor.get_username()} may not {action}.")
+        raise PermissionDenied(gettext("%(user)s may not %(action)s.") % {"user": actor.get_username(), "action": action})

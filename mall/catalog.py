@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from common.csvio import FieldError, parse_when, parse_whole
 from common.ledger import ENTRY_MAX
@@ -39,10 +40,12 @@ def mall_item_upsert(*, program: Program, spec: dict) -> str:
     if prices is not None:
         unknown = sorted(set(prices) - set(levels))
         if unknown:
-            raise ValidationError({"prices": f"level {', '.join(unknown)} is not a level of program {program.code} ({', '.join(levels)})"})
+            raise ValidationError({"prices": _("level %(unknown)s is not a level of program %(program)s (%(levels)s)") % {
+                "unknown": ", ".join(unknown), "program": program.code, "levels": ", ".join(levels),
+            }})
         for code, points in prices.items():
             if not isinstance(points, int) or points <= 0:
-                raise ValidationError({"prices": f"the price for {code} must be a whole number of points above 0"})
+                raise ValidationError({"prices": _("the price for %(level)s must be a whole number of points above 0") % {"level": code}})
     item = MallItem.objects.select_for_update().filter(program=program, code=spec["code"]).first()
     outcome = "unchanged"
     if item is None:
@@ -93,7 +96,7 @@ def _prices(text: str) -> dict[str, int] | None:
         if not part.strip():
             continue
         if not sep or not code or not points.isascii() or not points.isdigit() or not 0 < int(points) <= ENTRY_MAX:
-            raise FieldError("prices", f"prices {text!r}: write each as LEVEL:POINTS separated by ';' (e.g. V3:2250;V4:1500)")
+            raise FieldError("prices", _("prices %(value)s: write each as LEVEL:POINTS separated by ';' (e.g. V3:2250;V4:1500)") % {"value": repr(text)})
         prices[code] = int(points)
     return prices
 
@@ -102,7 +105,7 @@ def mall_item_parse(values: dict) -> dict:
     """One CSV row as an item spec; raises ``FieldError`` naming the column at fault."""
     spec = {"code": values["code"], "name": values.get("name", ""), "kind": values.get("kind", "").lower()}
     if spec["kind"] not in MallItem.Kind.values:
-        raise FieldError("kind", f"kind {values.get('kind', '')!r} is not one of {', '.join(MallItem.Kind.values)}")
+        raise FieldError("kind", _("kind %(value)s is not one of %(known)s") % {"value": repr(values.get("kind", "")), "known": ", ".join(MallItem.Kind.values)})
     for name in ("name_en", "description"):
         if name in values:
             spec[name] = values[name]
@@ -112,7 +115,7 @@ def mall_item_parse(values: dict) -> dict:
     if values.get("limit_period"):
         period = values["limit_period"].lower()
         if period not in MallItem.LimitPeriod.values:
-            raise FieldError("limit_period", f"limit_period {period!r} is not one of {', '.join(MallItem.LimitPeriod.values)}")
+            raise FieldError("limit_period", _("limit_period %(value)s is not one of %(known)s") % {"value": repr(period), "known": ", ".join(MallItem.LimitPeriod.values)})
         spec["limit_period"] = period
     for name in ("available_from", "available_until"):
         if name in values:
@@ -120,7 +123,7 @@ def mall_item_parse(values: dict) -> dict:
     if values.get("is_active"):
         flag = values["is_active"].lower()
         if flag not in ("1", "0", "true", "false", "yes", "no"):
-            raise FieldError("is_active", f"is_active {flag!r} is not true or false")
+            raise FieldError("is_active", _("is_active %(value)s is not true or false") % {"value": repr(flag)})
         spec["is_active"] = flag in ("1", "true", "yes")
     prices = _prices(values.get("prices", ""))
     if prices is not None:

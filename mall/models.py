@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from common.names import NamedInTwoLanguages
 from membership.models import Level, Member, Program
@@ -120,7 +121,7 @@ class Redemption(models.Model):
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
         ordering = ["-redeemed_at"]
-        permissions = [("cancel_redemption", "Can cancel redemptions")]
+        permissions = [("cancel_redemption", gettext_noop("Can cancel redemptions"))]
         indexes = [models.Index(fields=["member", "item", "redeemed_at"], name="redemption_member_item_idx")]
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="redemption_quantity_positive", violation_error_message=_("A redemption is of at least 1."))]
 
@@ -299,7 +300,7 @@ class CashOffset(models.Model):
         verbose_name = _("cash offset")
         verbose_name_plural = _("cash offsets")
         ordering = ["-applied_at"]
-        permissions = [("reverse_cashoffset", "Can reverse cash offsets")]
+        permissions = [("reverse_cashoffset", gettext_noop("Can reverse cash offsets"))]
         indexes = [models.Index(fields=["member", "applied_at"], name="offset_member_idx")]
 
     def __str__(self):

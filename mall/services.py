@@ -143,7 +143,7 @@ def redemption_cancel(*, redemption: Redemption, actor, reason: str, at: datetim
     """Cancel a redemption: its points go back to the lots they came from, its units back to stock.
 
     Cancelling a cancelled redemption changes nothing."""
-    permission_require(actor, "mall.cancel_redemption", "cancel redemptions")
+    permission_require(actor, "mall.cancel_redemption", _("cancel redemptions"))
     at = at or timezone.now()
     points_account_lock(member=redemption.member)
     item = MallItem.objects.select_for_update().get(pk=redemption.item_id)
@@ -285,7 +285,7 @@ def offset_apply(
 @transaction.atomic
 def offset_reverse(*, offset: CashOffset, reason: str, actor=None, at: datetime | None = None) -> CashOffset:
     """The order was refunded: its offset points go back to the lots they came from. Reversing twice changes nothing."""
-    permission_require(actor, "mall.reverse_cashoffset", "reverse cash offsets")
+    permission_require(actor, "mall.reverse_cashoffset", _("reverse cash offsets"))
     at = at or timezone.now()
     points_account_lock(member=offset.member)
     offset = CashOffset.objects.select_for_update().get(pk=offset.pk)

@@ -14,14 +14,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 from django.forms.models import BaseInlineFormSet
 from import_export.admin import ImportExportMixin
 from import_export.results import RowResult
 
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from common.admin import (
     LedgerAdmin,
@@ -32,6 +34,7 @@ from common.admin import (
     UnchangedSavesNothingForm,
     UnchangedTimesKept,
 )
+from common.permission_labels import TranslatedPermissionsMixin, group_label
 from common.spreadsheets import EXPORT_FORMATS
 from common.timeutil import shown
 from points.selectors import points_available_get, points_next_expiry_get
@@ -58,6 +61,8 @@ from .resources import IMPORT_FORMATS, MemberExportResource, MemberImportResourc
 from .selectors import (
     LIFECYCLE_STAGES,
     NoActiveProgram,
+    level_members_q,
+    levels_shown,
     member_level_progress_get,
     member_lifecycle_get,
     member_lifecycle_q,
@@ -294,10 +299,31 @@ class LifecycleFilter(admin.SimpleListFilter):
 
 
 class ActiveProgramLevelFilter(admin.RelatedFieldListFilter):
-    """The levels of the active program, in rank order (not every program's levels mixed)."""
+    """The levels of the active program, in rank order (not every program's levels mixed); a level
+    finds the members who hold it now, those still placed on a former program's level included."""
 
     def field_choices(self, field, request, model_admin):
         return [(level.pk, str(level)) for level in Level.objects.filter(program__is_active=True).order_by("rank")]
+
+    def queryset(self, request, queryset):
+        wanted = str(self.lookup_val[-1]) if self.lookup_val else ""
+        level = Level.objects.filter(pk=int(wanted), program__is_active=True).first() if wanted.isdigit() else None
+        if level is None:
+            return super().queryset(request, queryset)
+        return queryset.filter(level_members_q(level=level))
+
+
+def member_level_column(shown: dict):
+    """The members list's level column: the level each member holds under the active program,
+    from one look-up of the levels per page (``levels_shown``)."""
+
+    def level(member):
+        held = shown.get(member.level_id, shown.get(None))
+        return str(held) if held else "-"
+
+    level.short_description = _("level")
+    level.admin_order_field = "level__rank"
+    return level
 
 
 @admin.register(Member)
@@ -315,6 +341,13 @@ class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdm
 
     def has_delete_permission(self, request, obj=None):
         return False  # a member's ledgers and history keep them; personal data is erased instead
+
+    def get_list_display(self, request):
+        try:
+            shown = levels_shown()
+        except NoActiveProgram:
+            return self.list_display
+        return [member_level_column(shown) if name == "level" else name for name in self.list_display]
 
     @property
     def actions(self):
@@ -385,7 +418,7 @@ class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdm
     list_select_related = ("level",)
     show_full_result_count = False
     readonly_fields = (
-        "level", "level_valid_until", "lifecycle", "last_active_at", "level_progress", "points_summary", "recent_growth", "recent_points",
+        "level_held", "level_valid_until", "lifecycle", "last_active_at", "level_progress", "points_summary", "recent_growth", "recent_points",
         "created_at", "updated_at",
     )
 
@@ -399,6 +432,21 @@ class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdm
             ) % {"phone": member.phone, "n": f"{sharing:,}"})
         extra_context = {**(extra_context or {}), "member_sections": member_sections_render(member=member, request=request) if member else []}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("level"))
+    def level_held(self, obj):
+        """The level under the active program; a level a former program gave says which it was."""
+        if obj.pk is None:
+            return "-"
+        try:
+            held = levels_shown().get(obj.level_id)
+        except NoActiveProgram:
+            return str(obj.level) if obj.level_id else "-"
+        if obj.level_id and held.pk != obj.level_id:
+            return _("%(level)s (placed at %(former)s of program %(program)s before the switch; the next settlement places the member on this program's levels)") % {
+                "level": held, "former": obj.level, "program": obj.level.program.code,
+            }
+        return str(held)
 
     @admin.display(description=_("lifecycle stage"))
     def lifecycle(self, obj):
@@ -688,8 +736,35 @@ class StaffUserChangeForm(UnchangedTimesKept, UserChangeForm):
 
 
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(TranslatedPermissionsMixin, ProtectedDeleteMixin, GroupAdmin):
+    """Roles (groups) with their permissions listed in the console's language."""
+
+    list_display = ("role_name",)
+
+    @admin.display(description=_("name"), ordering="name")
+    def role_name(self, obj):
+        return group_label(obj)
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAdmin(PeriodicTaskAdmin):
+    """The schedules the programs make (the monthly settlement, the daily rules…) named in the
+    console's language; a schedule made by hand keeps its own name."""
+
+    list_display = ("schedule_name", *PeriodicTaskAdmin.list_display[1:])
+
+    @admin.display(description=_("name"), ordering="name")
+    def schedule_name(self, obj):
+        return gettext(obj.name)
 
 
 @admin.register(User)
-class StaffUserAdmin(ProtectedDeleteMixin, UserAdmin):
+class StaffUserAdmin(TranslatedPermissionsMixin, ProtectedDeleteMixin, UserAdmin):
     form = StaffUserChangeForm

@@ -11,6 +11,7 @@ import functools
 from datetime import date
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from common.timeutil import add_months, month_last_day
 
@@ -55,12 +56,12 @@ def settlement_decide(*, levels, current, valid_until: date | None, growth: int,
 def levels_validate(levels: list[tuple[str, int, int]]) -> None:
     """Levels as (code, rank, threshold): the lowest threshold is 0 and thresholds rise strictly with rank."""
     if not levels:
-        raise ValidationError("a program needs at least one level")
+        raise ValidationError(gettext("a program needs at least one level"))
     ordered = sorted(levels, key=lambda level: level[1])
     if ordered[0][2] != 0:
-        raise ValidationError(f"the lowest level {ordered[0][0]} must have threshold 0, not {ordered[0][2]}")
+        raise ValidationError(gettext("the lowest level %(level)s must have threshold 0, not %(threshold)s") % {"level": ordered[0][0], "threshold": ordered[0][2]})
     for (low_code, _, low), (high_code, _, high) in zip(ordered, ordered[1:]):
         if high <= low:
-            raise ValidationError(
-                f"thresholds must rise with rank: {high_code} ({high}) is not above {low_code} ({low})"
-            )
+            raise ValidationError(gettext("thresholds must rise with rank: %(high)s (%(high_threshold)s) is not above %(low)s (%(low_threshold)s)") % {
+                "high": high_code, "high_threshold": high, "low": low_code, "low_threshold": low,
+            })

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from common.ledger import LedgerEntryBase, Source, ledger_indexes
 from common.names import NamedInTwoLanguages
@@ -98,8 +99,8 @@ class Program(models.Model):
         default=100,
         help_text=_("What points are worth in cash (100 = 100 points for 1 yuan): the liability of outstanding points."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("program")
@@ -227,8 +228,8 @@ class Member(models.Model):
     last_active_at = models.DateTimeField(
         _("last active"), null=True, blank=True, db_index=True, help_text=_("When the member last paid an order or did a rewarded behaviour.")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("member")
@@ -245,9 +246,9 @@ class Member(models.Model):
         # The base score counts toward the level as growth does: only a role that may decide
         # levels (Program admin) sets it, by hand or in a member import.
         permissions = [
-            ("change_base_score", "Can set a member's base score"),
-            ("export_personal_data", "Can export everything held on a member"),
-            ("erase_personal_data", "Can erase a member's personal data"),
+            ("change_base_score", gettext_noop("Can set a member's base score")),
+            ("export_personal_data", gettext_noop("Can export everything held on a member")),
+            ("erase_personal_data", gettext_noop("Can erase a member's personal data")),
         ]
 
     def __str__(self):
@@ -303,8 +304,8 @@ class Order(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
         verbose_name=_("booked by"), help_text=_("Who booked the order first: an API key's user, a staff member; empty for the system (imports)."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("order")
@@ -327,10 +328,10 @@ class Order(models.Model):
 class OrderCredit(models.Model):
     """What one rule entitles an order to, and how much of it was credited (the rest was capped)."""
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, db_index=False, related_name="credits")  # the unique (order, rule) serves it
-    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="+")
-    entitlement = models.PositiveIntegerField(default=0)
-    credited = models.IntegerField(default=0)
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT, db_index=False, related_name="credits")  # the unique (order, rule) serves it
+    rule = models.ForeignKey(EarningRule, verbose_name=_("rule"), on_delete=models.PROTECT, related_name="+")
+    entitlement = models.PositiveIntegerField(_("entitlement"), default=0)
+    credited = models.IntegerField(_("credited"), default=0)
     order_capped = models.PositiveIntegerField(
         _("over the per-order cap"), default=0, help_text=_("What the rule's per-order cap kept this order from earning.")
     )
@@ -355,7 +356,7 @@ class MemberEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
         verbose_name=_("recorded by"), help_text=_("An API key's user or a staff member; empty for the system."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("member event")
@@ -399,12 +400,14 @@ class LedgerTotalsMark(models.Model):
     is not passed over.
     """
 
-    ledger = models.CharField(max_length=10)
-    time_zone = models.CharField(max_length=64)
-    last_pk = models.BigIntegerField(default=0)
-    refreshed_at = models.DateTimeField(auto_now=True)
+    ledger = models.CharField(_("ledger"), max_length=10)
+    time_zone = models.CharField(_("time zone"), max_length=64)
+    last_pk = models.BigIntegerField(_("summed up to entry"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("ledger totals mark")
+        verbose_name_plural = _("ledger totals marks")
         constraints = [models.UniqueConstraint(fields=["ledger", "time_zone"], name="ledger_totals_mark_unique")]
 
     def __str__(self):
@@ -414,12 +417,14 @@ class LedgerTotalsMark(models.Model):
 class LedgerMonthTotal(models.Model):
     """A dashboard series' total for a local month, over the ledger's entries up to its mark."""
 
-    series = models.CharField(max_length=20)
-    time_zone = models.CharField(max_length=64)
-    month = models.DateField()
-    amount = models.BigIntegerField(default=0)
+    series = models.CharField(_("series"), max_length=20)
+    time_zone = models.CharField(_("time zone"), max_length=64)
+    month = models.DateField(_("month"))
+    amount = models.BigIntegerField(_("amount"), default=0)
 
     class Meta:
+        verbose_name = _("ledger month total")
+        verbose_name_plural = _("ledger month totals")
         constraints = [models.UniqueConstraint(fields=["series", "time_zone", "month"], name="ledger_month_total_unique")]
 
     def __str__(self):
@@ -457,7 +462,7 @@ class SettlementRun(models.Model):
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("started by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     trigger = models.CharField(_("started through"), max_length=50, default="command")
     error = models.TextField(_("error"), blank=True)
@@ -490,14 +495,14 @@ class LevelChange(models.Model):
 
     # A settlement writes a row for most members at once: the unique (member, run) serves a
     # member's history and (run, to_level) a run's changes by level; no other index.
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, db_index=False, related_name="level_changes")
-    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, db_index=False, related_name="level_changes")
-    from_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
-    to_level = models.ForeignKey(Level, on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
-    valid_until = models.DateField(null=True, blank=True)
-    window_growth = models.BigIntegerField()
-    reason = models.CharField(max_length=10, choices=Reason.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, db_index=False, related_name="level_changes")
+    run = models.ForeignKey(SettlementRun, verbose_name=_("settlement run"), on_delete=models.PROTECT, db_index=False, related_name="level_changes")
+    from_level = models.ForeignKey(Level, verbose_name=_("from level"), on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
+    to_level = models.ForeignKey(Level, verbose_name=_("to level"), on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
+    valid_until = models.DateField(_("valid until"), null=True, blank=True)
+    window_growth = models.BigIntegerField(_("window growth"))
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("level change")
@@ -528,6 +533,10 @@ class ImportJob(models.Model):
         _("book points"), default=True, help_text=_("Orders only: off credits growth only (the previous system paid the points).")
     )
     options = models.JSONField(_("options"), default=dict, blank=True, help_text=_("What the upload asked besides the file."))
+    language = models.CharField(
+        _("language"), max_length=10, blank=True, editable=False,
+        help_text=_("The language of who started the job: the worker writes the rows' reasons and the job's error in it."),
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     rows_total = models.PositiveIntegerField(_("rows to book"), default=0)
     rows_done = models.PositiveIntegerField(_("rows booked"), default=0)
@@ -545,7 +554,7 @@ class ImportJob(models.Model):
         verbose_name = _("import job")
         verbose_name_plural = _("import jobs")
         ordering = ["-created_at"]
-        permissions = [("import_opening_balances", "Can import opening balances from a previous system")]
+        permissions = [("import_opening_balances", gettext_noop("Can import opening balances from a previous system"))]
 
     def __str__(self):
         return f"{self.kind_label}: {self.original_name}"
@@ -567,19 +576,19 @@ class SettlementChunk(models.Model):
         PENDING = "pending", _("Pending")
         DONE = "done", _("Done")
 
-    run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="chunks")
-    first_member = models.BigIntegerField()
-    last_member = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    members_evaluated = models.PositiveIntegerField(default=0)
-    members_up = models.PositiveIntegerField(default=0)
-    members_down = models.PositiveIntegerField(default=0)
-    members_renewed = models.PositiveIntegerField(default=0)
-    lots_expired = models.PositiveIntegerField(default=0)
-    points_expired = models.PositiveBigIntegerField(default=0)
-    benefits_issued = models.PositiveIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    run = models.ForeignKey(SettlementRun, verbose_name=_("settlement run"), on_delete=models.PROTECT, related_name="chunks")
+    first_member = models.BigIntegerField(_("first member"))
+    last_member = models.BigIntegerField(_("last member"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    members_evaluated = models.PositiveIntegerField(_("members evaluated"), default=0)
+    members_up = models.PositiveIntegerField(_("upgraded"), default=0)
+    members_down = models.PositiveIntegerField(_("downgraded"), default=0)
+    members_renewed = models.PositiveIntegerField(_("renewed"), default=0)
+    lots_expired = models.PositiveIntegerField(_("lots expired"), default=0)
+    points_expired = models.PositiveBigIntegerField(_("points expired"), default=0)
+    benefits_issued = models.PositiveIntegerField(_("benefits issued"), default=0)
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("settlement chunk")
@@ -617,13 +626,13 @@ class OutboxEvent(models.Model):
 
     type = models.CharField(_("type"), max_length=50)
     member_ref = models.CharField(_("member id"), max_length=64, blank=True, help_text=_("The member's id on the platform."))
-    key = models.CharField(
+    key = models.CharField(_("key"), 
         max_length=200, null=True, blank=True, editable=False,
         help_text=_("For an event told once (a reminder of a date): the same key is never written twice."),
     )
     occurred_at = models.DateTimeField(_("occurred at"))
     data = models.JSONField(_("data"), default=dict)
-    xid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
+    xid = models.BigIntegerField(_("transaction id"), db_default=CurrentTransactionId(), editable=False)
     created_at = models.DateTimeField(_("written at"), auto_now_add=True)
 
     class Meta:

@@ -10,21 +10,18 @@ from typing import Callable
 
 import tablib
 from django.core.exceptions import ValidationError
-from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export import fields, resources
 from import_export.formats import base_formats
 from import_export.results import Error, RowResult
 
-from django.utils import timezone
-
 from common.csvio import FileError
 from common.scratch import scratch_dir
-from points.models import PointsAccount, PointsLot
 
 from .imports import MEMBER_COLUMNS, ORDER_COLUMNS, ImportReport, import_job_record, members_import, orders_import
-from .models import GrowthEntry, Member, Order
-from .selectors import NoActiveProgram, program_active_get
+from .models import Member, Order
+from .selectors import NoActiveProgram, levels_shown, members_with_totals, points_spendable, program_active_get
 from .services import Rejection
 
 
@@ -102,7 +99,7 @@ class ServiceImportResource(resources.ModelResource):
             values = {str(k or "").strip().lstrip("\ufeff").lower(): ("" if v is None else _text(v)) for k, v in values.items()}
             outcome = outcomes.get(number)
             if isinstance(outcome, Rejection) or outcome is None:
-                message = outcome.message if outcome else "the row was rejected (see the rejected rows)"
+                message = outcome.message if outcome else _("the row was rejected (see the rejected rows)")
                 field = outcome.field if outcome and outcome.field in headers else "__all__"
                 result.append_invalid_row(number, values, ValidationError({field: [message]}))
                 result.totals[RowResult.IMPORT_TYPE_INVALID] += 1
@@ -135,7 +132,7 @@ class OrderImportResource(ServiceImportResource):
         model = Order
         fields = ORDER_COLUMNS
         import_id_fields = ("order_id",)
-        name = "Orders (booked by the program's rules)"
+        name = gettext_lazy("Orders (booked by the program's rules)")
 
 
 class MemberImportResource(ServiceImportResource):
@@ -147,7 +144,7 @@ class MemberImportResource(ServiceImportResource):
         model = Member
         fields = MEMBER_COLUMNS
         import_id_fields = ("member_id",)
-        name = "Members"
+        name = gettext_lazy("Members")
 
 
 class OrderExportResource(resources.ModelResource):
@@ -157,14 +154,14 @@ class OrderExportResource(resources.ModelResource):
         model = Order
         fields = ("order_id", "member_id", "paid_at", "status", "goods_amount", "discount_amount", "shipping_amount", "refunded_amount", "category", "shop_id", "revision")
         export_order = fields
-        name = "Orders"
+        name = gettext_lazy("Orders")
 
     def get_queryset(self):
         return super().get_queryset().select_related("member")
 
 
 class MemberExportResource(resources.ModelResource):
-    level = fields.Field(attribute="level__code", column_name="level")
+    level = fields.Field(column_name="level")
     growth_total = fields.Field(attribute="growth_total", column_name="growth_total")
     points_balance = fields.Field(column_name="points_balance")
 
@@ -172,25 +169,18 @@ class MemberExportResource(resources.ModelResource):
         model = Member
         fields = ("member_id", "name", "phone", "birthday", "joined_at", "status", "level", "level_valid_until", "growth_total", "points_balance")
         export_order = fields
-        name = "Members"
+        name = gettext_lazy("Members")
 
     def filter_export(self, queryset, **kwargs):
         """Lifetime growth and points as ``export_members`` has them, in the same query as the members."""
-        growth = GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
-        balance = PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")
-        lapsed = (
-            PointsLot.objects.filter(member=OuterRef("pk"), remaining__gt=0, expires_at__lte=timezone.now())
-            .order_by()
-            .values("member")
-            .annotate(s=Sum("remaining"))
-            .values("s")
-        )
-        return queryset.select_related("level").annotate(
-            growth_total=Coalesce(Subquery(growth, output_field=IntegerField()), Value(0)),
-            booked_points=Coalesce(Subquery(balance, output_field=IntegerField()), Value(0)),
-            lapsed_points=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
-        )
+        return members_with_totals(queryset)
+
+    def dehydrate_level(self, member) -> str:
+        """The level the member holds under the active program, as ``export_members`` writes it."""
+        if not hasattr(self, "_levels"):
+            self._levels = {pk: level.code for pk, level in levels_shown().items()}
+        return self._levels.get(member.level_id, self._levels[None])
 
     def dehydrate_points_balance(self, member) -> int:
-        """Points available now: the booked balance less lots past their end not yet expired by a settlement."""
-        return member.booked_points if member.booked_points <= 0 else member.booked_points - member.lapsed_points
+        """Points available now, as ``export_members`` counts them."""
+        return points_spendable(member.booked_points, member.lapsed_points)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from .hooks import MEMBER_CONDITIONS, member_condition
 
@@ -62,12 +63,12 @@ class OrderAmountStrategy:
         try:
             rate = Decimal(str(params.get("rate", 1)))
         except Exception as exc:
-            raise ValidationError({"params": f"rate must be a number, not {params.get('rate')!r}"}) from exc
+            raise ValidationError({"params": _("rate must be a number, not %(value)s") % {"value": repr(params.get("rate"))}}) from exc
         if rate < 0:
-            raise ValidationError({"params": "rate must not be negative"})
+            raise ValidationError({"params": _("rate must not be negative")})
         cap = params.get("per_order_cap")
         if cap is not None and (not isinstance(cap, int) or cap <= 0):
-            raise ValidationError({"params": "per_order_cap must be a positive whole number"})
+            raise ValidationError({"params": _("per_order_cap must be a positive whole number")})
 
     @staticmethod
     def qualified_amount(order: OrderFacts, include_shipping: bool = False) -> Decimal:
@@ -116,14 +117,14 @@ class EventFixedStrategy:
     @classmethod
     def validate_params(cls, params: dict, currency: str | None = None) -> None:
         if not params.get("event_type"):
-            raise ValidationError({"params": "event_type is required"})
+            raise ValidationError({"params": _("event_type is required")})
         amount = params.get("amount")
         if not isinstance(amount, int) or amount <= 0:
-            raise ValidationError({"params": "amount must be a positive whole number"})
+            raise ValidationError({"params": _("amount must be a positive whole number")})
         for key in ("per_day", "per_month"):
             value = params.get(key)
             if value is not None and (not isinstance(value, int) or value <= 0):
-                raise ValidationError({"params": f"{key} must be a positive whole number"})
+                raise ValidationError({"params": _("%(param)s must be a positive whole number") % {"param": key}})
 
     def matches(self, event_type: str) -> bool:
         return event_type == self.event_type
@@ -155,15 +156,15 @@ class DailyStrategy:
     def validate_params(cls, params: dict, currency: str | None = None) -> None:
         amount = params.get("amount")
         if not isinstance(amount, int) or amount == 0:
-            raise ValidationError({"params": "amount must be a whole number other than 0 (negative for a decay)"})
+            raise ValidationError({"params": _("amount must be a whole number other than 0 (negative for a decay)")})
         if amount < 0 and currency == "points":
-            raise ValidationError({"params": "a decay applies to growth only; points end by the program's expiry policy"})
+            raise ValidationError({"params": _("a decay applies to growth only; points end by the program's expiry policy")})
         when = params.get("when") or "any"
         if when not in MEMBER_CONDITIONS:
-            raise ValidationError({"params": f"unknown condition {when!r}; known: {', '.join(sorted(MEMBER_CONDITIONS))}"})
+            raise ValidationError({"params": _("unknown condition %(when)s; known: %(known)s") % {"when": repr(when), "known": ", ".join(sorted(MEMBER_CONDITIONS))}})
         floor = params.get("floor", 0)
         if not isinstance(floor, int) or floor < 0:
-            raise ValidationError({"params": "floor must be a whole number, 0 or more"})
+            raise ValidationError({"params": _("floor must be a whole number, 0 or more")})
 
 
 @member_condition("any", label="every active member")

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.timeutil import add_months, local_day_bounds, local_midnight, local_month_bounds
 from points.models import PointsAccount, PointsEntry, PointsLot
@@ -40,7 +41,7 @@ class NoActiveProgram(Exception):
 def program_active_get() -> Program:
     program = Program.objects.filter(is_active=True).first()
     if program is None:
-        raise NoActiveProgram("No membership program is active: run `python manage.py load_program default` first.")
+        raise NoActiveProgram(_("No membership program is active: run `python manage.py load_program default` first."))
     return program
 
 
@@ -68,6 +69,25 @@ def levels_by_id(*, levels: list[Level]) -> dict[int, Level]:
         mapped[pk] = next((level for level in reversed(levels) if level.rank <= rank), levels[0])
     mapped.update({level.pk: level for level in levels})
     return mapped
+
+
+def levels_shown() -> dict[int | None, Level]:
+    """Every level row's pk (and ``None``, a member no settlement has placed) → the active program's
+    level that the member holds now: what the console, the exports and the dashboard show."""
+    program = program_active_get()
+    levels = program_levels(program=program)
+    if not levels:
+        raise NoActiveProgram(_("The active program %(program)s has no levels: add its levels, or load a preset, first.") % {"program": program.code})
+    return {**levels_by_id(levels=levels), None: levels[0]}
+
+
+def level_members_q(*, level: Level) -> Q:
+    """The members who hold ``level`` of the active program now: those placed on it, those placed
+    on another program's level that stands for it, and, for the lowest level, those never placed."""
+    shown = levels_shown()
+    pks = [pk for pk, stands_for in shown.items() if pk is not None and stands_for.pk == level.pk]
+    q = Q(level_id__in=pks)
+    return q | Q(level__isnull=True) if shown[None].pk == level.pk else q
 
 
 def member_level_get(*, member: Member, levels: list[Level]) -> Level:
@@ -158,19 +178,12 @@ def settlement_next_get(*, program: Program, now: datetime | None = None) -> tup
     return month, datetime(following.year, following.month, program.settlement_day, program.settlement_hour, tzinfo=tz)
 
 
-def member_export_rows():
-    """Rows of the ``export_members`` file, in member id order, computed in one query.
-
-    ``points_balance`` is what the member can spend now: the booked balance less frozen lots and
-    lots that passed their end but whose expiry the settlement has not booked yet.
-    """
-    program = program_active_get()
-    levels = program_levels(program=program)
-    codes = {level.pk: level.code for level in levels}
-    now = timezone.now()
-    growth = (
-        GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
-    )
+def members_with_totals(queryset, *, now: datetime | None = None):
+    """``queryset`` of members annotated, in the same query, with ``growth_total`` (lifetime net
+    growth), ``booked_points`` (the account's balance) and ``lapsed_points`` (what of it cannot be
+    spent now: frozen lots and lots past their end whose expiry the settlement has not booked yet)."""
+    now = now or timezone.now()
+    growth = GrowthEntry.objects.filter(member=OuterRef("pk")).order_by().values("member").annotate(s=Sum("amount")).values("s")
     lapsed = (
         PointsLot.objects.filter(Q(expires_at__lte=now) | Q(frozen=True), member=OuterRef("pk"), remaining__gt=0)
         .order_by()
@@ -179,23 +192,36 @@ def member_export_rows():
         .values("s")
     )
     balance = PointsAccount.objects.filter(member=OuterRef("pk")).values("balance")
-    rows = (
-        Member.objects.order_by("member_id")
-        .annotate(
-            growth_total=Coalesce(Subquery(growth, output_field=IntegerField()), Value(0)),
-            balance=Coalesce(Subquery(balance, output_field=IntegerField()), Value(0)),
-            lapsed=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
-        )
-        .values_list("member_id", "level_id", "level_valid_until", "growth_total", "balance", "lapsed")
+    return queryset.annotate(
+        growth_total=Coalesce(Subquery(growth, output_field=IntegerField()), Value(0)),
+        booked_points=Coalesce(Subquery(balance, output_field=IntegerField()), Value(0)),
+        lapsed_points=Coalesce(Subquery(lapsed, output_field=IntegerField()), Value(0)),
     )
-    for member_id, level_id, valid_until, growth_total, balance_value, lapsed_value in rows.iterator(chunk_size=5000):
-        available = balance_value - lapsed_value if balance_value > 0 else balance_value
+
+
+def points_spendable(booked: int, lapsed: int) -> int:
+    """Points available now from a booked balance and what of it has lapsed (a debt stays whole)."""
+    return booked - lapsed if booked > 0 else booked
+
+
+def member_export_rows():
+    """Rows of the ``export_members`` file, in member id order, computed in one query.
+
+    ``level`` is the level the member holds under the active program (a level another program
+    gave stands for the active program's level of its rank until the next settlement);
+    ``points_balance`` is what the member can spend now (``members_with_totals``).
+    """
+    codes = {pk: level.code for pk, level in levels_shown().items()}
+    rows = members_with_totals(Member.objects.order_by("member_id")).values_list(
+        "member_id", "level_id", "level_valid_until", "growth_total", "booked_points", "lapsed_points"
+    )
+    for member_id, level_id, valid_until, growth_total, booked, lapsed in rows.iterator(chunk_size=5000):
         yield {
             "member_id": member_id,
-            "level": codes.get(level_id, levels[0].code),
+            "level": codes.get(level_id, codes[None]),
             "level_valid_until": valid_until.isoformat() if valid_until else "",
             "growth_total": growth_total,
-            "points_balance": available,
+            "points_balance": points_spendable(booked, lapsed),
         }
 
 
@@ -235,7 +261,7 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
     levels = program_levels(program=program)
     tz = ZoneInfo(program.time_zone)
     this_month = (at or timezone.now()).astimezone(tz).date().replace(day=1)
-    month, _ = settlement_next_get(program=program, now=at)
+    month, _settles_at = settlement_next_get(program=program, now=at)
     window_growth = growth_window_total(program=program, member=member, month=month) + member.base_score
     current = member_level_get(member=member, levels=levels)
     higher = [level for level in levels if level.rank > current.rank]
@@ -274,12 +300,12 @@ def dashboard_get(*, months: int = 12) -> dict:
     program = program_active_get()
     tz = ZoneInfo(program.time_zone)
     levels = program_levels(program=program)
-    by_level = dict(Member.objects.order_by().values_list("level_id").annotate(n=Count("pk")).values_list("level_id", "n"))
-    lowest = levels[0].pk if levels else None
-    pyramid = [
-        {"code": level.code, "name": level.display_name, "members": by_level.get(level.pk, 0) + (by_level.get(None, 0) if level.pk == lowest else 0)}
-        for level in levels
-    ]
+    # Members placed on another program's level count at the level that stands for it.
+    shown = levels_shown()
+    by_level = {level.pk: 0 for level in levels}
+    for level_id, n in Member.objects.order_by().values_list("level_id").annotate(n=Count("pk")).values_list("level_id", "n"):
+        by_level[shown.get(level_id, shown[None]).pk] += n
+    pyramid = [{"code": level.code, "name": level.display_name, "members": by_level[level.pk]} for level in levels]
     this_month = timezone.now().astimezone(tz).date().replace(day=1)
     first = add_months(this_month, 1 - months)
     labels = [add_months(first, n) for n in range(months)]
@@ -373,9 +399,9 @@ def outbox_cursor_parse(text: str | None) -> tuple[int, int]:
     try:
         xid, pk = (int(part) for part in text.split("-"))
     except ValueError:
-        raise BadCursor(f"{text!r} is not a cursor of the event feed: pass the ``next`` of an earlier page, or nothing to start") from None
+        raise BadCursor(_("%(cursor)s is not a cursor of the event feed: pass the ``next`` of an earlier page, or nothing to start") % {"cursor": repr(text)}) from None
     if xid < -1 or pk < 0 or max(xid, pk) > 2**63 - 1:
-        raise BadCursor(f"{text!r} is not a cursor of the event feed: pass the ``next`` of an earlier page, or nothing to start")
+        raise BadCursor(_("%(cursor)s is not a cursor of the event feed: pass the ``next`` of an earlier page, or nothing to start") % {"cursor": repr(text)})
     return xid, pk
 
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from common.schedules import periodic_task_sync
 from points.models import PointsEntry
@@ -21,7 +22,7 @@ from points.models import PointsEntry
 from .models import GrowthEntry, LedgerMonthTotal, LedgerTotalsMark
 
 TOTALS_SETTLE = timedelta(minutes=10)
-TOTALS_TASK_NAME = "Dashboard ledger totals"
+TOTALS_TASK_NAME = gettext_noop("Dashboard ledger totals")  # the schedule's key; the console shows its translation
 
 
 def ledger_series() -> dict[str, tuple[type, dict[str, Q]]]:

@@ -21,9 +21,9 @@ from membership.models import EarningRule, Member
 
 
 class PointsAccount(models.Model):
-    member = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="points_account")
+    member = models.OneToOneField(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="points_account")
     balance = models.BigIntegerField(_("balance"), default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("points account")
@@ -56,8 +56,8 @@ class PointsEntry(LedgerEntryBase):
 class PointsLot(models.Model):
     """Points earned together, spent and expired together; ``remaining`` is what is left."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, db_index=False, related_name="points_lots")  # lot_member_expiry_idx serves it
-    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="lot")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, db_index=False, related_name="points_lots")  # lot_member_expiry_idx serves it
+    entry = models.OneToOneField(PointsEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="lot")
     earned_at = models.DateTimeField(_("earned at"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     amount = models.PositiveIntegerField(_("amount"))
@@ -90,9 +90,9 @@ class PointsLot(models.Model):
 class PointsAllocation(LedgerModel):
     """How an entry moved points out of (negative) or back into (positive) a lot."""
 
-    entry = models.ForeignKey(PointsEntry, on_delete=models.PROTECT, related_name="allocations")
-    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="allocations")
-    amount = models.IntegerField()
+    entry = models.ForeignKey(PointsEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="allocations")
+    lot = models.ForeignKey(PointsLot, verbose_name=_("lot"), on_delete=models.PROTECT, related_name="allocations")
+    amount = models.IntegerField(_("amount"))
 
     class Meta:
         verbose_name = _("points allocation")

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.bulk import new_row, rows_insert, rows_update
 from membership.models import Member, Program, Source
@@ -129,7 +130,9 @@ def points_debit(
     if not allow_negative:
         available = points_available_get(member=member, at=now)
         if amount > available:
-            raise InsufficientPoints(f"member {member.member_id} has {available} points available, not {amount}.")
+            raise InsufficientPoints(_("member %(member)s has %(available)s points available, not %(amount)s.") % {
+                "member": member.member_id, "available": available, "amount": amount,
+            })
     entry = PointsEntry.objects.create(
         member=member,
         kind=kind,
@@ -165,7 +168,7 @@ def points_lot_release(*, lot: PointsLot, actor=None) -> PointsLot:
     _account_for_update(lot.member)
     lot = PointsLot.objects.select_for_update().get(pk=lot.pk)
     if lot.cleared_at is not None:
-        raise ValidationError(f"lot #{lot.pk} was cleared on {lot.cleared_at:%Y-%m-%d}: it cannot be released.")
+        raise ValidationError(_("lot #%(pk)s was cleared on %(date)s: it cannot be released.") % {"pk": lot.pk, "date": f"{lot.cleared_at:%Y-%m-%d}"})
     if not lot.frozen:
         return lot
     lot.frozen, lot.released_at = False, timezone.now()
@@ -186,7 +189,7 @@ def points_lot_clear(*, lot: PointsLot, effective_at: datetime, reason: str, act
     if not lot.frozen:
         if lot.cleared_at is not None:
             return None
-        raise ValidationError(f"lot #{lot.pk} is not frozen: only frozen points are cleared.")
+        raise ValidationError(_("lot #%(pk)s is not frozen: only frozen points are cleared.") % {"pk": lot.pk})
     now = timezone.now()
     entry = None
     if lot.remaining:

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Abs, TruncHour
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from membership.models import Currency, GrowthEntry, LevelChange, Member, Order
 from points.models import PointsEntry
@@ -36,17 +37,17 @@ def _positive_int(params: dict, key: str, *, required: bool = False, minimum: in
     value = params.get(key)
     if value is None:
         if required:
-            raise ValidationError({"params": f"{key} is required"})
+            raise ValidationError({"params": _("%(param)s is required") % {"param": key}})
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValidationError({"params": f"{key} must be a whole number of at least {minimum}, not {value!r}"})
+        raise ValidationError({"params": _("%(param)s must be a whole number of at least %(min)s, not %(value)s") % {"param": key, "min": minimum, "value": repr(value)}})
     return value
 
 
 def _unknown(params: dict, known: set[str]) -> None:
     extra = set(params) - known
     if extra:
-        raise ValidationError({"params": f"unknown parameters: {', '.join(sorted(extra))} (expected {', '.join(sorted(known))})"})
+        raise ValidationError({"params": _("unknown parameters: %(unknown)s (expected %(known)s)") % {"unknown": ", ".join(sorted(extra)), "known": ", ".join(sorted(known))}})
 
 
 def _only(members, *, field: str = "member_id") -> Q:
@@ -75,7 +76,7 @@ class EarningVelocityStrategy:
         _unknown(params, {"threshold", "currency"})
         _positive_int(params, "threshold", required=True)
         if params.get("currency", Currency.GROWTH) not in Currency.values:
-            raise ValidationError({"params": f"currency must be one of {', '.join(Currency.values)}"})
+            raise ValidationError({"params": _("currency must be one of %(known)s") % {"known": ", ".join(Currency.values)}})
 
     def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         ledger = GrowthEntry if self.currency == Currency.GROWTH else PointsEntry
@@ -115,7 +116,7 @@ class RefundRateStrategy:
         _unknown(params, {"rate", "days", "min_orders"})
         rate = params.get("rate")
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 < rate <= 1:
-            raise ValidationError({"params": f"rate must be a number above 0 and at most 1 (e.g. 0.5), not {rate!r}"})
+            raise ValidationError({"params": _("rate must be a number above 0 and at most 1 (e.g. 0.5), not %(value)s") % {"value": repr(rate)}})
         _positive_int(params, "days")
         _positive_int(params, "min_orders")
 
@@ -183,7 +184,7 @@ class RedemptionBurstStrategy:
         _unknown(params, {"count", "points"})
         count, points = _positive_int(params, "count"), _positive_int(params, "points")
         if count is None and points is None:
-            raise ValidationError({"params": "give count (spends an hour) or points (points spent an hour), or both"})
+            raise ValidationError({"params": _("give count (spends an hour) or points (points spent an hour), or both")})
 
     def find(self, *, since: datetime, until: datetime, skip: QuerySet, members=None) -> list[Finding]:
         burst = Q()

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from membership.models import Currency, GrowthEntry, Member
 from points.models import PointsEntry
@@ -46,14 +47,14 @@ class ManualAdjustment(models.Model):
     )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_note = models.CharField(_("decision note"), max_length=255, blank=True)
-    growth_entry = models.OneToOneField(GrowthEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    points_entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    growth_entry = models.OneToOneField(GrowthEntry, verbose_name=_("growth entry"), on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    points_entry = models.OneToOneField(PointsEntry, verbose_name=_("points entry"), on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
         verbose_name = _("manual adjustment")
         verbose_name_plural = _("manual adjustments")
         ordering = ["-requested_at"]
-        permissions = [("approve_manualadjustment", "Can approve or reject manual adjustments")]
+        permissions = [("approve_manualadjustment", gettext_noop("Can approve or reject manual adjustments"))]
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero", violation_error_message=_("An adjustment of 0 changes nothing: give an amount above or below 0."))]
 
     def __str__(self):
@@ -137,14 +138,14 @@ class BlockedCredit(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("released by")
     )
     release_reason = models.CharField(_("reason for release"), max_length=255, blank=True)
-    growth_entry = models.OneToOneField(GrowthEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    points_entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    growth_entry = models.OneToOneField(GrowthEntry, verbose_name=_("growth entry"), on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    points_entry = models.OneToOneField(PointsEntry, verbose_name=_("points entry"), on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
         verbose_name = _("blocked credit")
         verbose_name_plural = _("blocked credits")
         ordering = ["-effective_at", "-pk"]
-        permissions = [("release_blockedcredit", "Can release blocked credits")]
+        permissions = [("release_blockedcredit", gettext_noop("Can release blocked credits"))]
         indexes = [models.Index(fields=["member", "effective_at"], name="blocked_member_idx")]
         constraints = [
             models.UniqueConstraint(
@@ -185,8 +186,8 @@ class AnomalyRule(models.Model):
         _("suspend earning automatically"), default=False,
         help_text=_("High severity only: each new alert puts the member on the blacklist for earning."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("anomaly rule")

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from common.csvio import FieldError, parse_day, parse_whole, parse_when, read_header, read_rows, write_rejected
@@ -21,6 +23,7 @@ from common.roles import permission_require
 from membership.models import Currency, Member, Source
 from membership.selectors import program_active_get
 from membership.services import growth_adjust, withheld_credit_book
+from membership.services.members import unknown_member
 from membership.services.privacy import ERASED, audit_trail_erase
 from membership.services.outbox import event_new, events_write_once, outbox_publish
 from points.models import PointsEntry
@@ -38,7 +41,7 @@ APPROVAL_WINDOW = timedelta(hours=24)
 def _require(actor, permission: str, action: str):
     """Adjustments are always made by a person: the system (None) may not make them either."""
     if actor is None:
-        raise PermissionDenied(f"nobody may {action} without saying who they are.")
+        raise PermissionDenied(_("nobody may %(action)s without saying who they are.") % {"action": action})
     permission_require(actor, permission, action)
 
 
@@ -59,7 +62,7 @@ def adjustment_request(
     batch_key: str | None = None,
 ) -> ManualAdjustment:
     """Record an adjustment; book it at once if it is within the approval threshold."""
-    _require(actor, "riskcontrol.add_manualadjustment", "request manual adjustments")
+    _require(actor, "riskcontrol.add_manualadjustment", _("request manual adjustments"))
     adjustment = ManualAdjustment(
         batch_key=batch_key,
         member=member,
@@ -71,14 +74,16 @@ def adjustment_request(
         requested_by=actor,
     )
     if amount == 0:
-        raise ValidationError({"amount": "the adjustment amount must not be 0"})
+        raise ValidationError({"amount": _("the adjustment amount must not be 0")})
     if len(adjustment.reason) > REASON_MAX:
-        raise ValidationError({"reason": f"the explanation is {len(adjustment.reason)} characters long: at most {REASON_MAX}"})
+        raise ValidationError({"reason": _("the explanation is %(n)s characters long: at most %(max)s") % {"n": len(adjustment.reason), "max": REASON_MAX}})
     if len(adjustment.reference) > ManualAdjustment._meta.get_field("reference").max_length:
-        raise ValidationError({"reference": f"the reference is longer than {ManualAdjustment._meta.get_field('reference').max_length} characters"})
+        raise ValidationError({"reference": _("the reference is longer than %(max)s characters") % {"max": ManualAdjustment._meta.get_field("reference").max_length}})
     largest = program_active_get().adjustment_max_amount
     if abs(amount) > largest:
-        raise ValidationError({"amount": f"an adjustment of {amount:,} is larger than the program allows ({largest:,}); a Program admin sets the limit on the program"})
+        raise ValidationError({"amount": _(
+            "an adjustment of %(amount)s is larger than the program allows (%(max)s); a Program admin sets the limit on the program"
+        ) % {"amount": f"{amount:,}", "max": f"{largest:,}"}})
     adjustment.full_clean()
     # The member's adjustments of the last day that were booked without a second person count
     # together against the threshold, whoever asked for them: ten small ones are one large one.
@@ -98,12 +103,12 @@ def adjustment_request(
 @transaction.atomic
 def adjustment_approve(*, adjustment: ManualAdjustment, actor, note: str = "") -> ManualAdjustment:
     """Approve a pending adjustment and book it. The approver must not be the requester."""
-    _require(actor, "riskcontrol.approve_manualadjustment", "approve manual adjustments")
+    _require(actor, "riskcontrol.approve_manualadjustment", _("approve manual adjustments"))
     adjustment = ManualAdjustment.objects.select_for_update().get(pk=adjustment.pk)
     if adjustment.status != ManualAdjustment.Status.PENDING:
-        raise ValidationError(f"adjustment #{adjustment.pk} is {adjustment.get_status_display().lower()}, not waiting for approval")
+        raise ValidationError(_("adjustment #%(pk)s is %(status)s, not waiting for approval") % {"pk": adjustment.pk, "status": adjustment.get_status_display().lower()})
     if adjustment.requested_by_id == actor.pk:
-        raise PermissionDenied("an adjustment must be approved by a different staff member than the one who requested it")
+        raise PermissionDenied(_("an adjustment must be approved by a different staff member than the one who requested it"))
     _book(adjustment, decided_by=actor, note=note)
     outbox_publish(
         type="adjustment.approved", member_ref=adjustment.member.member_id, occurred_at=adjustment.decided_at,
@@ -115,12 +120,12 @@ def adjustment_approve(*, adjustment: ManualAdjustment, actor, note: str = "") -
 
 @transaction.atomic
 def adjustment_reject(*, adjustment: ManualAdjustment, actor, note: str) -> ManualAdjustment:
-    _require(actor, "riskcontrol.approve_manualadjustment", "reject manual adjustments")
+    _require(actor, "riskcontrol.approve_manualadjustment", _("reject manual adjustments"))
     adjustment = ManualAdjustment.objects.select_for_update().get(pk=adjustment.pk)
     if adjustment.status != ManualAdjustment.Status.PENDING:
-        raise ValidationError(f"adjustment #{adjustment.pk} is {adjustment.get_status_display().lower()}, not waiting for approval")
+        raise ValidationError(_("adjustment #%(pk)s is %(status)s, not waiting for approval") % {"pk": adjustment.pk, "status": adjustment.get_status_display().lower()})
     if not (note or "").strip():
-        raise ValidationError({"decision_note": "say why the adjustment is rejected"})
+        raise ValidationError({"decision_note": _("say why the adjustment is rejected")})
     adjustment.status = ManualAdjustment.Status.REJECTED
     adjustment.decided_by, adjustment.decided_at, adjustment.decision_note = actor, timezone.now(), note.strip()
     adjustment.save()
@@ -190,10 +195,10 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
     the threshold it books at once, above it waits for approval. Each row is keyed by the batch
     name and its row number, so importing the same batch twice requests nothing twice.
     """
-    _require(actor, "riskcontrol.add_manualadjustment", "request manual adjustments")
+    _require(actor, "riskcontrol.add_manualadjustment", _("request manual adjustments"))
     batch = (batch or "").strip()
     if not batch:
-        raise ValidationError({"batch": "name the batch (e.g. the file and the date), so it is imported once"})
+        raise ValidationError({"batch": _("name the batch (e.g. the file and the date), so it is imported once")})
     label = name or path
     counts = dict.fromkeys(("read", "booked", "pending", "unchanged", "rejected"), 0)
     errors, rejected = [], []
@@ -209,19 +214,21 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
             member_id = values.get("member_id", "")
             member = members.get(member_id) or Member.objects.filter(member_id=member_id).first()
             if member is None:
-                raise FieldError("member_id", f"unknown member {member_id!r}")
+                raise FieldError("member_id", unknown_member(member_id))
             members[member_id] = member
             amount = parse_whole(values.get("amount", ""), "amount", maximum=ENTRY_MAX, negative=True)
             if not amount:
-                raise FieldError("amount", f"amount {values.get('amount', '')!r} is not a whole number other than 0")
+                raise FieldError("amount", _("amount %(value)s is not a whole number other than 0") % {"value": repr(values.get("amount", ""))})
             currency = (values.get("currency") or Currency.POINTS).lower()
             if currency not in Currency.values:
-                raise FieldError("currency", f"currency {currency!r} is not one of {', '.join(Currency.values)}")
+                raise FieldError("currency", _("currency %(value)s is not one of %(known)s") % {"value": repr(currency), "known": ", ".join(Currency.values)})
             reason_code = values.get("reason_code") or ManualAdjustment.ReasonCode.OTHER
             if reason_code not in ManualAdjustment.ReasonCode.values:
-                raise FieldError("reason_code", f"reason_code {reason_code!r} is not one of {', '.join(ManualAdjustment.ReasonCode.values)}")
+                raise FieldError("reason_code", _("reason_code %(value)s is not one of %(known)s") % {
+                    "value": repr(reason_code), "known": ", ".join(ManualAdjustment.ReasonCode.values),
+                })
             if not values.get("reason"):
-                raise FieldError("reason", "reason is required: say why")
+                raise FieldError("reason", _("reason is required: say why"))
             with transaction.atomic():
                 adjustment = adjustment_request(
                     member=member, currency=currency, amount=amount, reason_code=reason_code, reason=values["reason"],
@@ -257,7 +264,7 @@ def list_entry_add(
     *, member: Member, kind: str, scope: str, reason: str, actor, starts_at=None, ends_at=None, review_on=None
 ) -> ListEntry:
     """Put a member on the black or white list for ``scope`` from ``starts_at`` (now)."""
-    permission_require(actor, "riskcontrol.add_listentry", "change the black and white lists")
+    permission_require(actor, "riskcontrol.add_listentry", _("change the black and white lists"))
     entry = ListEntry(
         member=member, kind=kind, scope=scope, reason=(reason or "").strip(),
         starts_at=starts_at or timezone.now(), ends_at=ends_at, added_by=actor, review_on=review_on,
@@ -270,13 +277,13 @@ def list_entry_add(
 @transaction.atomic
 def list_entry_end(*, entry: ListEntry, actor, reason: str, at=None) -> ListEntry:
     """Take a member off a list: the entry ends at ``at`` (now) and is kept."""
-    permission_require(actor, "riskcontrol.change_listentry", "change the black and white lists")
+    permission_require(actor, "riskcontrol.change_listentry", _("change the black and white lists"))
     at = at or timezone.now()
     entry = ListEntry.objects.select_for_update().get(pk=entry.pk)
     if entry.ends_at is not None and entry.ends_at <= at:
         return entry
     if not (reason or "").strip():
-        raise ValidationError({"end_reason": "say why the member is taken off the list"})
+        raise ValidationError({"end_reason": _("say why the member is taken off the list")})
     entry.ends_at = max(at, entry.starts_at + timedelta(microseconds=1))
     entry.ended_by = actor
     entry.end_reason = reason.strip()
@@ -288,14 +295,14 @@ def list_entry_end(*, entry: ListEntry, actor, reason: str, at=None) -> ListEntr
 def blocked_credit_release(*, blocked: BlockedCredit, actor, reason: str) -> BlockedCredit:
     """Credit what a blacklist entry withheld, after review: once. The row is locked and keys its
     ledger entry (``blocked:<pk>``), so a second release, from any page or worker, books nothing."""
-    _require(actor, "riskcontrol.release_blockedcredit", "release blocked credits")
+    _require(actor, "riskcontrol.release_blockedcredit", _("release blocked credits"))
     if not (reason or "").strip():
-        raise ValidationError({"release_reason": "say why the blocked credit is released"})
+        raise ValidationError({"release_reason": _("say why the blocked credit is released")})
     blocked = BlockedCredit.objects.select_for_update(of=("self",)).select_related("member", "rule").get(pk=blocked.pk)
     if blocked.released_at is not None:
         return blocked
     if blocked.amount == 0:
-        raise ValidationError(f"blocked credit #{blocked.pk} has nothing left to release: its order was refunded or cancelled")
+        raise ValidationError(_("blocked credit #%(pk)s has nothing left to release: its order was refunded or cancelled") % {"pk": blocked.pk})
     entry = withheld_credit_book(
         member=blocked.member, currency=blocked.currency, amount=blocked.amount, effective_at=blocked.effective_at,
         source=blocked.source, source_ref=blocked.source_ref, rule=blocked.rule, idempotency_key=f"blocked:{blocked.pk}",
@@ -338,7 +345,7 @@ def anomaly_scan(*, since, until, members=None, kinds=None) -> ScanReport:
     ``members`` (pks) and ``kinds`` narrow the scan, for the check after a booking.
     """
     if since >= until:
-        raise ValidationError(f"the scan period must end after it starts ({since.isoformat()} … {until.isoformat()})")
+        raise ValidationError(_("the scan period must end after it starts (%(since)s … %(until)s)") % {"since": since.isoformat(), "until": until.isoformat()})
     report = ScanReport()
     skip = members_whitelisted_ids(at=until)
     rules = AnomalyRule.objects.filter(is_active=True).order_by("code")
@@ -429,24 +436,26 @@ CLOSING = {Alert.Status.RESOLVED, Alert.Status.FALSE_POSITIVE}
 def alert_transition(*, alert: Alert, to: str, actor, note: str = "") -> Alert:
     """Move an alert to ``to`` if the workflow allows it (open → investigating → resolved or
     false positive; a closed alert may be reopened), recording who, from, to and why."""
-    _require(actor, "riskcontrol.change_alert", "work on alerts")
+    _require(actor, "riskcontrol.change_alert", _("work on alerts"))
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if to not in Alert.Status.values:
-        raise ValidationError({"status": f"unknown alert status {to!r}"})
+        raise ValidationError({"status": _("unknown alert status %(status)s") % {"status": repr(to)}})
     if to not in ALERT_TRANSITIONS[alert.status]:
         raise ValidationError(
-            f"alert #{alert.pk} is {alert.get_status_display().lower()}: it cannot become {Alert.Status(to).label.lower()}"
+            _("alert #%(pk)s is %(status)s: it cannot become %(to)s") % {
+                "pk": alert.pk, "status": alert.get_status_display().lower(), "to": Alert.Status(to).label.lower(),
+            }
         )
     note = (note or "").strip()
     if to in CLOSING and not note:
-        raise ValidationError({"note": "say what was found before closing the alert"})
+        raise ValidationError({"note": _("say what was found before closing the alert")})
     AlertEvent.objects.create(alert=alert, actor=actor, from_status=alert.status, to_status=to, note=note[:255])
     alert.status = to
     alert.save(update_fields=["status"])
     return alert
 
 
-SCAN_TASK_NAME = "Risk scan"
+SCAN_TASK_NAME = gettext_noop("Risk scan")  # the schedule's key; the console shows its translation
 
 
 def anomaly_scan_schedule_ensure(*, interval_model=None, task_model=None) -> int:
@@ -481,7 +490,7 @@ def benefits_suspend(*, member: Member, reason: str, actor, review_on=None, unti
     benefits, from now, with a date to review it. A member already suspended keeps the entry in
     force (the earlier review date wins if both have one): suspending twice adds nothing."""
     if not (reason or "").strip():
-        raise ValidationError({"reason": "say why the member's benefits are suspended"})
+        raise ValidationError({"reason": _("say why the member's benefits are suspended")})
     now = timezone.now()
     current = (
         ListEntry.objects.select_for_update()
@@ -491,7 +500,7 @@ def benefits_suspend(*, member: Member, reason: str, actor, review_on=None, unti
         .first()
     )
     if current is not None:
-        permission_require(actor, "riskcontrol.change_listentry", "change the black and white lists")
+        permission_require(actor, "riskcontrol.change_listentry", _("change the black and white lists"))
         if review_on and (current.review_on is None or review_on < current.review_on):
             current.review_on = review_on
             current.save(update_fields=["review_on"])
@@ -525,7 +534,7 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
     ``list_entry_end`` for the member's entries of that kind and scope in force now. A row that is
     already so (listed, or not listed) is unchanged; a bad row is named and the others still apply.
     """
-    permission_require(actor, "riskcontrol.change_listentry" if remove else "riskcontrol.add_listentry", "change the black and white lists")
+    permission_require(actor, "riskcontrol.change_listentry" if remove else "riskcontrol.add_listentry", _("change the black and white lists"))
     label = name or path
     counts = dict.fromkeys(("read", "ended" if remove else "added", "unchanged", "rejected"), 0)
     errors = []
@@ -537,17 +546,17 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
             member_id = values.get("member_id", "")
             member = members.get(member_id) or Member.objects.filter(member_id=member_id).first()
             if member is None:
-                raise FieldError("member_id", f"unknown member {member_id!r}")
+                raise FieldError("member_id", unknown_member(member_id))
             members[member_id] = member
             kind = (values.get("kind") or "").lower()
             if kind not in ListEntry.Kind.values:
-                raise FieldError("kind", f"kind {kind!r} is not one of {', '.join(ListEntry.Kind.values)}")
+                raise FieldError("kind", _("kind %(value)s is not one of %(known)s") % {"value": repr(kind), "known": ", ".join(ListEntry.Kind.values)})
             scope = (values.get("scope") or "").lower()
             if scope not in ListEntry.Scope.values:
-                raise FieldError("scope", f"scope {scope!r} is not one of {', '.join(ListEntry.Scope.values)}")
+                raise FieldError("scope", _("scope %(value)s is not one of %(known)s") % {"value": repr(scope), "known": ", ".join(ListEntry.Scope.values)})
             reason = values.get("reason", "")
             if not reason:
-                raise FieldError("reason", "reason is required: say why")
+                raise FieldError("reason", _("reason is required: say why"))
             now = timezone.now()
             in_force = ListEntry.objects.filter(member=member, kind=kind, scope=scope, starts_at__lte=now).filter(
                 Q(ends_at__isnull=True) | Q(ends_at__gt=now)
@@ -561,7 +570,7 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
                     continue
                 until = parse_when(values.get("until", ""), "until")
                 if until is not None and until <= now:
-                    raise FieldError("until", f"until {values['until']!r} is not in the future")
+                    raise FieldError("until", _("until %(value)s is not in the future") % {"value": repr(values["until"])})
                 review_on = parse_day(values.get("review_on", ""), "review_on")
                 if in_force.exists():
                     counts["unchanged"] += 1

@@ -113,7 +113,7 @@ class SubscriptionTerm(models.Model):
         "points.PointsEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("points entry")
     )
     created_at = models.DateTimeField(_("booked at"), auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
         verbose_name = _("subscription term")

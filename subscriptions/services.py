@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from common.records import rows
 from common.roles import permission_require
@@ -97,7 +98,7 @@ def subscription_start(
     *, member: Member, plan: Plan, reference: str, trial: bool = False, at: datetime | None = None, amount: Decimal | None = None, actor=None
 ) -> Subscription:
     """Start a paid term of ``plan`` (or its free trial) today, in the program's time zone."""
-    permission_require(actor, "subscriptions.add_subscription", "start subscriptions")
+    permission_require(actor, "subscriptions.add_subscription", _("start subscriptions"))
     if term := _booked(reference):
         return term.subscription
     at = at or timezone.now()
@@ -167,7 +168,7 @@ def subscription_renew(
     *, subscription: Subscription, reference: str, at: datetime | None = None, amount: Decimal | None = None, actor=None
 ) -> Subscription:
     """Add one term after the current end (or from today, if it has ended)."""
-    permission_require(actor, "subscriptions.change_subscription", "renew subscriptions")
+    permission_require(actor, "subscriptions.change_subscription", _("renew subscriptions"))
     if term := _booked(reference):
         return term.subscription
     subscription = _renewable(subscription)
@@ -186,7 +187,7 @@ def subscription_renew(
 @transaction.atomic
 def subscription_extend_with_points(*, subscription: Subscription, reference: str, at: datetime | None = None, actor=None) -> Subscription:
     """Add one term paid with the plan's price in points (spent oldest lots first, source ``subscription``)."""
-    permission_require(actor, "subscriptions.change_subscription", "extend subscriptions")
+    permission_require(actor, "subscriptions.change_subscription", _("extend subscriptions"))
     if term := _booked(reference):
         return term.subscription
     at = at or timezone.now()
@@ -217,7 +218,7 @@ def subscription_extend_with_points(*, subscription: Subscription, reference: st
 @transaction.atomic
 def subscription_cancel(*, subscription: Subscription, reason: str, at: datetime | None = None, actor=None) -> Subscription:
     """End a subscription today (no cashback on orders paid after today); cancelling twice changes nothing."""
-    permission_require(actor, "subscriptions.change_subscription", "cancel subscriptions")
+    permission_require(actor, "subscriptions.change_subscription", _("cancel subscriptions"))
     if not (reason or "").strip():
         raise ValidationError({"reason": _("A reason is required to cancel a subscription.")})
     subscription = Subscription.objects.select_for_update(of=("self",)).select_related("plan__program").get(pk=subscription.pk)
@@ -401,7 +402,7 @@ def subscriptions_daily_run(*, at: datetime | None = None, program: Program | No
     return counts
 
 
-DAILY_TASK_NAME = "Daily paid membership"
+DAILY_TASK_NAME = gettext_noop("Daily paid membership")  # the schedule's key; the console shows its translation
 
 
 def subscriptions_schedule_sync(*, program: Program) -> int:

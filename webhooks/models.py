@@ -27,8 +27,8 @@ class WebhookSubscription(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
     pause_reason = models.CharField(_("why paused"), max_length=255, blank=True)
-    cursor_xid = models.BigIntegerField(default=-1, editable=False)
-    cursor_id = models.BigIntegerField(default=0, editable=False)
+    cursor_xid = models.BigIntegerField(_("cursor transaction id"), default=-1, editable=False)
+    cursor_id = models.BigIntegerField(_("cursor event id"), default=0, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("made by")
     )
@@ -64,7 +64,7 @@ class WebhookDelivery(models.Model):
     last_error = models.CharField(_("last error"), max_length=255, blank=True)
     leased_until = models.DateTimeField(_("being sent until"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("webhook delivery")

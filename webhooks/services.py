@@ -29,6 +29,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from common.bulk import tables_analyze
 from common.roles import permission_require
@@ -38,7 +39,7 @@ from membership.services.outbox import EVENT_TYPES
 
 from .models import WebhookDelivery, WebhookSubscription
 
-DELIVERIES_TASK_NAME = "Webhook deliveries"
+DELIVERIES_TASK_NAME = gettext_noop("Webhook deliveries")  # the schedule's key; the console shows its translation
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
 
@@ -62,7 +63,7 @@ def event_types_parse(text: str) -> list[str]:
 @transaction.atomic
 def webhook_create(*, name: str, url: str, event_types: list[str], secret: str, actor) -> WebhookSubscription:
     """Subscribe ``url`` to ``event_types``: it receives the events committed from now on."""
-    permission_require(actor, "webhooks.add_webhooksubscription", "subscribe webhooks")
+    permission_require(actor, "webhooks.add_webhooksubscription", _("subscribe webhooks"))
     name, url, secret = (name or "").strip(), (url or "").strip(), (secret or "").strip()
     errors = {}
     if not name:
@@ -257,14 +258,14 @@ def deliveries_run(*, seconds: float = 50, now: datetime | None = None) -> dict[
 @transaction.atomic
 def deliveries_replay(*, deliveries, actor) -> int:
     """Send these deliveries again (what the receiver lost, or what was given up); returns how many."""
-    permission_require(actor, "webhooks.change_webhooksubscription", "replay webhook deliveries")
+    permission_require(actor, "webhooks.change_webhooksubscription", _("replay webhook deliveries"))
     return deliveries.exclude(status=WebhookDelivery.Status.PENDING).update(status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now())
 
 
 @transaction.atomic
 def webhook_resume(*, subscription: WebhookSubscription, actor) -> WebhookSubscription:
     """Resume a paused subscription: what waited is sent, in order."""
-    permission_require(actor, "webhooks.change_webhooksubscription", "resume webhooks")
+    permission_require(actor, "webhooks.change_webhooksubscription", _("resume webhooks"))
     WebhookSubscription.objects.filter(pk=subscription.pk).update(paused_at=None, pause_reason="")
     subscription.refresh_from_db()
     return subscription

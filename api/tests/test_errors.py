@@ -84,6 +84,17 @@ def test_the_sentences_are_in_the_request_language(api, member):
     assert body["title"] == "未通过认证"
 
 
+def test_a_service_refusal_reaches_the_api_in_the_request_s_language(api):
+    assert api.call("PUT", "members/M1", {"name": "会员"}).status_code == 201
+    order = {"member_id": "M1", "paid_at": "2026-03-01 10:00", "status": "completed", "goods_amount": "100", "refunded_amount": "200"}
+    english = api.call("PUT", "orders/O1", order, **{"Accept-Language": "en"}).json()
+    chinese = api.call("PUT", "orders/O1", order, **{"Accept-Language": "zh-hans"}).json()
+    assert "is larger than what was paid" in english["detail"]
+    assert "大于" in chinese["detail"] and "larger" not in chinese["detail"]
+    unknown = api.call("PUT", "orders/O2", {**order, "member_id": "NOBODY", "refunded_amount": "0"}, **{"Accept-Language": "zh-hans"}).json()
+    assert "未知会员" in unknown["detail"] and "NOBODY" in unknown["detail"]
+
+
 def test_a_batch_of_more_than_a_thousand_orders_is_refused(api, member):
     body = problem(api.call("POST", "orders/batch", {"orders": [{**ORDER, "order_id": f"O{n}"} for n in range(1001)]}), 400)
     assert body["detail"].startswith("orders: ") and "1000" in body["detail"]

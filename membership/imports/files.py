@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from common.bulk import tables_analyze
 from common.csvio import FieldError, read_header, read_rows, write_rejected
@@ -53,6 +55,20 @@ from .reading import (
 )
 from .staging import Staging, shard_of
 
+# How the sentences name the rows of each kind of import (``ImportKind.noun``, in the plural), and the
+# thing a kind's key column names (``order_id``: an order); other kinds are named by their English noun.
+PLURALS = {
+    "order": gettext_lazy("orders"),
+    "member": gettext_lazy("members"),
+    "opening balance": gettext_lazy("opening balances"),
+    "mall item": gettext_lazy("mall items"),
+}
+KEY_NOUNS = {"order": gettext_lazy("order"), "member": gettext_lazy("member")}
+
+
+def _plural(kind: ImportKind) -> str:
+    return str(PLURALS.get(kind.noun, f"{kind.noun}s"))
+
 
 def import_file(
     kind: ImportKind,
@@ -77,8 +93,8 @@ def import_file(
     there are batches). While one import of a file runs, another of the same content is refused
     (``FileBusy``), unless it is a dry run.
     """
-    permission_require(actor, kind.permission, f"import {kind.noun}s")
-    with nullcontext() if dry_run else file_exclusive(path, what=f"{kind.noun}s", label=name or path):
+    permission_require(actor, kind.permission, _("import %(what)s") % {"what": _plural(kind)})
+    with nullcontext() if dry_run else file_exclusive(path, what=f"{kind.noun}s", label=name or path, shown=_plural(kind)):
         return _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, on_progress, on_row, name or path)
 
 
@@ -89,7 +105,7 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
     try:
 
         def reject(number, raw, column, message):
-            error = f"{label}: row {number}, column {column}: {message}"
+            error = _("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": label, "row": number, "column": column, "reason": message}
             on_error(error)
             staging.reject(number, raw, error)
             counts["rejected"] += 1
@@ -110,8 +126,12 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
             if counts["read"] % 10000 == 0:
                 on_progress("read", counts["read"], 0)
 
+        thing = kind.columns[0].removesuffix("_id")
         for number, raw, key, first in staging.duplicates():
-            reject(number, raw, kind.columns[0], f"{kind.columns[0].removesuffix('_id')} {key} already appears in row {first}")
+            reject(
+                number, raw, kind.columns[0],
+                _("%(thing)s %(key)s already appears in row %(first)s") % {"thing": KEY_NOUNS.get(thing, thing), "key": key, "first": first},
+            )
 
         total, done = staging.count(), 0
         staging.order()
@@ -221,7 +241,7 @@ def members_import(*, path: str, actor=None, **options) -> ImportReport:
     def parse(values):
         fields = member_parse(values)
         if fields["base_score"] is not None and not may_score:
-            raise FieldError("base_score", "base_score counts toward the level: only a Program admin may set it")
+            raise FieldError("base_score", _("base_score counts toward the level: only a Program admin may set it"))
         payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fields.items()}
         return "", fields["member_id"], payload
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from django.utils import translation
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from common.csvio import FileError, detect_encoding, xlsx_to_csv
@@ -43,18 +46,26 @@ hooks.import_kind("balances", label=_("Opening balances"), permission="membershi
 )
 
 
+# What starting a job of each core kind is, in a refusal ("… may not import orders."); other kinds
+# are named by their key.
+IMPORTING = {"orders": _("import orders"), "members": _("import members"), "balances": _("import balances")}
+
+
 def import_job_create(*, kind: str, upload, actor, book_points: bool = True, options: dict | None = None):
     """Keep an uploaded file as an ``ImportJob`` of ``kind`` (one of ``hooks.IMPORT_KINDS``) and
     queue it for a worker (after the commit); ``options`` are what the upload form asked besides
     the file (an adjustments batch's name, say), given to the kind's ``run``."""
     spec = hooks.IMPORT_KINDS.get(kind)
     if spec is None:
-        raise ValidationError({"kind": f"unknown import kind {kind!r}"})
-    permission_require(actor, "membership.add_importjob", "start import jobs")
-    permission_require(actor, spec.permission, f"import {kind}")
+        raise ValidationError({"kind": gettext("unknown import kind %(kind)s") % {"kind": repr(kind)}})
+    permission_require(actor, "membership.add_importjob", gettext("start import jobs"))
+    permission_require(actor, spec.permission, str(IMPORTING.get(kind) or gettext("import %(what)s") % {"what": kind}))
     options = {**(options or {}), **({"book_points": book_points} if kind == "orders" else {})}
     with transaction.atomic():
-        job = ImportJob(kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, options=options, created_by=actor)
+        job = ImportJob(
+            kind=kind, original_name=Path(upload.name).name[:255], book_points=book_points, options=options, created_by=actor,
+            language=get_language() or settings.LANGUAGE_CODE,
+        )
         job.file.save(Path(upload.name).name, upload, save=False)
         job.save()
         task_send_on_commit("membership.import_job_run", job.pk)
@@ -99,10 +110,11 @@ def import_job_run(*, job_id: int):
             if phase == "book":
                 ImportJob.objects.filter(pk=job.pk).update(rows_done=done, rows_total=total)
 
-        report = hooks.IMPORT_KINDS[job.kind].run(
-            path=str(path), name=job.original_name, encoding=detect_encoding(path), actor=job.created_by, options=job.options,
-            on_progress=progress,
-        )
+        with translation.override(job.language or settings.LANGUAGE_CODE):
+            report = hooks.IMPORT_KINDS[job.kind].run(
+                path=str(path), name=job.original_name, encoding=detect_encoding(path), actor=job.created_by, options=job.options,
+                on_progress=progress,
+            )
         job.refresh_from_db(fields=["rows_done", "rows_total"])
         job.counts = report.counts
         if getattr(report, "rejected_path", None):

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
+from django.utils.translation import gettext as _
 
 from common.conflicts import ConflictsExhausted, conflicts_retry, first_line
 
@@ -31,7 +32,6 @@ class ImportWorkerError(Exception):
 
 
 PR_SET_PDEATHSIG = 1
-RERUN = "the batches booked so far stay booked, and running the same file again books the rest"
 
 
 def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_size: int, take: Callable[[list], None]):
@@ -60,16 +60,24 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
             except queue.Empty:
                 dead = [p for p in processes if p.exitcode not in (None, 0)]
                 if dead:
-                    raise ImportWorkerError(f"a booking process stopped (exit code {dead[0].exitcode}); {RERUN}") from None
+                    raise ImportWorkerError(
+                        _("a booking process stopped (exit code %(code)s); the batches booked so far stay booked, and running the same file again books the rest")
+                        % {"code": dead[0].exitcode}
+                    ) from None
                 continue
             if message == "batch":
                 take(body)
             elif message == "done":
                 running.discard(share)
             elif message == "failure":
-                raise ImportWorkerError(f"{body}; {RERUN}")
+                raise ImportWorkerError(
+                    _("%(failure)s; the batches booked so far stay booked, and running the same file again books the rest") % {"failure": body}
+                )
             else:
-                raise ImportWorkerError(f"a booking process failed; {RERUN}:\n{body}")
+                raise ImportWorkerError(
+                    _("a booking process failed; the batches booked so far stay booked, and running the same file again books the rest:")
+                    + f"\n{body}"
+                )
     finally:
         for process in processes:
             if process.is_alive() and running:
@@ -135,11 +143,11 @@ def batch_book(kind: ImportKind, staged: list, *, rollback: bool = False) -> lis
 
     if connection.in_atomic_block:
         return work()
-    return conflicts_retry(work, what=f"the batch of rows {staged[0][0]} to {staged[-1][0]}")
+    return conflicts_retry(work, what=_("the batch of rows %(first)s to %(last)s") % {"first": staged[0][0], "last": staged[-1][0]})
 
 
 def database_failure(exc: BaseException) -> str:
     """A sentence for a database failure that is nobody's input: what failed, and what to do."""
     if isinstance(exc, ConflictsExhausted):
         return str(exc)
-    return f"the database stopped answering ({first_line(exc)})"
+    return _("the database stopped answering (%(error)s)") % {"error": first_line(exc)}

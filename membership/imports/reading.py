@@ -10,6 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from common.csvio import FieldError, parse_amount, parse_day, parse_flag, parse_whole, parse_when
 from common.ledger import ENTRY_MAX
 from common.timeutil import local_midnight
@@ -27,10 +29,12 @@ def order_parse(values: dict) -> OrderFacts:
     """An order's facts from a row of text, or ``FieldError``/``ValidationError`` naming the field."""
     for name in ("order_id", "member_id", "status"):
         if not values.get(name):
-            raise FieldError(name, f"{name} is required")
+            raise FieldError(name, _("%(field)s is required") % {"field": name})
     status = values["status"].lower()
     if status not in ORDER_STATUSES:
-        raise FieldError("status", f"unknown status {values['status']!r} (expected one of {', '.join(Order.Status.values)})")
+        raise FieldError(
+            "status", _("unknown status %(status)s (expected one of %(statuses)s)") % {"status": repr(values["status"]), "statuses": ", ".join(Order.Status.values)}
+        )
     facts = OrderFacts(
         order_id=values["order_id"],
         member_id=values["member_id"],
@@ -119,13 +123,13 @@ def _whole(values: dict, name: str) -> int:
 def balance_parse(values: dict, tz) -> OpeningBalance:
     member_id = values.get("member_id", "")
     if not member_id:
-        raise FieldError("member_id", "member_id is required")
+        raise FieldError("member_id", _("member_id is required"))
     points, growth = _whole(values, "points"), _whole(values, "growth")
     earned_on, growth_on = parse_day(values.get("earned_on", ""), "earned_on"), parse_day(values.get("growth_on", ""), "growth_on")
     if points and earned_on is None:
-        raise FieldError("earned_on", "earned_on is required when points are given (the points expire by it)")
+        raise FieldError("earned_on", _("earned_on is required when points are given (the points expire by it)"))
     if growth and growth_on is None:
-        raise FieldError("growth_on", "growth_on is required when growth is given (the growth window counts it on that day)")
+        raise FieldError("growth_on", _("growth_on is required when growth is given (the growth window counts it on that day)"))
     return OpeningBalance(
         member_id=member_id,
         points=points,
@@ -142,9 +146,9 @@ MEMBER_REQUIRED = ("member_id",)
 def member_parse(values: dict) -> dict:
     member_id = values.get("member_id", "")
     if not member_id:
-        raise FieldError("member_id", "member_id is required")
+        raise FieldError("member_id", _("member_id is required"))
     if len(member_id) > 64:
-        raise FieldError("member_id", f"member_id {member_id[:20]!r}… is longer than 64 characters")
+        raise FieldError("member_id", _("member_id %(value)s… is longer than 64 characters") % {"value": repr(member_id[:20])})
     joined_at = parse_when(values.get("joined_at", ""), "joined_at")
     return dict(
         member_id=member_id,

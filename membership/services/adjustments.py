@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..models import EarningRule, GrowthEntry, Member, OrderCredit, Program, Source
 from ..selectors import program_active_get
@@ -30,11 +31,11 @@ def growth_adjust(
 ) -> GrowthEntry:
     """Add (amount > 0) or deduct (< 0) growth by hand. Who and why are required."""
     if not amount:
-        raise ValidationError({"amount": "the adjustment amount must not be 0"})
+        raise ValidationError({"amount": _("the adjustment amount must not be 0")})
     if not (reason or "").strip():
-        raise ValidationError({"reason": "a reason is required for a manual adjustment"})
+        raise ValidationError({"reason": _("a reason is required for a manual adjustment")})
     if actor is None:
-        raise ValidationError({"actor": "a manual adjustment must name the staff member making it"})
+        raise ValidationError({"actor": _("a manual adjustment must name the staff member making it")})
     key = idempotency_key or f"adjustment:growth:{uuid.uuid4()}"
     existing = GrowthEntry.objects.filter(idempotency_key=key).first()
     if existing:
@@ -73,7 +74,7 @@ def withheld_credit_book(
     rule; for an order the amount joins the order's ``credited``, so a later refund takes it back.
     Returns the ledger entry."""
     if amount <= 0:
-        raise ValidationError({"amount": "there is nothing left to credit"})
+        raise ValidationError({"amount": _("there is nothing left to credit")})
     ledger = ledger_for(currency)
     if existing := ledger.objects.filter(idempotency_key=idempotency_key).first():
         return existing

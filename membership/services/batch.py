@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from common.bulk import new_row, rows_insert, rows_update
 from common.timeutil import add_months, local_midnight
@@ -31,7 +32,7 @@ from points.batch import PointsBatch
 from .. import hooks
 from ..models import CAPPED_SOURCES, Currency, EarningRule, GrowthEntry, Member, Order, OrderCredit, Program, Source
 from ..rules import OrderFacts, rules_applicable
-from .members import members_active_record
+from .members import members_active_record, unknown_member
 from .orders import ORDER_FIELDS, order_earnings_check, order_revise, order_rules_apply, order_validate
 from .posting import ledger_for
 from .results import BatchResult, BookingResult, Rejection
@@ -167,7 +168,7 @@ def _book(facts, program, book_points, actor) -> BatchResult:
             continue
         member = members.get(fact.member_id)
         if member is None:
-            result.outcomes[index] = Rejection("member_id", f"unknown member {fact.member_id!r}")
+            result.outcomes[index] = Rejection("member_id", unknown_member(fact.member_id))
             continue
         order = orders.get(fact.order_id)
         if order is None:
@@ -282,7 +283,7 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
         for index, balance in enumerate(balances):
             member = members.get(balance.member_id)
             if member is None:
-                result.outcomes[index] = Rejection("member_id", f"unknown member {balance.member_id!r}")
+                result.outcomes[index] = Rejection("member_id", unknown_member(balance.member_id))
                 continue
             given = {Currency.POINTS: (balance.points, balance.earned_at), Currency.GROWTH: (balance.growth, balance.growth_at)}
             before = {c: booked.get(opening_key(c, balance.member_id)) for c in Currency.values}
@@ -291,10 +292,13 @@ def opening_balances_book_batch(*, balances: list[OpeningBalance], program: Prog
                 if differs:
                     c = differs[0]
                     amount, at = before[c] or (0, None)
-                    when = f" on {at.astimezone(ZoneInfo(program.time_zone)).date().isoformat()}" if at else ""
-                    result.outcomes[index] = Rejection(
-                        c, f"member {balance.member_id} already has an opening {c} balance of {amount}{when}; correct it with a manual adjustment"
-                    )
+                    values = {"member": balance.member_id, "currency": str(Currency(c).label).lower(), "amount": amount}
+                    if at:
+                        values["date"] = at.astimezone(ZoneInfo(program.time_zone)).date().isoformat()
+                        sentence = gettext("member %(member)s already has an opening %(currency)s balance of %(amount)s on %(date)s; correct it with a manual adjustment")
+                    else:
+                        sentence = gettext("member %(member)s already has an opening %(currency)s balance of %(amount)s; correct it with a manual adjustment")
+                    result.outcomes[index] = Rejection(c, sentence % values)
                 else:
                     result.outcomes[index] = BookingResult("unchanged")
                 continue

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import local_midnight
@@ -28,7 +29,7 @@ from .posting import ledger_for
 
 DAILY_CHUNK = 5000
 CATCH_UP_DAYS = 31
-DAILY_TASK_NAME = "Daily rules"
+DAILY_TASK_NAME = gettext_noop("Daily rules")  # the schedule's key; the console shows its translation
 
 
 def daily_key(rule_pk: int, day: date, member_pk: int) -> str:

@@ -14,7 +14,7 @@ from .. import hooks
 from ..models import Currency, GrowthEntry, Member, MemberEvent, Program, Source
 from ..rules import strategy_for
 from ..selectors import cap_room_get, program_active_get, rules_for
-from .members import members_active_record
+from .members import members_active_record, unknown_member
 from .orders import credit_change
 from .posting import ledger_for, ledger_post
 from .results import BookingResult
@@ -38,7 +38,7 @@ def event_record(
     program = program or program_active_get()
     member = Member.objects.select_for_update().filter(member_id=member_id).first()
     if member is None:
-        raise ValidationError({"member_id": f"unknown member {member_id!r}"})
+        raise ValidationError({"member_id": unknown_member(member_id)})
     if MemberEvent.objects.filter(event_id=event_id).exists():
         return BookingResult("unchanged")
     MemberEvent.objects.create(event_id=event_id, member=member, event_type=event_type, occurred_at=occurred_at, created_by=actor)

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.bulk import new_row, rows_insert, rows_update
 
@@ -16,6 +17,11 @@ from ..models import Member
 from .results import BatchResult, BookingResult, Rejection
 
 MEMBER_FIELDS = ("name", "phone", "birthday", "joined_at", "base_score")
+
+
+def unknown_member(member_id: str) -> str:
+    """The sentence for a member id no member has, in the active language."""
+    return _("unknown member %(member)s") % {"member": repr(member_id)}
 
 
 def _members_upsert(rows: list[dict]) -> tuple[list[tuple[Member | None, BookingResult | Rejection]], list[Member], list[Member]]:
@@ -82,7 +88,7 @@ def member_upsert(
     """
     member_id = (member_id or "").strip()
     if not member_id:
-        raise ValidationError({"member_id": "member_id is required"})
+        raise ValidationError({"member_id": _("member_id is required")})
     row = dict(member_id=member_id, name=name, phone=phone, birthday=birthday, joined_at=joined_at, base_score=base_score)
     [(member, outcome)], new, changed = _members_upsert([row])
     if isinstance(outcome, Rejection):

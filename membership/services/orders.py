@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.ledger import ENTRY_MAX
 
@@ -26,7 +27,7 @@ from .. import hooks
 from ..models import Currency, EarningRule, Member, Order, OrderCredit, Program, Source
 from ..rules import OrderFacts, strategy_for
 from ..selectors import cap_room_get, program_active_get, rules_for
-from .members import members_active_record
+from .members import members_active_record, unknown_member
 from .posting import ledger_for, ledger_post
 from .results import BookingResult
 
@@ -51,39 +52,42 @@ def order_validate(facts: OrderFacts) -> None:
     """Reject facts that no rule can book or no column can hold, naming the field."""
     errors = {}
     if not facts.order_id:
-        errors["order_id"] = "order_id is required"
+        errors["order_id"] = _("order_id is required")
     if not facts.member_id:
-        errors["member_id"] = "member_id is required"
+        errors["member_id"] = _("member_id is required")
     for field, limit in ORDER_TEXT_LIMITS.items():
         if field not in errors and len(getattr(facts, field)) > limit:
-            errors[field] = f"{field} is longer than {limit} characters"
+            errors[field] = _("%(field)s is longer than %(limit)s characters") % {"field": field, "limit": limit}
     if facts.status not in ORDER_STATUSES:
-        errors["status"] = f"unknown status {facts.status!r} (expected one of {', '.join(Order.Status.values)})"
+        errors["status"] = _("unknown status %(status)s (expected one of %(known)s)") % {"status": repr(facts.status), "known": ", ".join(Order.Status.values)}
     for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount"):
         value = getattr(facts, field)
         if not value.is_finite():
-            errors[field] = f"{field} must be a number of yuan (got {value})"
+            errors[field] = _("%(field)s must be a number of yuan (got %(value)s)") % {"field": field, "value": value}
         elif value < 0:
-            errors[field] = f"{field} must not be negative (got {value})"
+            errors[field] = _("%(field)s must not be negative (got %(value)s)") % {"field": field, "value": value}
         elif value >= AMOUNT_LIMIT:
-            errors[field] = f"{field} {value} is too large: at most 999,999,999,999.99 yuan"
+            errors[field] = _("%(field)s %(value)s is too large: at most 999,999,999,999.99 yuan") % {"field": field, "value": value}
         elif value.as_tuple().exponent < -2:
-            errors[field] = f"{field} has more than 2 decimals (got {value})"
+            errors[field] = _("%(field)s has more than 2 decimals (got %(value)s)") % {"field": field, "value": value}
     if any(not getattr(facts, field).is_finite() for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount")):
         raise ValidationError(errors)
     if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
-        errors["discount_amount"] = f"discount_amount {facts.discount_amount} is larger than goods_amount {facts.goods_amount}"
+        errors["discount_amount"] = _("discount_amount %(discount)s is larger than goods_amount %(goods)s") % {
+            "discount": facts.discount_amount, "goods": facts.goods_amount,
+        }
     elif "refunded_amount" not in errors and facts.refunded_amount > (
         facts.goods_amount - facts.discount_amount + facts.shipping_amount
     ):
-        errors["refunded_amount"] = (
-            f"refunded_amount {facts.refunded_amount} is larger than what was paid "
-            f"({facts.goods_amount - facts.discount_amount + facts.shipping_amount})"
-        )
+        errors["refunded_amount"] = _("refunded_amount %(refunded)s is larger than what was paid (%(paid)s)") % {
+            "refunded": facts.refunded_amount, "paid": facts.goods_amount - facts.discount_amount + facts.shipping_amount,
+        }
     if facts.paid_at is not None and timezone.is_naive(facts.paid_at):
-        errors["paid_at"] = "paid_at must carry a time zone"
+        errors["paid_at"] = _("paid_at must carry a time zone")
     elif facts.paid_at is not None and not PAID_YEARS[0] <= facts.paid_at.year <= PAID_YEARS[1]:
-        errors["paid_at"] = f"paid_at {facts.paid_at.isoformat()} is outside the years {PAID_YEARS[0]} to {PAID_YEARS[1]}"
+        errors["paid_at"] = _("paid_at %(paid_at)s is outside the years %(first)s to %(last)s") % {
+            "paid_at": facts.paid_at.isoformat(), "first": PAID_YEARS[0], "last": PAID_YEARS[1],
+        }
     if errors:
         raise ValidationError(errors)
 
@@ -99,10 +103,14 @@ def order_revise(*, order: Order, facts: OrderFacts, member: Member) -> list[str
     ``paid_at``; facts that would change either are refused, naming the field."""
     if order.member_id != member.pk:
         owner = Member.objects.filter(pk=order.member_id).values_list("member_id", flat=True).first()
-        raise ValidationError({"member_id": f"order {facts.order_id} belongs to member {owner}, not {facts.member_id}"})
+        raise ValidationError({"member_id": _("order %(order)s belongs to member %(owner)s, not %(member)s") % {
+            "order": facts.order_id, "owner": owner, "member": facts.member_id,
+        }})
     if order.paid_at != facts.paid_at:
         raise ValidationError(
-            {"paid_at": f"order {facts.order_id} was booked as paid at {order.paid_at.isoformat()}; paid_at cannot change"}
+            {"paid_at": _("order %(order)s was booked as paid at %(paid_at)s; paid_at cannot change") % {
+                "order": facts.order_id, "paid_at": order.paid_at.isoformat(),
+            }}
         )
     changed = [f for f in ORDER_FIELDS if getattr(order, f) != getattr(facts, f)]
     for f in changed:
@@ -128,7 +136,7 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     program = program or program_active_get()
     member = Member.objects.select_for_update().filter(member_id=facts.member_id).first()
     if member is None:
-        raise ValidationError({"member_id": f"unknown member {facts.member_id!r}"})
+        raise ValidationError({"member_id": unknown_member(facts.member_id)})
     order = Order.objects.select_for_update().filter(order_id=facts.order_id).first()
     if order is None:
         order = order_new(facts=facts, member=member)
@@ -203,10 +211,10 @@ def order_earnings_check(*, rules, order: Order) -> None:
     for rule in rules:
         uncapped = strategy_for(rule).uncapped(facts)
         if uncapped > ENTRY_MAX:
-            raise ValidationError({"goods_amount": (
-                f"goods_amount {order.goods_amount}: rule {rule.code} would credit {uncapped:,} {rule.currency} for this order, "
-                f"more than one ledger entry holds ({ENTRY_MAX:,}); check the amount"
-            )})
+            raise ValidationError({"goods_amount": _(
+                "goods_amount %(goods)s: rule %(rule)s would credit %(n)s %(currency)s for this order, "
+                "more than one ledger entry holds (%(max)s); check the amount"
+            ) % {"goods": order.goods_amount, "rule": rule.code, "n": f"{uncapped:,}", "currency": rule.currency, "max": f"{ENTRY_MAX:,}"}})
 
 
 def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book) -> tuple[BookingResult, list[OrderCredit]]:

@@ -16,6 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.records import rows
 from common.roles import permission_require
@@ -32,7 +33,7 @@ def member_data_export(*, member: Member, actor) -> dict:
     events and the events told to the platform, then what each app registers (points, benefits,
     redemptions, paid membership, invitations, risk control). Values are JSON-ready once encoded
     with ``DjangoJSONEncoder`` (dates, times and amounts)."""
-    permission_require(actor, "membership.export_personal_data", "export members' personal data")
+    permission_require(actor, "membership.export_personal_data", _("export members' personal data"))
     member = Member.objects.select_related("level").get(pk=member.pk)
     erasure = PersonalDataErasure.objects.filter(member=member).first()
     data = {
@@ -69,16 +70,18 @@ def member_data_export(*, member: Member, actor) -> dict:
 def member_data_erase(*, member: Member, actor, reason: str) -> PersonalDataErasure:
     """Erase ``member``'s personal data for good (see the module docstring); erasing twice is
     refused, naming when it was done."""
-    permission_require(actor, "membership.erase_personal_data", "erase members' personal data")
+    permission_require(actor, "membership.erase_personal_data", _("erase members' personal data"))
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "say which request this erasure answers (e.g. its ticket number)"})
+        raise ValidationError({"reason": _("say which request this erasure answers (e.g. its ticket number)")})
     if len(reason) > 255:
-        raise ValidationError({"reason": "the reason is longer than 255 characters"})
+        raise ValidationError({"reason": _("the reason is longer than 255 characters")})
     member = Member.objects.select_for_update().get(pk=member.pk)
     if done := PersonalDataErasure.objects.filter(member=member).first():
         raise ValidationError(
-            {"member": f"the personal data of {member.member_id} was erased already, on {timezone.localtime(done.erased_at):%Y-%m-%d %H:%M}"}
+            {"member": _("the personal data of %(member)s was erased already, on %(when)s") % {
+                "member": member.member_id, "when": f"{timezone.localtime(done.erased_at):%Y-%m-%d %H:%M}",
+            }}
         )
     changed = {"member": Member.objects.filter(pk=member.pk).update(name="", phone="", birthday=None, updated_at=timezone.now())}
     changed["audit_trail"] = audit_trail_erase(model=Member, pks=[member.pk], fields=PERSONAL_FIELDS, label=lambda pk: member.member_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from common.roles import permission_require
 
@@ -63,7 +64,7 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     """
     preset = PRESETS.get(name)
     if preset is None:
-        raise UnknownPreset(f"unknown program preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+        raise UnknownPreset(_("unknown program preset %(name)s; known presets: %(known)s") % {"name": repr(name), "known": ", ".join(sorted(PRESETS))})
     unknown = set(preset) - {"code", "levels", "rules", *PROGRAM_FIELDS, *hooks.PRESET_SECTIONS}
     if unknown:
         raise UnknownPreset(f"preset {name!r} has sections no app loads: {', '.join(sorted(unknown))}")
@@ -97,10 +98,10 @@ def program_activate(*, program: Program, actor) -> int:
     stands for the new program's level of the same rank (``levels_by_id``) until the next
     settlement, which decides by the new program's rules and moves every member onto its levels.
     """
-    permission_require(actor, "membership.change_program", "switch the active program")
+    permission_require(actor, "membership.change_program", _("switch the active program"))
     program = Program.objects.select_for_update().get(pk=program.pk)
     if not program.levels.exists():
-        raise ValidationError(f"program {program.code} has no levels: it cannot be made active.")
+        raise ValidationError(_("program %(program)s has no levels: it cannot be made active.") % {"program": program.code})
     changes = 0
     if not program.is_active:
         Program.objects.filter(is_active=True).exclude(pk=program.pk).update(is_active=False)

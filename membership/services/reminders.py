@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from common.schedules import daily_at, periodic_task_sync
 from points.models import PointsLot
@@ -20,7 +21,7 @@ from ..models import Member, Program
 from ..selectors import growth_window_sums, levels_by_id, program_active_get, program_levels, settlement_next_get
 from .outbox import LEVEL_AT_RISK, POINTS_EXPIRING, event_new, events_write_once
 
-REMINDERS_TASK_NAME = "Member reminders"
+REMINDERS_TASK_NAME = gettext_noop("Member reminders")  # the schedule's key; the console shows its translation
 CHUNK = 20_000
 
 

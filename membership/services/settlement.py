@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _, gettext_noop
 
 from common.bulk import new_row, rows_insert, rows_update
 from common.conflicts import ConflictsExhausted, conflicts_retry, first_line
@@ -52,9 +53,9 @@ def settlement_month_parse(text: str) -> date:
     try:
         month = datetime.strptime(text.strip(), "%Y-%m").date()
     except ValueError:
-        raise ValidationError(f"month {text!r} is not of the form YYYY-MM (e.g. 2026-11)") from None
+        raise ValidationError(_("month %(month)s is not of the form YYYY-MM (e.g. 2026-11)") % {"month": repr(text)}) from None
     if month.year < 1970:
-        raise ValidationError(f"month {text!r} is before 1970: give the month to settle, such as 2026-11")
+        raise ValidationError(_("month %(month)s is before 1970: give the month to settle, such as 2026-11") % {"month": repr(text)})
     return month
 
 
@@ -63,15 +64,17 @@ def _settleable(*, program: Program, month: date, now: datetime | None = None) -
     time zone, it is not before the latest settled month, and the program has levels."""
     current = (now or timezone.now()).astimezone(ZoneInfo(program.time_zone)).date().replace(day=1)
     if month >= current:
-        raise SettlementRefused(
-            f"{month:%Y-%m} has not ended yet in {program.time_zone}: a month is settled once it is over; "
-            f"the latest month that can be settled now is {add_months(current, -1):%Y-%m}."
-        )
+        raise SettlementRefused(_(
+            "%(month)s has not ended yet in %(zone)s: a month is settled once it is over; "
+            "the latest month that can be settled now is %(latest)s."
+        ) % {"month": f"{month:%Y-%m}", "zone": program.time_zone, "latest": f"{add_months(current, -1):%Y-%m}"})
     latest = settlement_latest_month()
     if latest and month < latest:
-        raise SettlementRefused(f"{month:%Y-%m} is before the latest settled month {latest:%Y-%m}: months are settled in order.")
+        raise SettlementRefused(_("%(month)s is before the latest settled month %(latest)s: months are settled in order.") % {
+            "month": f"{month:%Y-%m}", "latest": f"{latest:%Y-%m}",
+        })
     if not program_levels(program=program):
-        raise SettlementRefused(f"program {program.code} has no levels to settle.")
+        raise SettlementRefused(_("program %(program)s has no levels to settle.") % {"program": program.code})
 
 
 @dataclass
@@ -104,9 +107,9 @@ def settlement_run_execute(
 
 def settlement_run_start(*, month: date, actor=None, trigger: str = "command", chunk_size: int = SETTLEMENT_CHUNK) -> SettlementOutcome:
     """Open the run of ``month`` (or reopen one that stopped) and split the members into chunks."""
-    permission_require(actor, "membership.add_settlementrun", "run settlements")
+    permission_require(actor, "membership.add_settlementrun", _("run settlements"))
     if chunk_size < 1:
-        raise ValidationError({"chunk_size": f"a chunk of {chunk_size} members settles nobody: give 1 or more"})
+        raise ValidationError({"chunk_size": _("a chunk of %(n)s members settles nobody: give 1 or more") % {"n": chunk_size}})
     program = program_active_get()
     month = month.replace(day=1)
     with transaction.atomic():
@@ -154,7 +157,7 @@ def settlement_chunk_execute(*, chunk_id: int, worker: str = "") -> bool:
     ``SettlementFailed`` says so in a sentence.
     """
     try:
-        return conflicts_retry(lambda: _chunk_settle(chunk_id, worker), what=f"chunk {chunk_id} of the settlement")
+        return conflicts_retry(lambda: _chunk_settle(chunk_id, worker), what=_("chunk %(chunk)s of the settlement") % {"chunk": chunk_id})
     except DatabaseError as exc:
         run = SettlementChunk.objects.filter(pk=chunk_id).values_list("run__month", flat=True)
         text = str(exc) if isinstance(exc, ConflictsExhausted) else f"chunk {chunk_id} of the settlement failed on the database ({first_line(exc)})"
@@ -461,7 +464,7 @@ def program_switch_preview(*, program: Program, month: date | None = None) -> di
             "levels_now": levels_now, "levels_proposed": levels_then}
 
 
-SETTLEMENT_TASK_NAME = "Monthly settlement"
+SETTLEMENT_TASK_NAME = gettext_noop("Monthly settlement")  # the schedule's key; the console shows its translation
 
 
 def settlement_schedule_sync(*, program: Program) -> int:
@@ -504,6 +507,6 @@ def settlement_due_month(*, now: datetime | None = None) -> date | None:
 def settlement_queue(*, month: date, actor) -> None:
     """Hand the settlement of ``month`` to the workers (``membership.settle_month``), started by
     ``actor``, whose permission the run checks again when it starts."""
-    permission_require(actor, "membership.add_settlementrun", "run settlements")
+    permission_require(actor, "membership.add_settlementrun", _("run settlements"))
     _settleable(program=program_active_get(), month=month.replace(day=1))
     task_send("membership.settle_month", f"{month:%Y-%m}", trigger=f"admin:{actor.get_username()}", actor_id=actor.pk)

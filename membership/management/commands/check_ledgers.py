@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from membership.selectors import order_credits_reconcile
 from points.selectors import points_reconcile
@@ -12,5 +13,5 @@ class Command(BaseCommand):
         for problem in problems[:100]:
             self.stderr.write(problem)
         if problems:
-            raise CommandError(f"the ledgers disagree in {len(problems)} place(s)")
+            raise CommandError(_("the ledgers disagree in %(n)s place(s)") % {"n": len(problems)})
         self.stdout.write("ledgers agree: every balance equals the sum of its entries")

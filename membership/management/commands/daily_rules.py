@@ -1,6 +1,7 @@
 from datetime import date
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from common.commands import ContractCommand
 from membership.services import daily_rules_catch_up, daily_rules_run
@@ -20,7 +21,7 @@ class Command(ContractCommand):
             try:
                 wanted = date.fromisoformat(day)
             except ValueError:
-                raise CommandError(f"DAY must be a date as YYYY-MM-DD, not {day!r}") from None
+                raise CommandError(_("DAY must be a date as YYYY-MM-DD, not %(day)s") % {"day": repr(day)}) from None
             runs = [daily_rules_run(day=wanted)]
         else:
             runs = daily_rules_catch_up(trigger="command")

@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from common.commands import ContractCommand
 from common.csvio import FieldError, FileError, parse_when
@@ -33,7 +34,7 @@ class Command(ContractCommand):
             events = events.filter(type__in=type)
         target = Path(path)
         if not target.parent.exists():
-            raise FileError(f"{path}: the folder {target.parent} does not exist")
+            raise FileError(_("%(path)s: the folder %(folder)s does not exist") % {"path": path, "folder": target.parent})
         tmp = target.with_name(f".{target.name}.partial")
         count = 0
         try:
@@ -43,7 +44,7 @@ class Command(ContractCommand):
                     count += 1
             os.replace(tmp, target)
         except OSError as exc:
-            raise FileError(f"{path}: cannot be written ({exc.strerror})") from None
+            raise FileError(_("%(path)s: cannot be written (%(reason)s)") % {"path": path, "reason": exc.strerror}) from None
         finally:
             if tmp.exists():
                 tmp.unlink()

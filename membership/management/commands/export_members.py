@@ -2,6 +2,8 @@ import csv
 import os
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from common.commands import ContractCommand
 from common.csvio import FileError
 from common.spreadsheets import cell_safe
@@ -20,7 +22,7 @@ class Command(ContractCommand):
     def handle(self, *args, path, **options):
         target = Path(path)
         if not target.parent.exists():
-            raise FileError(f"{path}: the folder {target.parent} does not exist")
+            raise FileError(_("%(path)s: the folder %(folder)s does not exist") % {"path": path, "folder": target.parent})
         tmp = target.with_name(f".{target.name}.partial")
         count = 0
         # Write to a temporary file and rename, so a failed export never leaves half a file.
@@ -33,7 +35,7 @@ class Command(ContractCommand):
                     count += 1
             os.replace(tmp, target)
         except OSError as exc:
-            raise FileError(f"{path}: cannot be written ({exc.strerror})") from None
+            raise FileError(_("%(path)s: cannot be written (%(reason)s)") % {"path": path, "reason": exc.strerror}) from None
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.bulk import rows_insert
 from common.timeutil import add_months
@@ -88,7 +89,7 @@ class Command(BaseCommand):
                 batch = wave[start : start + 5000]
                 orders_book_batch(facts=batch, program=program)
                 booked += len(batch)
-                self._progress(f"{booked} orders booked")
+                self._progress(_("%(n)s orders booked") % {"n": booked})
         return booked
 
     def _member(self, rng, number) -> Member:

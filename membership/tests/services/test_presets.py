@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.urls import reverse
 
-from membership.models import GrowthEntry, LevelChange, Member, Program
+from membership.models import GrowthEntry, Level, LevelChange, Member, Program
 from membership.presets import PRESETS
 from membership.services import (
     event_record,
@@ -392,3 +392,39 @@ def test_making_a_program_active_schedules_every_app_s_daily_work_in_its_time_zo
     names = set(PeriodicTask.objects.filter(enabled=True).values_list("name", flat=True))
     assert {"Monthly settlement", "Daily rules", "Daily benefits", "Daily paid membership", "Dashboard ledger totals"} <= names
     assert program_load(name="weibo") == (weibo, 0)
+
+
+def test_after_a_switch_every_page_and_file_shows_the_level_the_member_holds_under_the_new_program(program, client, django_user_model, tmp_path):
+    from django.core.management import call_command
+
+    from membership.selectors import dashboard_get, member_export_rows
+
+    staff = django_user_model.objects.create_superuser("switch-viewer", password="pw")
+    high, middle, never = MemberFactory(member_id="SW-HIGH"), MemberFactory(member_id="SW-MID"), MemberFactory(member_id="SW-NEW")
+    growth_adjust(member=high, amount=60000, reason="history", actor=staff, effective_at=local(2026, 1, 5))
+    growth_adjust(member=middle, amount=6000, reason="history", actor=staff, effective_at=local(2026, 1, 5))
+    settle("2026-01")
+    former = Level.objects.get(program=program, code="V4")
+    alipay, _ = program_load(name="alipay", activate=True)
+    diamond, platinum, regular = (alipay.levels.get(code=code) for code in ("diamond", "platinum", "regular"))
+
+    assert {row["member_id"]: row["level"] for row in member_export_rows()} == {"SW-HIGH": "diamond", "SW-MID": "platinum", "SW-NEW": "regular"}
+    call_command("export_members", str(tmp_path / "members.csv"))
+    assert "SW-HIGH,diamond," in (tmp_path / "members.csv").read_text()
+    pyramid = {row["code"]: row["members"] for row in dashboard_get()["pyramid"]}
+    assert pyramid == {"regular": 1, "gold": 0, "platinum": 1, "diamond": 1}
+
+    client.force_login(staff)
+    listing = client.get(reverse("admin:membership_member_changelist"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert str(diamond) in listing and str(platinum) in listing and f">{former}<" not in listing
+    only_diamond = client.get(reverse("admin:membership_member_changelist"), {"level__id__exact": diamond.pk}).content.decode()
+    assert "SW-HIGH" in only_diamond and "SW-MID" not in only_diamond
+    only_regular = client.get(reverse("admin:membership_member_changelist"), {"level__id__exact": regular.pk}).content.decode()
+    assert "SW-NEW" in only_regular and "SW-HIGH" not in only_regular
+    assert client.get(reverse("admin:membership_member_changelist"), {"level__id__exact": "x"}).status_code in (200, 302)
+    page = client.get(reverse("admin:membership_member_change", args=[high.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert str(diamond) in page and "before the switch" in page
+
+    exported = client.post(reverse("admin:membership_member_export"), {"format": "0", "resource": "0", "export_items": [], **{
+        f"memberexportresource_{name}": "on" for name in ("member_id", "level")}})
+    assert exported.status_code == 200 and b"SW-HIGH,diamond" in exported.content

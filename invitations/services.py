@@ -110,7 +110,7 @@ def _reward(invitation: Invitation, policy: InvitationPolicy, side: str, member:
                 grant = benefit_grant(benefit=benefit, member=member, period=f"invitation:{invitation.pk}", at=at)
             setattr(invitation, f"{side}_grant", grant)
         except ValidationError as exc:
-            notes.append(f"{label}: {' '.join(exc.messages)}")
+            notes.append(_("%(side)s: %(reason)s") % {"side": label, "reason": " ".join(exc.messages)})
     block = member_block_get(member_id=member.pk, scope=ListEntry.Scope.BENEFITS, at=at)
     if block is not None:
         notes.append(_("%(side)s is blacklisted (%(reason)s): no reward.") % {"side": label, "reason": block.reason})
@@ -128,7 +128,7 @@ def _reward(invitation: Invitation, policy: InvitationPolicy, side: str, member:
                     member=member, plan=policy.invitee_trial_plan, reference=f"invitation:{invitation.pk}", trial=True, at=at
                 )
         except ValidationError as exc:
-            notes.append(f"{label}: {' '.join(exc.messages)}")
+            notes.append(_("%(side)s: %(reason)s") % {"side": label, "reason": " ".join(exc.messages)})
     return notes
 
 

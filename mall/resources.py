@@ -1,5 +1,6 @@
 """Import and export of mall items in the admin (django-import-export), through ``mall_items_import``."""
 
+from django.utils.translation import gettext_lazy
 from import_export import fields, resources
 
 from membership.resources import ServiceImportResource
@@ -18,7 +19,7 @@ class MallItemImportResource(ServiceImportResource):
         model = MallItem
         fields = ITEM_COLUMNS
         import_id_fields = ("code",)
-        name = "Mall items (with prices by level)"
+        name = gettext_lazy("Mall items (with prices by level)")
 
 
 class MallItemExportResource(resources.ModelResource):
@@ -30,7 +31,7 @@ class MallItemExportResource(resources.ModelResource):
         model = MallItem
         fields = ITEM_COLUMNS
         export_order = ITEM_COLUMNS
-        name = "Mall items"
+        name = gettext_lazy("Mall items")
 
     def get_queryset(self):
         return super().get_queryset().prefetch_related("prices__level")

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from common.commands import ContractCommand
 from membership.selectors import NoActiveProgram
@@ -24,12 +25,12 @@ class Command(ContractCommand):
     def handle(self, *args, path, batch, username, encoding, dry_run, **options):
         actor = get_user_model().objects.filter(username=username).first()
         if actor is None:
-            raise CommandError(f"no staff member {username!r}")
+            raise CommandError(_("no staff member %(name)s") % {"name": repr(username)})
         report = adjustments_import(path=path, batch=batch, actor=actor, encoding=encoding, dry_run=dry_run)
         for error in report.errors[:100]:
             self.stderr.write(error)
         if report.rejected_path:
-            self.stderr.write(f"rejected rows written to {report.rejected_path}")
+            self.stderr.write(_("rejected rows written to %(path)s") % {"path": report.rejected_path})
         self.stdout.write(("dry run, nothing written: " if dry_run else "") + report.summary())
         if report.counts["rejected"]:
-            raise CommandError(f"{report.counts['rejected']} row(s) of {path} rejected")
+            raise CommandError(_("%(n)s row(s) of %(path)s rejected") % {"n": report.counts["rejected"], "path": path})

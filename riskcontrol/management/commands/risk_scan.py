@@ -2,6 +2,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.commands import ContractCommand
 from riskcontrol.services import anomaly_scan
@@ -11,7 +12,9 @@ def _moment(text: str, option: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValidationError(f"{option} {text!r} is not an ISO 8601 date or time (e.g. 2026-11-29 or 2026-11-29T08:00)") from None
+        raise ValidationError(
+            _("%(option)s %(value)s is not an ISO 8601 date or time (e.g. 2026-11-29 or 2026-11-29T08:00)") % {"option": option, "value": repr(text)}
+        ) from None
     return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 

@@ -21,6 +21,11 @@ class FileError(Exception):
     """A problem with the file as a whole (missing, unreadable, wrong header)."""
 
 
+def row_error(file: str, row: int, column: str, reason: str) -> str:
+    """The sentence of a rejected row: the file, the row, the column at fault and why."""
+    return _("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": file, "row": row, "column": column, "reason": reason}
+
+
 class FieldError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)

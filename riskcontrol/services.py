@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from common.csvio import FieldError, parse_day, parse_whole, parse_when, read_header, read_rows, write_rejected
+from common.csvio import FieldError, parse_day, parse_whole, parse_when, read_header, read_rows, row_error, write_rejected
 from common.ledger import ENTRY_MAX
 from common.roles import permission_require
 from membership.models import Currency, Member, Source
@@ -238,11 +238,11 @@ def adjustments_import(*, path: str, batch: str, actor, encoding: str = "utf-8",
                     transaction.set_rollback(True)
             counts["booked" if adjustment.status == ManualAdjustment.Status.BOOKED else "pending"] += 1
         except FieldError as exc:
-            error = _("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": label, "row": row.number, "column": exc.field, "reason": exc.message}
+            error = row_error(label, row.number, exc.field, exc.message)
         except ValidationError as exc:
             field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("amount", exc.messages)
             field = "amount" if field == "__all__" else field
-            error = _("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": label, "row": row.number, "column": field, "reason": messages[0]}
+            error = row_error(label, row.number, field, messages[0])
         else:
             continue
         counts["rejected"] += 1
@@ -578,11 +578,11 @@ def list_entries_import(*, path: str, actor, remove: bool = False, encoding: str
                 list_entry_add(member=member, kind=kind, scope=scope, reason=reason, actor=actor, starts_at=now, ends_at=until, review_on=review_on)
                 counts["added"] += 1
         except FieldError as exc:
-            errors.append(_("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": label, "row": row.number, "column": exc.field, "reason": exc.message})
+            errors.append(row_error(label, row.number, exc.field, exc.message))
         except ValidationError as exc:
             field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "message_dict") else ("amount", exc.messages)
             field = "amount" if field == "__all__" else field
-            errors.append(_("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": label, "row": row.number, "column": field, "reason": messages[0]})
+            errors.append(row_error(label, row.number, field, messages[0]))
         else:
             continue
         counts["rejected"] += 1

@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from common.bulk import tables_analyze
-from common.csvio import FieldError, read_header, read_rows, write_rejected
+from common.csvio import FieldError, read_header, read_rows, row_error, write_rejected
 from common.exclusive import file_exclusive
 from common.roles import permission_require
 from points.models import PointsAccount, PointsEntry, PointsLot
@@ -105,7 +105,7 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
     try:
 
         def reject(number, raw, column, message):
-            error = _("%(file)s: row %(row)s, column %(column)s: %(reason)s") % {"file": label, "row": number, "column": column, "reason": message}
+            error = row_error(label, number, column, message)
             on_error(error)
             staging.reject(number, raw, error)
             counts["rejected"] += 1

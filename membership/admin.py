@@ -66,6 +66,7 @@ from .selectors import (
     member_level_progress_get,
     member_lifecycle_get,
     member_lifecycle_q,
+    members_search,
     members_sharing_phone_count,
     program_active_get,
 )
@@ -337,7 +338,7 @@ class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdm
     list_display = ("member_id", "name", "phone", "level", "level_valid_until", "status", "joined_at")
     list_filter = ("status", ("level", ActiveProgramLevelFilter), LifecycleFilter, ("joined_at", admin.DateFieldListFilter))
     search_fields = ("member_id", "phone", "name")
-    search_help_text = _("A member id or a phone number (exactly), or part of a name.")
+    search_help_text = _("A member id or its beginning, a phone number or its last four or more digits, or part of a name.")
 
     def has_delete_permission(self, request, obj=None):
         return False  # a member's ledgers and history keep them; personal data is erased instead
@@ -407,14 +408,10 @@ class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdm
         return fields
 
     def get_search_results(self, request, queryset, search_term):
-        """A member id or phone through their indexes; only a term that is neither searches names."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        exact = queryset.filter(Q(member_id=term) | Q(phone=term))
-        if exact.exists():
-            return exact, False
-        return queryset.filter(name__icontains=term), False
+        """As customer service searches (``members_search``): an id or phone whole, the beginning
+        of an id, the last four or more digits of a phone, part of a name."""
+        return members_search(queryset, search_term), False
+
     list_select_related = ("level",)
     show_full_result_count = False
     readonly_fields = (

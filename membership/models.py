@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Func, Q
+from django.db.models.functions import Replace, Reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
@@ -188,6 +189,16 @@ phone_validator = RegexValidator(
 )
 
 
+def phone_key():
+    """The phone's digits, last first: the key that the search by a phone's last digits (the
+    four a caller gives customer service) reads through an index, as a range of its first
+    characters, on both databases."""
+    digits = models.F("phone")
+    for character in " ()-+":
+        digits = Replace(digits, models.Value(character), models.Value(""))
+    return Reverse(digits)
+
+
 def birthday_validate(value):
     """A birthday is a day that has been, since 1900."""
     if value.year < 1900 or value > timezone.localdate():
@@ -234,13 +245,15 @@ class Member(models.Model):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
-        # Only what the console searches by exactly: no pattern (LIKE) indexes, and none on the
-        # level, which the settlement rewrites for most members at once (filters by level scan in
-        # id order and stop at a page). The table leaves room in its pages (see the migration) so
-        # that those rewrites stay on their page and touch no index.
+        # What the console searches by: the id (exactly, or its beginning: on PostgreSQL a pattern
+        # index, see the migration), the phone (exactly, or its last digits) and the name; none on
+        # the level, which the settlement rewrites for most members at once (filters by level scan
+        # in id order and stop at a page). The table leaves room in its pages (see the migration)
+        # so that those rewrites stay on their page and touch no index.
         indexes = [
             models.Index(fields=["name"], name="member_name_idx"),
             models.Index(fields=["phone"], name="member_phone_idx"),
+            models.Index(phone_key(), name="member_phone_suffix_idx"),
         ]
         constraints = [models.UniqueConstraint(fields=["member_id"], name="member_id_unique")]
         # The base score counts toward the level as growth does: only a role that may decide

@@ -30,6 +30,7 @@ from .models import (
     Program,
     SettlementRun,
 )
+from .models import phone_key
 from .rules import rules_applicable
 from .totals import ledger_month_sums, ledger_series
 
@@ -459,3 +460,33 @@ def members_sharing_phone_count(*, member: Member) -> int:
     if not member.phone:
         return 0
     return Member.objects.filter(phone=member.phone).exclude(pk=member.pk).count()
+
+
+# A search of at least this many digits also finds members whose phone ends with them.
+PHONE_SUFFIX_MIN_DIGITS = 4
+_PHONE_FORMATTING = str.maketrans("", "", " ()-+")
+
+
+def members_search(queryset, term: str):
+    """The members a customer-service search finds, each part through an index: a member id or a
+    phone given whole; otherwise the ids that begin with the term, the phones that end with its
+    digits (four or more, formatting ignored: the ``phone_key`` index, as a range of its first
+    characters) and the names that contain it (a scan, only for a term that is not all digits)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    exact = queryset.filter(Q(member_id=term) | Q(phone=term))
+    if exact.exists():
+        return exact
+    found = Q(member_id__startswith=term)
+    digits = term.translate(_PHONE_FORMATTING)
+    if digits.isdigit() and digits.isascii():
+        if len(digits) >= PHONE_SUFFIX_MIN_DIGITS:
+            # Every key is digits only: those beginning with the reversed digits lie between them
+            # and them followed by a letter, which sorts after every digit in any collation.
+            key = digits[::-1]
+            queryset = queryset.alias(phone_key=phone_key())
+            found |= Q(phone_key__gte=key, phone_key__lt=key + "A")
+    else:
+        found |= Q(name__icontains=term)
+    return queryset.filter(found)

@@ -51,6 +51,33 @@ def test_member_search_by_id_phone_and_name(admin_client, data):
         assert data.member_id in admin_client.get(url, {"q": query}).content.decode()
 
 
+def test_customer_service_finds_a_member_by_the_phones_last_digits_the_ids_beginning_or_the_name(program):
+    from membership.selectors import members_search
+
+    caller = MemberFactory(member_id="JD-2026-0042", name="王小明", phone="+86 139-1234-5678")
+    neighbour = MemberFactory(member_id="JD-2025-7777", name="李雷", phone="13900005678")
+    other = MemberFactory(member_id="TB-1", name="韩梅梅", phone="13800001234")
+
+    def found(term):
+        return set(members_search(Member.objects.all(), term).values_list("member_id", flat=True))
+
+    assert found("5678") == {caller.member_id, neighbour.member_id}  # the last four digits, formatting ignored
+    assert found("45678") == {caller.member_id}
+    assert found("1234-5678") == {caller.member_id}  # written as the caller says it
+    assert found("678") == set()  # fewer than four digits: no phone matches
+    assert found("JD-2026") == {caller.member_id}  # the beginning of an id
+    assert found("JD-") == {caller.member_id, neighbour.member_id}
+    assert found("2026-0042") == set()  # an id's middle is not its beginning
+    assert found("小明") == {caller.member_id}  # part of a name
+    assert found("13800001234") == {other.member_id}  # a whole phone: that member only
+    assert found("TB-1") == {other.member_id}  # a whole id, though it begins others' ids too
+    assert found("  ") == {caller.member_id, neighbour.member_id, other.member_id}
+    other.phone = ""
+    other.save()
+    assert found("1234") == set()  # the key follows the phone
+
+
+
 def program_form_data(client, program):
     """The program change form as the browser would post it back, unchanged."""
     page = client.get(reverse("admin:membership_program_change", args=[program.pk]))

@@ -25,6 +25,9 @@ Settlement, set-up and the console
 - ``member_section(key, title=..., order=...)``: ``render(*, member, request) -> html`` adds a
   section to the member page (the 360 view).
 - ``member_admin_action(action)``: adds an action to the members list.
+- ``approval_queue(key, label=..., url=...)``: ``waiting(*, user) -> int`` counts the requests that
+  wait for ``user``'s decision (adjustments above the threshold), ``decided(*, user, since) ->
+  [Decision]`` the user's own requests decided since; the header and the front page show both.
 - ``import_kind(key, label=..., permission=...)``: ``run(*, path, name, encoding, actor, options,
   on_progress) -> report`` runs an import job of kind ``key`` (risk control's adjustments and lists).
 - ``personal_data(key, export=..., erase=...)``: what an app holds on a member, for the member's
@@ -265,6 +268,53 @@ def member_admin_action(action: Callable) -> Callable:
     if action not in MEMBER_ADMIN_ACTIONS:
         MEMBER_ADMIN_ACTIONS.append(action)
     return action
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One of a user's requests, decided by someone else: what the requester sees of it."""
+
+    at: datetime
+    text: str  # what was asked, in a line
+    approved: bool
+    by: str  # who decided
+    note: str
+    url: str  # the request's page
+
+
+@dataclass(frozen=True)
+class ApprovalQueue:
+    key: str
+    label: str  # a lazy translation: what waits ("Manual adjustments")
+    url: Callable  # url() -> the list of what waits for the signed-in user
+    waiting: Callable  # waiting(*, user) -> int: the requests the user may decide now (0 without the right)
+    decided: Callable  # decided(*, user, since) -> list[Decision], newest first
+
+
+APPROVAL_QUEUES: dict[str, ApprovalQueue] = {}
+
+
+def approval_queue(key: str, *, label, url: Callable, decided: Callable):
+    """Register ``waiting(*, user) -> int`` as the approval queue ``key``, with the list it links
+    to (``url()``) and the requester's view of its decisions (``decided(*, user, since)``)."""
+
+    def register(waiting):
+        APPROVAL_QUEUES[key] = ApprovalQueue(key=key, label=label, url=url, waiting=waiting, decided=decided)
+        return waiting
+
+    return register
+
+
+def approvals_waiting(*, user) -> list[tuple[ApprovalQueue, int]]:
+    """(queue, count) of every queue in which something waits for ``user``."""
+    counts = ((queue, queue.waiting(user=user)) for queue in APPROVAL_QUEUES.values())
+    return [(queue, n) for queue, n in counts if n]
+
+
+def approvals_decided(*, user, since: datetime, limit: int = 10) -> list[Decision]:
+    """The user's own requests decided since ``since``, newest first, from every queue."""
+    decisions = [d for queue in APPROVAL_QUEUES.values() for d in queue.decided(user=user, since=since)]
+    return sorted(decisions, key=lambda d: d.at, reverse=True)[:limit]
 
 
 # ---------------------------------------------------------------- import jobs

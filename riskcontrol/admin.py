@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -10,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 from membership.admin import import_job_redirect
 
+from .selectors import adjustments_waiting
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
     adjustment_approve,
@@ -30,10 +33,29 @@ class AdjustmentBatchForm(forms.Form):
     batch = forms.CharField(label=_("batch name"), max_length=150, help_text=_("Importing the same batch again requests nothing twice."))
 
 
+class ApprovalFilter(admin.SimpleListFilter):
+    """The approvals inbox (what waits for the signed-in user's decision) and the requester's own
+    requests."""
+
+    title = _("approval")
+    parameter_name = "approval"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", _("Waiting for my approval")), ("mine", _("Requested by me"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "waiting":
+            return queryset.filter(pk__in=adjustments_waiting(user=request.user).values("pk"))
+        if self.value() == "mine":
+            return queryset.filter(requested_by=request.user)
+        return queryset
+
+
 @admin.register(ManualAdjustment)
 class ManualAdjustmentAdmin(ServiceCreateAdmin):
     list_display = ("requested_at", "member", "currency", "amount", "reason_code", "reason", "status", "requested_by", "decided_by")
-    list_filter = ("status", "currency", "reason_code")
+    list_filter = (ApprovalFilter, "status", "currency", "reason_code")
+    change_form_template = "admin/riskcontrol/manualadjustment/change_form.html"
     search_fields = ("=member__member_id", "=reference")
     list_select_related = ("member", "requested_by", "decided_by")
     autocomplete_fields = ("member",)
@@ -42,8 +64,49 @@ class ManualAdjustmentAdmin(ServiceCreateAdmin):
     change_list_template = "admin/riskcontrol/manualadjustment/change_list.html"
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.batch_view)
-        return [path("batch/", view, name="riskcontrol_manualadjustment_batch"), *super().get_urls()]
+        view, decide = self.admin_site.admin_view(self.batch_view), self.admin_site.admin_view(self.decide_view)
+        return [
+            path("batch/", view, name="riskcontrol_manualadjustment_batch"),
+            path("<int:pk>/decide/", decide, name="riskcontrol_manualadjustment_decide"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A pending adjustment's page: approve or reject it with a note, for an approver who did
+        not ask for it; the requester reads that it waits for someone else."""
+        adjustment = self.get_object(request, object_id)
+        context = {}
+        if adjustment is not None and adjustment.status == ManualAdjustment.Status.PENDING:
+            own = adjustment.requested_by_id == request.user.pk
+            context = {"decision_own": own, "decision_open": not own and self.has_approve_permission(request)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
+
+    def decide_view(self, request, pk):
+        """Approve (and book) or reject one adjustment from its page, then open the next one that
+        waits for the approver, or the inbox when none is left."""
+        adjustment = get_object_or_404(ManualAdjustment, pk=pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_change", args=[pk]))
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        note = request.POST.get("note", "").strip()
+        try:
+            if "approve" in request.POST:
+                adjustment_approve(adjustment=adjustment, actor=request.user, note=note)
+                self.message_user(request, _("Adjustment #%(pk)s (%(what)s) approved and booked.") % {"pk": pk, "what": adjustment}, messages.SUCCESS)
+            elif "reject" in request.POST:
+                adjustment_reject(adjustment=adjustment, actor=request.user, note=note)
+                self.message_user(request, _("Adjustment #%(pk)s (%(what)s) rejected.") % {"pk": pk, "what": adjustment}, messages.SUCCESS)
+            else:
+                return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_change", args=[pk]))
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_change", args=[pk]))
+        following = adjustments_waiting(user=request.user).order_by("requested_at", "pk").first()
+        if following is not None:
+            return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_change", args=[following.pk]))
+        self.message_user(request, _("Nothing else waits for your approval."), messages.INFO)
+        return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_changelist") + "?approval=waiting")
 
     def batch_view(self, request):
         """Adjustments from a CSV file, through the same threshold and approval as one at a time."""

@@ -55,6 +55,12 @@ class ManualAdjustment(models.Model):
         verbose_name_plural = _("manual adjustments")
         ordering = ["-requested_at"]
         permissions = [("approve_manualadjustment", gettext_noop("Can approve or reject manual adjustments"))]
+        indexes = [
+            # What waits for a decision (the approvers' count in every page's header), and what
+            # a requester asked for.
+            models.Index(fields=["requested_at"], condition=Q(status="pending"), name="adjustment_pending_idx"),
+            models.Index(fields=["requested_by", "decided_at"], name="adjustment_requester_idx"),
+        ]
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero", violation_error_message=_("An adjustment of 0 changes nothing: give an amount above or below 0."))]
 
     def __str__(self):

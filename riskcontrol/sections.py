@@ -10,7 +10,27 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from common.timeutil import shown
 
-from .selectors import member_risk_get
+from membership.hooks import Decision
+
+from .models import ManualAdjustment
+from .selectors import adjustments_decided, member_risk_get
+
+
+def adjustment_decisions(*, user, since) -> list[Decision]:
+    """What the requester sees of their adjustments that someone else decided."""
+    return [
+        Decision(
+            at=a.decided_at,
+            text=_("Adjustment of %(member)s by %(amount)s %(currency)s") % {
+                "member": a.member.member_id, "amount": f"{a.amount:+,}", "currency": a.get_currency_display(),
+            },
+            approved=a.status == ManualAdjustment.Status.BOOKED,
+            by=a.decided_by.get_username() if a.decided_by else "",
+            note=a.decision_note,
+            url=reverse("admin:riskcontrol_manualadjustment_change", args=[a.pk]),
+        )
+        for a in adjustments_decided(user=user, since=since)
+    ]
 
 
 def _table(headers, rows, empty):

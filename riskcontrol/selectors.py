@@ -96,6 +96,29 @@ def alerts_open_count() -> int:
     return Alert.objects.filter(status__in=[Alert.Status.OPEN, Alert.Status.INVESTIGATING]).count()
 
 
+def adjustments_waiting_count(*, user) -> int:
+    """The adjustments that wait for ``user``'s decision: pending, asked for by someone else, and
+    only for a user who may approve them."""
+    if not user.has_perm("riskcontrol.approve_manualadjustment"):
+        return 0
+    return adjustments_waiting(user=user).count()
+
+
+def adjustments_waiting(*, user) -> QuerySet[ManualAdjustment]:
+    return ManualAdjustment.objects.filter(status=ManualAdjustment.Status.PENDING).exclude(requested_by=user)
+
+
+def adjustments_decided(*, user, since: datetime, limit: int = 10) -> list[ManualAdjustment]:
+    """The user's own adjustments that someone else decided since ``since``, newest first (those
+    booked at once within the threshold were decided by nobody else)."""
+    return list(
+        ManualAdjustment.objects.filter(requested_by=user, decided_at__gte=since)
+        .exclude(decided_by=user)
+        .select_related("member", "decided_by")
+        .order_by("-decided_at")[:limit]
+    )
+
+
 def member_risk_get(*, member, months: int = 12, limit: int = 20) -> dict:
     """What the member page shows of risk control: list entries (in force and past), open alerts,
     blocked credits, and what the caps withheld (per currency and local month, with the program's caps)."""

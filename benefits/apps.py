@@ -9,6 +9,8 @@ class BenefitsConfig(AppConfig):
     def ready(self):
         from membership import hooks
 
+        from membership.member_page import changelist_of
+
         from . import sections
         from .selectors import member_benefits_data
         from .services import benefit_catalog_sync, benefits_schedule_sync, benefits_settlement_issue
@@ -18,3 +20,7 @@ class BenefitsConfig(AppConfig):
         hooks.settlement_chunk_step("benefits")(benefits_settlement_issue)
         hooks.personal_data("benefits", export=member_benefits_data)
         hooks.member_section("benefits", title=_("Benefits"), order=40)(sections.member_benefits_render)
+        hooks.member_tool("grants", label=_("Benefit grants"), kind="see", order=50)(
+            lambda *, member, request: changelist_of("benefits_benefitgrant", member, "benefits.view_benefitgrant", request)
+        )
+        hooks.member_timeline("benefits")(sections.benefits_timeline)

@@ -7,6 +7,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from common.timeutil import shown
+from membership.hooks import TimelineItem
+
+from .models import BenefitGrant
 
 from .selectors import member_grants
 
@@ -37,3 +40,16 @@ def member_benefits_render(*, member, request) -> str:
         _("Granted"), _("Benefit"), _("Period"), _("Quantity"), _("Status"), _("Valid until / blocked because"), rows,
         url, _("All grants of this member"),
     )
+
+
+def benefits_timeline(*, member, limit):
+    """The member's newest grants, for the member's timeline."""
+    grants = BenefitGrant.objects.filter(member=member).select_related("benefit").order_by("-granted_at", "-pk")[:limit]
+    return [
+        TimelineItem(
+            at=g.granted_at, kind=_("Benefit"),
+            text=f"{g.benefit.display_name} × {g.quantity} · {g.period} · {g.get_status_display()}",
+            url=reverse("admin:benefits_benefitgrant_change", args=[g.pk]),
+        )
+        for g in grants
+    ]

@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
@@ -131,6 +132,17 @@ class ServiceCreateAdmin(admin.ModelAdmin):
         except (ValidationError, PermissionDenied) as exc:
             raise _Refused("; ".join(getattr(exc, "messages", None) or [str(exc)])) from exc
         obj.pk = created.pk
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Saved from a form opened elsewhere (the member page's buttons give ``next``): back there."""
+        response = super().response_add(request, obj, post_url_continue)
+        back = request.GET.get("next", "")
+        if (
+            back and "_continue" not in request.POST and "_addanother" not in request.POST
+            and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+        ):
+            return HttpResponseRedirect(back)
+        return response
 
     def add_view(self, request, form_url="", extra_context=None):
         """A refusal of the service is said on the add page, in its sentence (nothing was added)."""

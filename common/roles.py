@@ -26,6 +26,7 @@ ROLES = {
         "riskcontrol.change_listentry",
         "riskcontrol.change_alert",
         "mall.cancel_redemption",
+        "mall.redeem_for_member",
         "subscriptions.change_subscription",
         "mall.reverse_cashoffset",
     ],

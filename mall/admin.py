@@ -1,9 +1,12 @@
+import uuid
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponseRedirect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
@@ -14,8 +17,28 @@ from membership.resources import IMPORT_FORMATS
 
 from .models import CashOffset, CashOffsetException, CashOffsetPolicy, Lottery, LotteryDraw, LotteryPrize, MallItem, MallPrice, Redemption
 from .resources import MallItemExportResource, MallItemImportResource
-from .selectors import offset_quote
-from .services import offset_reverse, redemption_cancel
+from membership.selectors import NoActiveProgram, program_active_get
+from points.selectors import points_available_get
+
+from .selectors import mall_items_available, offset_quote
+from .services import offset_reverse, redemption_cancel, redemption_create
+
+
+class RedeemForm(forms.Form):
+    item = forms.ChoiceField(label=_("item"), widget=forms.RadioSelect)
+    quantity = forms.IntegerField(label=_("quantity"), min_value=1, max_value=99, initial=1)
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, offered, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["item"].choices = [
+            (item.pk, _("%(item)s: %(points)s points (%(stock)s in stock)") % {
+                "item": item.display_name, "points": f"{price:,}", "stock": f"{item.stock:,}" if item.stock is not None else _("no limit"),
+            })
+            for item, price in offered
+        ]
+        if not self.is_bound:
+            self.initial["token"] = uuid.uuid4().hex
 
 
 class ReadOnlyAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
@@ -91,6 +114,41 @@ class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("mall.cancel_redemption")
+
+    def get_urls(self):
+        redeem = self.admin_site.admin_view(self.redeem_view)
+        return [path("redeem/<int:member_pk>/", redeem, name="mall_redemption_redeem"), *super().get_urls()]
+
+    def redeem_view(self, request, member_pk):
+        """Customer service redeems an item for the member (``redemption_create``, as the member's
+        own app would, recorded as made by the staff user); a form posted twice redeems once."""
+        member = get_object_or_404(Member, pk=member_pk)
+        if not request.user.has_perm("mall.redeem_for_member"):
+            raise PermissionDenied
+        try:
+            program = program_active_get()
+        except NoActiveProgram as exc:
+            raise Http404(str(exc)) from exc
+        offered = mall_items_available(member=member, program=program)
+        form = RedeemForm(request.POST or None, offered=offered)
+        if request.method == "POST" and form.is_valid():
+            item = next(item for item, _price in offered if item.pk == int(form.cleaned_data["item"]))
+            try:
+                redemption = redemption_create(
+                    member=member, item=item, quantity=form.cleaned_data["quantity"], key=f"console:{form.cleaned_data['token']}", actor=request.user,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                self.message_user(request, _("%(member)s redeemed %(item)s × %(n)s for %(points)s points.") % {
+                    "member": member.member_id, "item": item.display_name, "n": redemption.quantity, "points": f"{redemption.points:,}",
+                }, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:membership_member_change", args=[member.pk]))
+        context = {
+            **self.admin_site.each_context(request), "title": _("Redeem for %(member)s") % {"member": member}, "opts": self.model._meta,
+            "member": member, "form": form, "available": points_available_get(member=member), "offered": offered,
+        }
+        return TemplateResponse(request, "admin/mall/redemption/redeem.html", context)
 
     @admin.action(description=_("Cancel the selected redemptions (points and stock given back)"), permissions=["cancel"])
     def cancel_redemptions(self, request, queryset):

@@ -11,7 +11,11 @@ class MallConfig(AppConfig):
 
         from .catalog import mall_catalog_sync
         from .presets import MALL_PRESETS
-        from .sections import member_spending_render
+        from django.urls import reverse
+
+        from membership.member_page import changelist_of
+
+        from .sections import mall_timeline, member_spending_render
         from .selectors import member_spending_data
         from .services import cash_offset_policy_sync
 
@@ -22,3 +26,10 @@ class MallConfig(AppConfig):
         hooks.preset_section("cash_offset", specs=by_preset("cash_offset"))(cash_offset_policy_sync)
         hooks.personal_data("mall", export=member_spending_data)
         hooks.member_section("mall", title=_("Redemptions and draws"), order=60)(member_spending_render)
+        hooks.member_tool("redeem", label=_("Redeem for the member"), order=30)(
+            lambda *, member, request: reverse("admin:mall_redemption_redeem", args=[member.pk]) if request.user.has_perm("mall.redeem_for_member") else None
+        )
+        hooks.member_tool("redemptions", label=_("Redemptions"), kind="see", order=55)(
+            lambda *, member, request: changelist_of("mall_redemption", member, "mall.view_redemption", request)
+        )
+        hooks.member_timeline("mall")(mall_timeline)

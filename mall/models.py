@@ -121,7 +121,10 @@ class Redemption(models.Model):
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
         ordering = ["-redeemed_at"]
-        permissions = [("cancel_redemption", gettext_noop("Can cancel redemptions"))]
+        permissions = [
+            ("cancel_redemption", gettext_noop("Can cancel redemptions")),
+            ("redeem_for_member", gettext_noop("Can redeem items on a member's behalf")),
+        ]
         indexes = [models.Index(fields=["member", "item", "redeemed_at"], name="redemption_member_item_idx")]
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="redemption_quantity_positive", violation_error_message=_("A redemption is of at least 1."))]
 

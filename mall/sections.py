@@ -5,7 +5,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from common.timeutil import shown
+from membership.hooks import TimelineItem
 
+from .models import Redemption
 from .selectors import member_draws_latest, member_offsets_latest, member_redemptions_latest
 
 
@@ -58,3 +60,16 @@ def member_spending_render(*, member, request):
         f'{reverse("admin:mall_cashoffset_changelist")}?q={member.member_id}',
     ))
     return format_html_join("", "{}", ((p,) for p in parts))
+
+
+def mall_timeline(*, member, limit):
+    """The member's newest redemptions, for the member's timeline."""
+    redemptions = Redemption.objects.filter(member=member).select_related("item").order_by("-redeemed_at", "-pk")[:limit]
+    return [
+        TimelineItem(
+            at=r.redeemed_at, kind=_("Redemption"),
+            text=f"{r.item.display_name} × {r.quantity} · {r.points:,} · {r.get_status_display()}",
+            url=reverse("admin:mall_redemption_change", args=[r.pk]),
+        )
+        for r in redemptions
+    ]

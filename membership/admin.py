@@ -39,7 +39,7 @@ from common.spreadsheets import EXPORT_FORMATS
 from common.timeutil import shown
 from points.selectors import points_available_get, points_next_expiry_get
 
-from .hooks import IMPORT_KINDS, MEMBER_ADMIN_ACTIONS, member_sections_render
+from .hooks import IMPORT_KINDS, MEMBER_ADMIN_ACTIONS, member_sections_render, member_tools_get
 from .imports import import_job_create
 from .models import (
     DailyRuleRun,
@@ -427,7 +427,11 @@ class MemberAdmin(ProtectedDeleteMixin, ServiceImportExportMixin, admin.ModelAdm
                 "Phone %(phone)s is also the phone of %(n)s other member: check that they are not the same person.",
                 "Phone %(phone)s is also the phone of %(n)s other members: check that they are not the same person.", sharing,
             ) % {"phone": member.phone, "n": f"{sharing:,}"})
-        extra_context = {**(extra_context or {}), "member_sections": member_sections_render(member=member, request=request) if member else []}
+        extra_context = {
+            **(extra_context or {}),
+            "member_sections": member_sections_render(member=member, request=request) if member else [],
+            "member_tools": member_tools_get(member=member, request=request) if member else None,
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("level"))

@@ -13,6 +13,9 @@ class MembershipConfig(AppConfig):
         import common.lookups  # noqa: F401 (registers the ``__any`` lookup)
         from common.roles import roles_ensure
 
+        from . import member_page
         from . import tasks  # noqa: F401 (registers the tasks that services queue by name)
+
+        member_page.register()
 
         post_migrate.connect(lambda sender, **kwargs: roles_ensure(apps), sender=self, weak=False, dispatch_uid="membership-roles")

@@ -24,6 +24,11 @@ Settlement, set-up and the console
   time-based rules (paid membership's ``subscribed``).
 - ``member_section(key, title=..., order=...)``: ``render(*, member, request) -> html`` adds a
   section to the member page (the 360 view).
+- ``member_tool(key, label=..., kind=..., order=...)``: ``url(*, member, request) -> str | None``
+  adds a button to the member page: ``act`` (adjust, list, suspend, redeem on the member's behalf)
+  or ``see`` (the member's orders, ledgers, events, alerts); None hides it from that user.
+- ``member_timeline(key)``: ``items(*, member, limit) -> [TimelineItem]`` adds the app's records
+  (orders, entries, level changes, grants, redemptions, list entries) to the member's timeline.
 - ``member_admin_action(action)``: adds an action to the members list.
 - ``approval_queue(key, label=..., url=...)``: ``waiting(*, user) -> int`` counts the requests that
   wait for ``user``'s decision (adjustments above the threshold), ``decided(*, user, since) ->
@@ -261,6 +266,63 @@ def member_sections_render(*, member, request) -> list[tuple[str, str]]:
     """(title, html) of every registered section for ``member``, in order."""
     sections = sorted(MEMBER_SECTIONS.values(), key=lambda s: (s.order, s.key))
     return [(s.title, s.render(member=member, request=request)) for s in sections]
+
+
+@dataclass(frozen=True)
+class MemberTool:
+    key: str
+    label: str  # a lazy translation
+    url: Callable  # url(*, member, request) -> str | None: None when the user may not use it
+    kind: str = "act"  # "act" changes something, through a service; "see" lists the member's records
+    order: int = 100
+
+
+MEMBER_TOOLS: dict[str, MemberTool] = {}
+
+
+def member_tool(key: str, *, label, kind: str = "act", order: int = 100):
+    """Register ``url(*, member, request)`` as the member page's ``key`` button."""
+    if kind not in ("act", "see"):
+        raise ImproperlyConfigured(f"member tool {key}: kind is 'act' or 'see', not {kind!r}")
+
+    def register(url):
+        MEMBER_TOOLS[key] = MemberTool(key=key, label=label, url=url, kind=kind, order=order)
+        return url
+
+    return register
+
+
+def member_tools_get(*, member, request) -> dict[str, list[tuple[str, str]]]:
+    """{"act": [(label, url)], "see": [(label, url)]}: the buttons the user may use, in order."""
+    tools = {"act": [], "see": []}
+    for tool in sorted(MEMBER_TOOLS.values(), key=lambda t: (t.order, t.key)):
+        if url := tool.url(member=member, request=request):
+            tools[tool.kind].append((tool.label, url))
+    return tools
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str  # what happened, in a word or two ("Order", "Points entry")
+    text: str  # the details, in a line
+    url: str = ""  # the record's page, when it has one
+
+
+MEMBER_TIMELINE: dict[str, Callable] = {}
+
+
+def member_timeline(key: str):
+    """Register ``items(*, member, limit) -> [TimelineItem]``: the app's newest ``limit`` records
+    of the member, for the member's timeline."""
+    return _into(MEMBER_TIMELINE, key)
+
+
+def member_timeline_get(*, member, limit: int = 30) -> list[TimelineItem]:
+    """The member's newest ``limit`` records of every app, newest first (each app is asked for
+    ``limit``, one indexed query each, and the merge keeps the newest)."""
+    items = [item for items in MEMBER_TIMELINE.values() for item in items(member=member, limit=limit)]
+    return sorted(items, key=lambda item: item.at, reverse=True)[:limit]
 
 
 def member_admin_action(action: Callable) -> Callable:

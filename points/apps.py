@@ -9,8 +9,14 @@ class PointsConfig(AppConfig):
     def ready(self):
         from membership import hooks
 
-        from .sections import member_points_render
+        from membership.member_page import changelist_of
+
+        from .sections import member_points_render, points_timeline
         from .selectors import member_points_data
 
         hooks.personal_data("points", export=member_points_data)
         hooks.member_section("points", title=_("Points: available, frozen, expiring"), order=30)(member_points_render)
+        hooks.member_tool("points", label=_("Points ledger"), kind="see", order=30)(
+            lambda *, member, request: changelist_of("points_pointsentry", member, "points.view_pointsentry", request)
+        )
+        hooks.member_timeline("points")(points_timeline)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 from membership.admin import import_job_redirect
+from membership.models import Member
 
 from .selectors import adjustments_waiting
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
@@ -353,8 +354,31 @@ class ListEntryAdmin(ServiceCreateAdmin):
         )
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.upload_view)
-        return [path("upload/", view, name="riskcontrol_listentry_upload"), *super().get_urls()]
+        view, suspend = self.admin_site.admin_view(self.upload_view), self.admin_site.admin_view(self.suspend_view)
+        return [
+            path("upload/", view, name="riskcontrol_listentry_upload"),
+            path("suspend/<int:member_pk>/", suspend, name="riskcontrol_listentry_suspend"),
+            *super().get_urls(),
+        ]
+
+    def suspend_view(self, request, member_pk):
+        """Suspend one member's benefits from the member page (``benefits_suspend``), then back to it."""
+        member = get_object_or_404(Member, pk=member_pk)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SuspendBenefitsForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                benefits_suspend(member=member, reason=form.cleaned_data["reason"], review_on=form.cleaned_data["review_on"], actor=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+            else:
+                self.message_user(request, _("Benefits of %(n)d member(s) suspended.") % {"n": 1}, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:membership_member_change", args=[member.pk]))
+        return TemplateResponse(
+            request, "admin/riskcontrol/member/suspend_benefits.html",
+            {**self.admin_site.each_context(request), "members": [member], "form": form, "title": _("Suspend benefits")},
+        )
 
     def upload_view(self, request):
         """Add members to, or take them off, the lists from a CSV file, through the same services."""

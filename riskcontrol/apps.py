@@ -20,6 +20,7 @@ class RiskControlConfig(AppConfig):
         hooks.on_booking_committed("anomaly check")(anomaly_check_after_booking)
         hooks.member_section("risk", title=_("Risk control"), order=60)(sections.member_risk_render)
         hooks.member_admin_action(suspend_benefits)
+        sections.member_tools_register(hooks)
         hooks.approval_queue(
             "adjustments", label=_("Manual adjustments"), decided=sections.adjustment_decisions,
             url=lambda: reverse("admin:riskcontrol_manualadjustment_changelist") + "?approval=waiting",

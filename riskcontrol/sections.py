@@ -4,15 +4,17 @@ open alerts, blocked credits, and what the caps withheld."""
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from common.timeutil import shown
 
-from membership.hooks import Decision
+from membership.hooks import Decision, TimelineItem
+from membership.member_page import changelist_of
 
-from .models import ManualAdjustment
+from .models import Alert, ListEntry, ManualAdjustment
 from .selectors import adjustments_decided, member_risk_get
 
 
@@ -108,11 +110,81 @@ def member_risk_render(*, member, request) -> str:
 
 
 _RULE_LIMITS = {
-    "per_order_cap": _lazy("at most %(n)s an order"),
-    "per_day": _lazy("%(n)s event(s) a day"),
-    "per_month": _lazy("%(n)s event(s) a month"),
+    "per_order_cap": gettext_lazy("at most %(n)s an order"),
+    "per_day": gettext_lazy("%(n)s event(s) a day"),
+    "per_month": gettext_lazy("%(n)s event(s) a month"),
 }
 
 
 def _cap(value):
     return f"{value:,}" if value is not None else _("no cap")
+
+
+def _add_form(name: str, member, permission: str, request, **initial) -> str | None:
+    """The add form of ``name`` filled in for the member, back to the member page once saved."""
+    if not request.user.has_perm(permission):
+        return None
+    back = reverse("admin:membership_member_change", args=[member.pk])
+    return reverse(f"admin:{name}_add") + "?" + urlencode({"member": member.pk, **initial, "next": back})
+
+
+def member_tools_register(hooks):
+    """Risk control's buttons on the member page: adjust, list, suspend; the member's alerts,
+    list entries and adjustments."""
+    hooks.member_tool("adjust_growth", label=gettext_lazy("Adjust growth"), order=10)(
+        lambda *, member, request: _add_form("riskcontrol_manualadjustment", member, "riskcontrol.add_manualadjustment", request, currency="growth")
+    )
+    hooks.member_tool("adjust_points", label=gettext_lazy("Adjust points"), order=11)(
+        lambda *, member, request: _add_form("riskcontrol_manualadjustment", member, "riskcontrol.add_manualadjustment", request, currency="points")
+    )
+    hooks.member_tool("blacklist", label=gettext_lazy("Blacklist"), order=20)(
+        lambda *, member, request: _add_form("riskcontrol_listentry", member, "riskcontrol.add_listentry", request, kind="black")
+    )
+    hooks.member_tool("suspend_benefits", label=gettext_lazy("Suspend benefits"), order=21)(
+        lambda *, member, request: reverse("admin:riskcontrol_listentry_suspend", args=[member.pk])
+        if request.user.has_perm("riskcontrol.add_listentry") else None
+    )
+    for key, label, name, order in (
+        ("alerts", gettext_lazy("Alerts"), "alert", 60), ("lists", gettext_lazy("List entries"), "listentry", 61), ("adjustments", gettext_lazy("Adjustments"), "manualadjustment", 62),
+    ):
+        hooks.member_tool(key, label=label, kind="see", order=order)(
+            lambda *, member, request, name=name: changelist_of(f"riskcontrol_{name}", member, f"riskcontrol.view_{name}", request)
+        )
+    hooks.member_timeline("lists")(_list_items)
+    hooks.member_timeline("alerts")(_alert_items)
+    hooks.member_timeline("adjustments")(_adjustment_items)
+
+
+def _list_items(*, member, limit):
+    entries = ListEntry.objects.filter(member=member).order_by("-starts_at", "-pk")[:limit]
+    items = []
+    for e in entries:
+        url = reverse("admin:riskcontrol_listentry_change", args=[e.pk])
+        items.append(TimelineItem(at=e.starts_at, kind=e.get_kind_display(), text=f"{e.get_scope_display()}: {e.reason}", url=url))
+        if e.ends_at and e.ends_at <= timezone.now():
+            items.append(TimelineItem(at=e.ends_at, kind=e.get_kind_display(), text=_("taken off: %(reason)s") % {"reason": e.end_reason or "-"}, url=url))
+    return items
+
+
+def _alert_items(*, member, limit):
+    alerts = Alert.objects.filter(member=member).select_related("rule").order_by("-first_seen_at", "-pk")[:limit]
+    return [
+        TimelineItem(
+            at=a.first_seen_at, kind=_("Alert"), text=f"{a.rule.name} · {a.get_severity_display()} · {a.get_status_display()}",
+            url=reverse("admin:riskcontrol_alert_change", args=[a.pk]),
+        )
+        for a in alerts
+    ]
+
+
+def _adjustment_items(*, member, limit):
+    """Adjustments asked for: a booked one is also a ledger entry; a pending or rejected one is only here."""
+    adjustments = ManualAdjustment.objects.filter(member=member).exclude(status=ManualAdjustment.Status.BOOKED).order_by("-requested_at", "-pk")[:limit]
+    return [
+        TimelineItem(
+            at=a.requested_at, kind=_("Adjustment"),
+            text=f"{a.amount:+,} {a.get_currency_display()} · {a.get_status_display()} · {a.reason}",
+            url=reverse("admin:riskcontrol_manualadjustment_change", args=[a.pk]),
+        )
+        for a in adjustments
+    ]

@@ -10,6 +10,17 @@ def program(db):
 
 
 @pytest.fixture(autouse=True)
+def _language_of_the_settings_after_each_test():
+    """A request in Chinese leaves its language active in the thread (LocaleMiddleware does not
+    undo it): each test starts in the settings' language, whatever the one before asked for."""
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _events_follow_their_json_schema(request):
     """Every outbound event a test writes is as its type's JSON Schema says (``api.event_schemas``).
 

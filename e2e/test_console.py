@@ -207,3 +207,103 @@ def test_an_export_reopened_in_a_spreadsheet_runs_no_formula(browser, live_serve
     assert cells and all(cell.data_type != "f" for cell in cells)  # no formula anywhere
     values = {cell.value for cell in cells}
     assert "'=cmd|'/C calc'!A0" in values and "'=HYPERLINK(\"http://x\")" in values
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_an_adjustment_asked_from_the_member_page_waits_in_the_approvers_inbox(browser, live_server, staff, program, locale):
+    program.adjustment_approval_threshold = 100
+    program.save()
+    staff("operator", "Operator", "Viewer")
+    approver = staff("approver", "Approver", "Viewer")
+    member = MemberFactory(member_id="E2E0010")
+    page = signed_in(browser, live_server, "operator", locale)
+    page.goto(f"{live_server.url}/admin/membership/member/{member.pk}/change/")
+    page.click("a.member-tool[href*='currency=points']")
+    page.wait_for_selector("#id_amount")
+    assert page.locator(".field-member .select2-selection").inner_text().startswith("E2E0010")  # filled in from the member page
+    page.fill("#id_amount", "5000")
+    page.select_option("#id_reason_code", "compensation")
+    page.fill("#id_reason", "parcel lost twice")
+    page.click("input[name=_save]")
+    page.wait_for_selector("#member-timeline")  # back on the member page
+    assert page.url.endswith(f"/admin/membership/member/{member.pk}/change/")
+    assert ManualAdjustment.objects.get().status == "pending"
+    shot(page, f"adjustment-asked-from-member-page-{locale}")
+
+    page = signed_in(browser, live_server, "approver", locale)
+    waiting = page.inner_text("#approvals-waiting").lower()  # the header shows its links in capitals
+    assert ("1 waits for your approval" if locale == "en-US" else "1 项等待您审批") in waiting
+    shot(page, f"approvals-inbox-front-page-{locale}")
+    page.click("#approvals-waiting")
+    page.click("#result_list tbody tr th a")
+    page.wait_for_selector("#decision")
+    page.fill("#decision #id_note", "parcel confirmed lost")
+    shot(page, f"approvals-decision-{locale}")
+    page.click("#decision input[name=approve]")
+    page.wait_for_selector(".messagelist")
+    adjustment = ManualAdjustment.objects.get()
+    assert (adjustment.status, adjustment.decided_by, adjustment.decision_note) == ("booked", approver, "parcel confirmed lost")
+    assert page.locator("#approvals-waiting").count() == 0
+
+    page = signed_in(browser, live_server, "operator", locale)
+    decided = page.inner_text("#decided")
+    assert "approver" in decided and "parcel confirmed lost" in decided
+    shot(page, f"approvals-outcome-for-the-requester-{locale}")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_customer_service_finds_a_caller_by_the_phones_last_digits_and_redeems_for_them(browser, live_server, staff, program, locale):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mall.models import Redemption
+    from mall.tests.factories import at_level, earn, item
+    from membership.services import order_book
+    from membership.tests.factories import order
+
+    operator = staff("operator", "Operator", "Viewer")
+    member = at_level(MemberFactory(member_id="E2E0011", name="王小明", phone="+86 139-1234-5678"), "V4")
+    MemberFactory(member_id="E2E0012", phone="13900001111")
+    order_book(facts=order("E2E-O1", member, timezone.now() - timedelta(days=2), goods="300"))
+    earn(program, member, 5000, timezone.now() - timedelta(days=1), "earned")
+    item(program, code="youku", stock=10)
+    page = signed_in(browser, live_server, "operator", locale)
+    page.goto(f"{live_server.url}/admin/membership/member/")
+    page.fill("#searchbar", "5678")
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 1
+    shot(page, f"member-found-by-phone-suffix-{locale}")
+    page.click("text=E2E0011")
+    page.wait_for_selector("#member-timeline")
+    assert "E2E-O1" in page.inner_text("#member-timeline")
+    page.click("a.member-tool[href*='/redeem/']")
+    page.wait_for_selector("#redeem")
+    shot(page, f"redeem-for-the-member-{locale}")
+    page.check("#redeem input[type=radio]")
+    page.click("#redeem input[type=submit]")
+    page.wait_for_selector("#member-timeline")
+    redemption = Redemption.objects.get()
+    assert (redemption.member, redemption.points, redemption.created_by) == (member, 1500, operator)
+    assert "youku" in page.inner_text("#member-timeline")
+    shot(page, f"member-timeline-after-redemption-{locale}")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_benefits_are_suspended_from_the_member_page(browser, live_server, staff, locale):
+    from riskcontrol.models import ListEntry
+
+    operator = staff("operator", "Operator", "Viewer")
+    member = MemberFactory(member_id="E2E0013")
+    page = signed_in(browser, live_server, "operator", locale)
+    page.goto(f"{live_server.url}/admin/membership/member/{member.pk}/change/")
+    page.click("a.member-tool[href*='/suspend/']")
+    page.wait_for_selector("#id_reason")
+    page.fill("#id_reason", "reselling coupons")
+    page.click("input[name=apply]")
+    page.wait_for_selector("#member-timeline")
+    entry = ListEntry.objects.get()
+    assert (entry.member, entry.scope, entry.added_by) == (member, "benefits", operator)
+    assert "reselling coupons" in page.inner_text("#member-timeline")
+    shot(page, f"benefits-suspended-from-member-page-{locale}")

@@ -64,7 +64,7 @@ class ManualAdjustment(models.Model):
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero", violation_error_message=_("An adjustment of 0 changes nothing: give an amount above or below 0."))]
 
     def __str__(self):
-        return f"{self.member.member_id} {self.amount:+d} {self.currency}"
+        return f"{self.member.member_id} {self.amount:+,} {self.get_currency_display()}"
 
 
 class ListEntry(models.Model):

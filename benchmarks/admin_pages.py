@@ -6,7 +6,8 @@ Makes its own data in a throwaway database on the server that DATABASE_URL names
 G growth entries and as many points entries (spread over the members; one member has 10,000 of
 each), written by SQL. Then it times, through Django's test client signed in as a superuser,
 the pages operations staff open all day: the member and ledger lists (plain, searched, filtered)
-and the member page. Each page is opened three times; the best time is shown.
+the member page (its timeline, sections and buttons), the approvals inbox (10,000 adjustments
+wait, which every page's header counts). Each page is opened three times; the best time is shown.
 """
 
 import argparse
@@ -51,6 +52,20 @@ def make_data(members: int, entries: int):
     return first
 
 
+def pending_adjustments(member: int, requester: int, count: int) -> int:
+    """``count`` adjustments waiting for approval: every page's header counts them for an approver."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO riskcontrol_manualadjustment (member_id, currency, amount, reason_code, reason, reference, status, requested_by_id, requested_at, decision_note) "
+            "SELECT %s + g, 'points', 5000, 'compensation', 'bench', '', 'pending', %s, now(), '' FROM generate_series(1, %s) g",
+            [member, requester, count],
+        )
+        cursor.execute("ANALYZE riskcontrol_manualadjustment")
+    return count
+
+
 def timed(client, url: str, params=None) -> float:
     best = None
     for _ in range(3):
@@ -84,6 +99,9 @@ def main():
             busy = make_data(args.members, args.entries)
             print(f"made {args.members:,} members, {args.entries:,} growth and {args.entries:,} points entries in {time.perf_counter() - started:.0f} s")
             user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
+            requester = get_user_model().objects.create_user("requester", is_staff=True)
+            waiting = pending_adjustments(busy, requester.pk, 10_000)
+            print(f"{waiting:,} adjustments wait for approval")
             client = Client()
             client.force_login(user)
             pages = [
@@ -100,6 +118,7 @@ def main():
                 ("growth ledger, by kind", reverse("admin:membership_growthentry_changelist"), {"kind__exact": "reversal"}),
                 ("points ledger", reverse("admin:points_pointsentry_changelist"), None),
                 ("points ledger, one member, by kind", reverse("admin:points_pointsentry_changelist"), {"q": "B00000001", "kind__exact": "credit"}),
+                ("adjustments waiting for me (inbox)", reverse("admin:riskcontrol_manualadjustment_changelist"), {"approval": "waiting"}),
                 ("dashboard (figures cached)", reverse("admin:index"), None),
             ]
             for name, page, params in pages:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from .csvio import FileError, detect_encoding
+from .exports import StreamedExportMixin
 from .ledger import Source
 from .scratch import scratch_dir
 
@@ -78,9 +79,15 @@ class LedgerAdmin(admin.ModelAdmin):
         return False
 
 
-class LedgerEntryAdmin(LedgerAdmin):
+class LedgerEntryAdmin(StreamedExportMixin, LedgerAdmin):
     """The growth and points ledgers: newest first on the (member, effective_at) and effective_at
-    indexes; a search term is a member id or a source reference, matched exactly through indexes."""
+    indexes; a search term is a member id or a source reference, matched exactly through indexes;
+    downloaded as filtered (streamed)."""
+
+    export_columns = (
+        "effective_at", "member__member_id", "kind", "amount", "capped", "source", "source_ref", "rule__code", "reason", "booked_at",
+        "created_by__username",
+    )
 
     list_display = ("effective_at", "member", "kind", "amount", "capped", "source", "source_ref", "rule", "booked_at", "created_by", "reason")
     list_filter = ("kind", "source", ("effective_at", admin.DateFieldListFilter))

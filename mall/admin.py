@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
+from common.exports import StreamedExportMixin
 from common.admin import LocalDateExportMixin, ProtectedDeleteInlineMixin, ProtectedDeleteMixin, UnchangedSavesNothingForm, rows_apply_with_reason
 from membership.models import Level, Member, Program
 from common.spreadsheets import EXPORT_FORMATS
@@ -103,7 +104,11 @@ class MallItemAdmin(ProtectedDeleteMixin, LocalDateExportMixin, ImportExportMixi
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(MemberSearchMixin, ReadOnlyAdmin):
+class RedemptionAdmin(StreamedExportMixin, MemberSearchMixin, ReadOnlyAdmin):
+    export_columns = (
+        "redeemed_at", "member__member_id", "item__code", "quantity", "points", "status", "created_by__username", "cancelled_at",
+        "cancelled_by__username", "cancel_reason",
+    )
     list_display = ("redeemed_at", "member", "item", "quantity", "points", "status", "created_by", "cancelled_at", "cancelled_by")
     list_filter = ("status", ("redeemed_at", admin.DateFieldListFilter))
     search_fields = ("=member__member_id", "=item__code")

@@ -34,6 +34,7 @@ from common.admin import (
     UnchangedSavesNothingForm,
     UnchangedTimesKept,
 )
+from common.exports import StreamedExportMixin
 from common.permission_labels import TranslatedPermissionsMixin, group_label
 from common.spreadsheets import EXPORT_FORMATS
 from common.timeutil import shown
@@ -620,7 +621,8 @@ class SettlementRunAdmin(LedgerAdmin):
 
 
 @admin.register(LevelChange)
-class LevelChangeAdmin(LedgerAdmin):
+class LevelChangeAdmin(StreamedExportMixin, LedgerAdmin):
+    export_columns = ("run__month", "member__member_id", "from_level__code", "to_level__code", "valid_until", "window_growth", "reason")
     list_display = ("member", "run", "from_level", "to_level", "valid_until", "window_growth", "reason")
     list_filter = ("reason", "to_level")
     search_fields = ("=member__member_id",)

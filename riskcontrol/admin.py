@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.exports import StreamedExportMixin
 from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 from membership.admin import import_job_redirect
 from membership.models import Member
@@ -53,7 +54,11 @@ class ApprovalFilter(admin.SimpleListFilter):
 
 
 @admin.register(ManualAdjustment)
-class ManualAdjustmentAdmin(ServiceCreateAdmin):
+class ManualAdjustmentAdmin(StreamedExportMixin, ServiceCreateAdmin):
+    export_columns = (
+        "requested_at", "member__member_id", "currency", "amount", "reason_code", "reason", "reference", "status", "requested_by__username",
+        "decided_by__username", "decided_at", "decision_note",
+    )
     list_display = ("requested_at", "member", "currency", "amount", "reason_code", "reason", "status", "requested_by", "decided_by")
     list_filter = (ApprovalFilter, "status", "currency", "reason_code")
     change_form_template = "admin/riskcontrol/manualadjustment/change_form.html"
@@ -159,7 +164,10 @@ class ManualAdjustmentAdmin(ServiceCreateAdmin):
 
 
 @admin.register(BlockedCredit)
-class BlockedCreditAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
+class BlockedCreditAdmin(StreamedExportMixin, ProtectedDeleteMixin, admin.ModelAdmin):
+    export_columns = (
+        "effective_at", "member__member_id", "currency", "amount", "source", "source_ref", "rule__code", "released_at", "released_by__username",
+    )
     """What the blacklist withheld; read-only, released (credited once) by an action after review."""
 
     list_display = ("effective_at", "member", "currency", "amount", "source", "source_ref", "rule", "list_entry", "released_at", "released_by")
@@ -222,7 +230,8 @@ class AlertEventInline(ProtectedDeleteInlineMixin, admin.TabularInline):
 
 
 @admin.register(Alert)
-class AlertAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
+class AlertAdmin(StreamedExportMixin, ProtectedDeleteMixin, admin.ModelAdmin):
+    export_columns = ("first_seen_at", "last_seen_at", "rule__code", "member__member_id", "severity", "status", "incident_key")
     """Alerts raised by the anomaly scan, worked through their workflow by actions (each recorded)."""
 
     list_display = ("first_seen_at", "rule", "member", "severity", "status", "incident_key", "list_entry")
@@ -317,7 +326,11 @@ class InForceFilter(admin.SimpleListFilter):
 
 
 @admin.register(ListEntry)
-class ListEntryAdmin(ServiceCreateAdmin):
+class ListEntryAdmin(StreamedExportMixin, ServiceCreateAdmin):
+    export_columns = (
+        "member__member_id", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by__username", "added_at",
+        "ended_by__username", "end_reason",
+    )
     """Black and white lists: added one by one or from a file, taken off by an action (entries end, never vanish)."""
 
     list_display = ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by", "ended_by")

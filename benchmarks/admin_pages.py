@@ -7,7 +7,9 @@ G growth entries and as many points entries (spread over the members; one member
 each), written by SQL. Then it times, through Django's test client signed in as a superuser,
 the pages operations staff open all day: the member and ledger lists (plain, searched, filtered)
 the member page (its timeline, sections and buttons), the approvals inbox (10,000 adjustments
-wait, which every page's header counts). Each page is opened three times; the best time is shown.
+wait, which every page's header counts), and the streamed downloads of the ledgers (the time to
+their first rows, their pace, the memory they take). Each page is opened three times; the best
+time is shown.
 """
 
 import argparse
@@ -64,6 +66,29 @@ def pending_adjustments(member: int, requester: int, count: int) -> int:
         )
         cursor.execute("ANALYZE riskcontrol_manualadjustment")
     return count
+
+
+def download_start(client, url: str, params=None, rows: int = 200_000) -> tuple[float, float, float]:
+    """A streamed download: seconds to its first rows, rows a second over ``rows`` rows, and how much
+    the process's peak memory grew meanwhile (MB)."""
+    import resource
+
+    from common.exports import CHUNK_ROWS
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    response = client.get(url, params or {})
+    chunks = iter(response.streaming_content)
+    next(chunks), next(chunks)  # the header, then the first rows
+    first = time.perf_counter() - started
+    read = CHUNK_ROWS
+    for _ in chunks:
+        read += CHUNK_ROWS
+        if read >= rows:
+            break
+    rate = read / (time.perf_counter() - started - first)
+    response.close()
+    return first, rate, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
 
 
 def timed(client, url: str, params=None) -> float:
@@ -139,6 +164,13 @@ def main():
                         client.get(page, params or {})
                     for seconds, sql in sorted(spent, reverse=True)[:2]:
                         print(f"    {seconds * 1000:6.0f} ms  {sql[:300]}")
+            for name, url, params in (
+                ("growth ledger download, CSV", reverse("admin:membership_growthentry_download", args=["csv"]), None),
+                ("growth ledger download, Excel", reverse("admin:membership_growthentry_download", args=["xlsx"]), None),
+                ("points ledger download, one kind, CSV", reverse("admin:points_pointsentry_download", args=["csv"]), {"kind__exact": "reversal"}),
+            ):
+                first, rate, grown = download_start(client, url, params)
+                print(f"{name + ' (first rows):':<40} {first * 1000:8.0f} ms; then {rate:,.0f} rows/s, memory +{grown:.0f} MB")
             settings.DASHBOARD_CACHE_SECONDS = 0
             print(f"{'dashboard (computed, no monthly totals):':<40} {timed(client, reverse('admin:index')) * 1000:8.0f} ms")
             from datetime import timedelta

@@ -42,6 +42,7 @@ from points.selectors import points_available_get, points_next_expiry_get
 
 from .hooks import IMPORT_KINDS, MEMBER_ADMIN_ACTIONS, member_sections_render, member_tools_get
 from .imports import import_job_create
+from .presets import PRESETS
 from .models import (
     DailyRuleRun,
     EarningRule,
@@ -75,10 +76,13 @@ from .services import (
     member_data_erase,
     member_data_export,
     SettlementRefused,
+    UnknownPreset,
     levels_validate,
     program_activate,
     program_schedules_sync,
+    program_load,
     program_switch_preview,
+    program_thresholds_apply,
     settlement_default_month,
     settlement_month_parse,
     settlement_preview,
@@ -201,8 +205,43 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
         return [
             path("<int:pk>/whatif/", whatif, name="membership_program_whatif"),
             path("<int:pk>/activate/", activate, name="membership_program_activate"),
+            path("presets/", self.admin_site.admin_view(self.presets_view), name="membership_program_presets"),
             *super().get_urls(),
         ]
+
+    def presets_view(self, request):
+        """The presets, each with what it models; loading one (``program_load``) leaves the active
+        program as it is and offers the switch, with its preview."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            code = request.POST.get("preset", "")
+            try:
+                program, changed = program_load(name=code, activate=False, actor=request.user)
+            except (ValidationError, PermissionDenied, UnknownPreset) as exc:
+                self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:membership_program_presets"))
+            self.message_user(request, ngettext(
+                "Preset %(preset)s loaded into program %(program)s: %(n)s row changed.",
+                "Preset %(preset)s loaded into program %(program)s: %(n)s rows changed.", changed,
+            ) % {"preset": code, "program": program, "n": f"{changed:,}"}, messages.SUCCESS)
+            if program.is_active:
+                return HttpResponseRedirect(reverse("admin:membership_program_change", args=[program.pk]))
+            return HttpResponseRedirect(reverse("admin:membership_program_activate", args=[program.pk]))
+        loaded = {p.code: p for p in Program.objects.all()}
+        presets = [
+            {
+                "code": code, "name": spec["name"], "description": spec.get("description", ""),
+                "levels": " · ".join(f"{level['code']} {level['threshold']:,}" for level in sorted(spec["levels"], key=lambda l: l["rank"])),
+                "window": spec.get("growth_window_months"), "program": loaded.get(code),
+            }
+            for code, spec in sorted(PRESETS.items())
+        ]
+        context = {
+            **self.admin_site.each_context(request), "title": _("Load a preset"), "opts": self.model._meta, "presets": presets,
+            "can_load": self.has_change_permission(request),
+        }
+        return TemplateResponse(request, "admin/membership/program/presets.html", context)
 
     def activate_view(self, request, pk):
         """Switching the active program: the next settlement under each, then the switch on confirmation."""
@@ -238,12 +277,20 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
         levels = list(program.levels.order_by("rank"))
         fields = {level.code: forms.IntegerField(label=f"{level.code} {level.display_name}", min_value=0, initial=level.threshold) for level in levels}
         form = type("WhatIfForm", (forms.Form,), fields)(request.POST or None)
-        result = None
+        result, applied = None, False
         if request.method == "POST" and form.is_valid():
             try:
+                if "apply" in request.POST:
+                    changed = program_thresholds_apply(program=program, thresholds=form.cleaned_data, actor=request.user)
+                    applied = True
+                    self.message_user(request, ngettext(
+                        "The thresholds are saved (%(n)s level changed); below, the next settlement under them.",
+                        "The thresholds are saved (%(n)s levels changed); below, the next settlement under them.", changed,
+                    ) % {"n": changed}, messages.SUCCESS)
+                    levels = list(program.levels.order_by("rank"))
                 result = settlement_whatif(thresholds=form.cleaned_data)
-            except ValidationError as exc:
-                form.add_error(None, exc)
+            except (ValidationError, PermissionDenied) as exc:
+                form.add_error(None, exc if isinstance(exc, ValidationError) else str(exc))
         rows = []
         if result:
             for level in levels:
@@ -251,7 +298,8 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
                 rows.append((level, now, proposed, proposed - now))
         context = {
             **self.admin_site.each_context(request), "title": _("What if the thresholds were different"), "opts": self.model._meta,
-            "original": program, "form": form, "result": result, "rows": rows,
+            "original": program, "form": form, "result": result, "rows": rows, "applied": applied,
+            "can_apply": request.user.has_perm("membership.change_level"),
         }
         return TemplateResponse(request, "admin/membership/program/whatif.html", context)
 

@@ -23,7 +23,7 @@ from .events import event_record
 from .members import member_upsert, members_upsert_batch
 from .orders import ORDER_FIELDS, ORDER_STATUSES, credit_change, order_book, order_validate
 from .privacy import member_data_erase, member_data_export
-from .program import UnknownPreset, program_activate, program_load, program_schedules_sync
+from .program import UnknownPreset, program_activate, program_load, program_schedules_sync, program_thresholds_apply
 from .reminders import reminders_run
 from .results import BatchResult, BookingResult, Rejection
 from .settlement import (
@@ -77,6 +77,7 @@ __all__ = [
     "program_load",
     "program_schedules_sync",
     "program_switch_preview",
+    "program_thresholds_apply",
     "reminders_run",
     "settlement_chunk_execute",
     "settlement_decide",

@@ -55,13 +55,16 @@ def _sync(instance, values: dict) -> bool:
 
 
 @transaction.atomic
-def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, int]:
+def program_load(*, name: str, activate: bool | None = None, actor=None) -> tuple[Program, int]:
     """Make the program ``name`` match its preset; returns the program and how many rows changed.
 
     Members, orders and ledgers are never touched. The program becomes active when no program
     is active yet, or when ``activate`` is true. Levels and rules are matched by code; loading
-    the same preset twice changes nothing.
+    the same preset twice changes nothing. A staff ``actor`` (the console) must be allowed to
+    change programs; the commands load as the system.
     """
+    if actor is not None:
+        permission_require(actor, "membership.change_program", _("load a program preset"))
     preset = PRESETS.get(name)
     if preset is None:
         raise UnknownPreset(_("unknown program preset %(name)s; known presets: %(known)s") % {"name": repr(name), "known": ", ".join(sorted(PRESETS))})
@@ -88,6 +91,26 @@ def program_load(*, name: str, activate: bool | None = None) -> tuple[Program, i
     elif program.is_active:
         changes += program_schedules_sync(program=program)
     return program, changes
+
+
+@transaction.atomic
+def program_thresholds_apply(*, program: Program, thresholds: dict[str, int], actor) -> int:
+    """Give the program's levels the growth ``thresholds`` (level code → threshold), as tried in
+    What if…; returns how many levels changed. The thresholds must still rise with the rank; each
+    change is in the audit log with the actor."""
+    permission_require(actor, "membership.change_level", _("change the levels' thresholds"))
+    levels = list(program.levels.select_for_update().order_by("rank"))
+    unknown = sorted(set(thresholds) - {level.code for level in levels})
+    if unknown:
+        raise ValidationError(_("program %(program)s has no level %(levels)s") % {"program": program.code, "levels": ", ".join(unknown)})
+    levels_validate([(level.code, level.rank, thresholds.get(level.code, level.threshold)) for level in levels])
+    changed = 0
+    for level in levels:
+        if level.code in thresholds and level.threshold != thresholds[level.code]:
+            level.threshold = thresholds[level.code]
+            level.save(update_fields=["threshold"])
+            changed += 1
+    return changed
 
 
 @transaction.atomic

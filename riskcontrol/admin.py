@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from common.exports import StreamedExportMixin
@@ -14,11 +15,14 @@ from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, Servi
 from membership.admin import import_job_redirect
 from membership.models import Member
 
-from .selectors import adjustments_waiting
+from .sections import alert_case_render
+from .selectors import adjustments_waiting, alert_case_get
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
     adjustment_approve,
     adjustment_reject,
+    ALERT_TRANSITIONS,
+    CLOSING,
     adjustment_request,
     adjustments_import,
     alert_transition,
@@ -165,10 +169,11 @@ class ManualAdjustmentAdmin(StreamedExportMixin, ServiceCreateAdmin):
 
 @admin.register(BlockedCredit)
 class BlockedCreditAdmin(StreamedExportMixin, ProtectedDeleteMixin, admin.ModelAdmin):
+    """What the blacklist withheld; read-only, released (credited once) by an action after review."""
+
     export_columns = (
         "effective_at", "member__member_id", "currency", "amount", "source", "source_ref", "rule__code", "released_at", "released_by__username",
     )
-    """What the blacklist withheld; read-only, released (credited once) by an action after review."""
 
     list_display = ("effective_at", "member", "currency", "amount", "source", "source_ref", "rule", "list_entry", "released_at", "released_by")
     list_filter = ("currency", "source", ("released_at", admin.EmptyFieldListFilter))
@@ -229,13 +234,65 @@ class AlertEventInline(ProtectedDeleteInlineMixin, admin.TabularInline):
         return False
 
 
+TRANSITION_LABELS = {
+    Alert.Status.INVESTIGATING: _("Start investigating"),
+    Alert.Status.RESOLVED: _("Resolve"),
+    Alert.Status.FALSE_POSITIVE: _("False positive"),
+    Alert.Status.OPEN: _("Reopen"),
+}
+
+
 @admin.register(Alert)
 class AlertAdmin(StreamedExportMixin, ProtectedDeleteMixin, admin.ModelAdmin):
-    export_columns = ("first_seen_at", "last_seen_at", "rule__code", "member__member_id", "severity", "status", "incident_key")
     """Alerts raised by the anomaly scan, worked through their workflow by actions (each recorded)."""
 
-    list_display = ("first_seen_at", "rule", "member", "severity", "status", "incident_key", "list_entry")
+    export_columns = ("first_seen_at", "last_seen_at", "rule__code", "member__member_id", "severity", "status", "incident_key")
+
+    list_display = ("first_seen_at", "rule", "member", "severity", "status", "age", "incident_key", "list_entry")
     list_filter = ("status", "severity", "rule")
+    change_form_template = "admin/riskcontrol/alert/change_form.html"
+
+    @admin.display(description=_("open for"))
+    def age(self, alert):
+        """How long an open or investigated alert has waited; a closed one shows nothing."""
+        if alert.status in (Alert.Status.OPEN, Alert.Status.INVESTIGATING):
+            return timesince(alert.first_seen_at)
+        return "-"
+
+    def get_urls(self):
+        transition = self.admin_site.admin_view(self.transition_view)
+        return [path("<int:pk>/transition/", transition, name="riskcontrol_alert_transition"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The alert as a case: the evidence its rule found, the member's latest entries, and the
+        moves the workflow allows from here, each with a note."""
+        alert = self.get_object(request, object_id)
+        context = {}
+        if alert is not None:
+            case = alert_case_get(alert=alert)
+            context = {
+                "case_html": alert_case_render(alert=alert, case=case),
+                "moves": [(to, label) for to, label in TRANSITION_LABELS.items() if to in ALERT_TRANSITIONS[alert.status]]
+                if self.has_workflow_permission(request) else [],
+                "closing": bool(ALERT_TRANSITIONS[alert.status] & CLOSING),
+            }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
+
+    def transition_view(self, request, pk):
+        alert = get_object_or_404(Alert, pk=pk)
+        back = HttpResponseRedirect(reverse("admin:riskcontrol_alert_change", args=[pk]))
+        if request.method != "POST":
+            return back
+        if not self.has_workflow_permission(request):
+            raise PermissionDenied
+        to = request.POST.get("to", "")
+        try:
+            alert = alert_transition(alert=alert, to=to, actor=request.user, note=request.POST.get("note", ""))
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+        else:
+            self.message_user(request, _("Alert #%(pk)s is now %(status)s.") % {"pk": pk, "status": alert.get_status_display()}, messages.SUCCESS)
+        return back
     search_fields = ("=member__member_id", "=incident_key")
     list_select_related = ("rule", "member", "list_entry")
     raw_id_fields = ("member", "list_entry")
@@ -327,11 +384,12 @@ class InForceFilter(admin.SimpleListFilter):
 
 @admin.register(ListEntry)
 class ListEntryAdmin(StreamedExportMixin, ServiceCreateAdmin):
+    """Black and white lists: added one by one or from a file, taken off by an action (entries end, never vanish)."""
+
     export_columns = (
         "member__member_id", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by__username", "added_at",
         "ended_by__username", "end_reason",
     )
-    """Black and white lists: added one by one or from a file, taken off by an action (entries end, never vanish)."""
 
     list_display = ("member", "kind", "scope", "reason", "starts_at", "ends_at", "review_on", "added_by", "ended_by")
     list_filter = ("kind", "scope", InForceFilter, DueForReviewFilter)

@@ -1,7 +1,7 @@
 """Queries of risk control: who is on which list at a given time."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.records import rows
-from membership.models import GrowthEntry, OrderCredit
+from membership.models import GrowthEntry, LevelChange, Member, Order, OrderCredit
 from membership.selectors import program_active_get
 from points.models import PointsEntry
 
@@ -179,3 +179,34 @@ def member_risk_data(*, member) -> dict:
         "blocked_credits": rows(BlockedCredit.objects.filter(member=member).order_by("pk"), "currency", "amount", "source", "source_ref", "released_at"),
         "alerts": rows(Alert.objects.filter(member=member).order_by("first_seen_at", "pk"), "rule__name", "severity", "status", "details", "first_seen_at"),
     }
+
+
+def alert_case_get(*, alert: Alert, limit: int = 20) -> dict:
+    """What an alert's page shows to work it as a case: the evidence its rule found (the other
+    members with the phone, the orders behind a refund rate, the entries of the hour, the level
+    change), the member's latest entries, and how long it has been open."""
+    kind, details = alert.rule.kind, alert.details or {}
+    case = {"others": [], "orders": [], "entries": [], "level_change": None}
+    if kind == "shared_phone" and details.get("phone") and alert.member.phone == details["phone"]:
+        case["others"] = list(
+            Member.objects.filter(phone=details["phone"]).exclude(pk=alert.member_id).select_related("level").order_by("pk")[:limit]
+        )
+    elif kind == "refund_rate":
+        since = alert.last_seen_at - timedelta(days=int(details.get("days", 30)))
+        case["orders"] = list(Order.objects.filter(member=alert.member, paid_at__gte=since, paid_at__lt=alert.last_seen_at).order_by("-paid_at")[:limit])
+    elif kind in ("earning_velocity", "redemption_burst"):
+        ledger = GrowthEntry if details.get("currency", "points" if kind == "redemption_burst" else "growth") == "growth" else PointsEntry
+        hour = alert.first_seen_at
+        case["entries"] = list(
+            ledger.objects.filter(member=alert.member, effective_at__gte=hour, effective_at__lt=hour + timedelta(hours=1))
+            .order_by("-effective_at", "-pk")[:limit]
+        )
+    elif kind == "level_jump" and alert.incident_key.startswith("levelchange:"):
+        case["level_change"] = (
+            LevelChange.objects.filter(pk=alert.incident_key.split(":", 1)[1], member=alert.member).select_related("run", "from_level", "to_level").first()
+        )
+    recent = [*GrowthEntry.objects.filter(member=alert.member).order_by("-effective_at", "-pk")[:10],
+              *PointsEntry.objects.filter(member=alert.member).order_by("-effective_at", "-pk")[:10]]
+    case["recent"] = sorted(recent, key=lambda e: e.effective_at, reverse=True)[:10]
+    case["open_for"] = timezone.now() - alert.first_seen_at if alert.status in (Alert.Status.OPEN, Alert.Status.INVESTIGATING) else None
+    return case

@@ -307,3 +307,60 @@ def test_benefits_are_suspended_from_the_member_page(browser, live_server, staff
     assert (entry.member, entry.scope, entry.added_by) == (member, "benefits", operator)
     assert "reselling coupons" in page.inner_text("#member-timeline")
     shot(page, f"benefits-suspended-from-member-page-{locale}")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_preset_is_loaded_and_the_switch_previewed_then_thresholds_applied(browser, live_server, staff, program, locale):
+    from membership.models import Level, Program
+
+    staff("programadmin", "Program admin", "Viewer")
+    page = signed_in(browser, live_server, "programadmin", locale)
+    page.goto(f"{live_server.url}/admin/membership/program/")
+    page.click(f"a[href$='/admin/membership/program/presets/']")
+    page.wait_for_selector("#preset-alipay")
+    shot(page, f"presets-{locale}")
+    page.click("#preset-alipay input[type=submit]")
+    page.wait_for_selector(".messagelist")
+    alipay = Program.objects.get(code="alipay")
+    assert page.url.endswith(f"/admin/membership/program/{alipay.pk}/activate/") and not alipay.is_active
+    shot(page, f"preset-loaded-switch-preview-{locale}")
+
+    page.goto(f"{live_server.url}/admin/membership/program/{program.pk}/whatif/")
+    page.fill("#id_V1", "800")
+    page.click("input.default")
+    page.wait_for_selector("#whatif-apply")
+    assert Level.objects.get(program=program, code="V1").threshold == 1000
+    page.click("#whatif-apply")
+    page.wait_for_selector(".messagelist")
+    assert Level.objects.get(program=program, code="V1").threshold == 800
+    assert page.locator("#whatif").is_visible()  # the next settlement, under the saved thresholds
+    shot(page, f"thresholds-applied-{locale}")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_shared_phone_alert_is_worked_as_a_case(browser, live_server, staff, program, locale):
+    from membership.tests.factories import local
+    from riskcontrol.models import Alert, AnomalyRule
+    from riskcontrol.services import anomaly_scan
+
+    staff("operator", "Operator", "Viewer")
+    AnomalyRule.objects.create(code="phones", name="Shared phones", kind="shared_phone", params={"min_members": 3})
+    for n in range(3):
+        MemberFactory(member_id=f"FARM{n}", phone="13900009999")
+    anomaly_scan(since=local(2026, 3, 1), until=local(2026, 3, 2))
+    alert = Alert.objects.get(member__member_id="FARM0")
+    page = signed_in(browser, live_server, "operator", locale)
+    page.goto(f"{live_server.url}/admin/riskcontrol/alert/")
+    page.click(f"#result_list a[href$='/{alert.pk}/change/']")
+    page.wait_for_selector("#alert-case")
+    case = page.inner_text("#alert-case")
+    assert "FARM1" in case and "FARM2" in case and "13900009999" in case
+    shot(page, f"alert-case-{locale}")
+    page.click("#alert-moves button[value=investigating]")
+    page.wait_for_selector(".messagelist")
+    page.fill("#alert-moves #id_note", "one household")
+    page.click("#alert-moves button[value=resolved]")
+    page.wait_for_selector(".messagelist")
+    alert.refresh_from_db()
+    assert alert.status == "resolved" and alert.events.order_by("pk").last().note == "one household"
+    shot(page, f"alert-resolved-{locale}")

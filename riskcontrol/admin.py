@@ -7,15 +7,17 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from common.exports import StreamedExportMixin
+from common.tables import html_table
+from common.timeutil import shown
 from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 from membership.admin import import_job_redirect
 from membership.models import Member
 
-from .sections import alert_case_render
 from .selectors import adjustments_waiting, alert_case_get
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
@@ -232,6 +234,57 @@ class AlertEventInline(ProtectedDeleteInlineMixin, admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def alert_case_render(*, alert, case) -> str:
+    """The evidence of an alert's page: what its rule found, then the member's latest entries."""
+    member_page = reverse("admin:membership_member_change", args=[alert.member_id])
+    parts = [format_html('<p>{}: <a href="{}">{}</a></p>', _("Member"), member_page, alert.member)]
+    if case["open_for"] is not None:
+        parts.append(format_html('<p id="alert-age">{}</p>', _("Open for %(age)s.") % {"age": timesince(alert.first_seen_at)}))
+    if alert.rule.kind == "shared_phone":
+        parts.append(format_html("<h3>{}</h3>", _("Other members with phone %(phone)s") % {"phone": (alert.details or {}).get("phone", "")}))
+        parts.append(html_table(
+            (_("Member"), _("Name"), _("Level"), _("Status"), _("Joined")),
+            [
+                (format_html('<a href="{}">{}</a>', reverse("admin:membership_member_change", args=[m.pk]), m.member_id), m.name,
+                 m.level.code if m.level_id else "-", m.get_status_display(), shown(m.joined_at, with_time=False))
+                for m in case["others"]
+            ],
+            _("No other member has this phone now."),
+        ))
+    elif alert.rule.kind == "refund_rate":
+        parts.append(format_html("<h3>{}</h3>", _("The orders behind the refund rate")))
+        parts.append(html_table(
+            (_("Order"), _("Paid"), _("Status"), _("Goods"), _("Refunded")),
+            [
+                (format_html('<a href="{}">{}</a>', reverse("admin:membership_order_change", args=[o.pk]), o.order_id), shown(o.paid_at),
+                 o.get_status_display(), f"{o.goods_amount:,.2f}", f"{o.refunded_amount:,.2f}")
+                for o in case["orders"]
+            ],
+            _("No orders in the period."),
+        ))
+    elif alert.rule.kind in ("earning_velocity", "redemption_burst"):
+        parts.append(format_html("<h3>{}</h3>", _("The entries of that hour")))
+        parts.append(_entries(case["entries"]))
+    elif case["level_change"] is not None:
+        change = case["level_change"]
+        parts.append(format_html("<h3>{}</h3>", _("The level change")))
+        parts.append(format_html("<p>{}</p>", change))
+    parts.append(format_html("<h3>{}</h3>", _("The member's latest entries")))
+    parts.append(_entries(case["recent"]))
+    return format_html_join("", "{}", ((part,) for part in parts))
+
+
+def _entries(entries):
+    return html_table(
+        (_("Effective"), _("Ledger"), _("Kind"), _("Amount"), _("Source"), _("Reference")),
+        [
+            (shown(e.effective_at), e._meta.verbose_name, e.get_kind_display(), f"{e.amount:+,}", e.get_source_display(), e.source_ref or e.reason)
+            for e in entries
+        ],
+        _("No entries."),
+    )
 
 
 TRANSITION_LABELS = {

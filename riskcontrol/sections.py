@@ -5,11 +5,11 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.tables import html_table
 from common.timeutil import shown
 
 from membership.hooks import Decision, TimelineItem
@@ -36,21 +36,13 @@ def adjustment_decisions(*, user, since) -> list[Decision]:
     ]
 
 
-def _table(headers, rows, empty):
-    if not rows:
-        return format_html("<p>{}</p>", empty)
-    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    cells = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows))
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, cells)
-
-
 def _day(value):
     return shown(value, with_time=False)
 
 
 def member_risk_render(*, member, request) -> str:
     risk = member_risk_get(member=member)
-    entries = _table(
+    entries = html_table(
         (_("List"), _("Scope"), _("Reason"), _("From"), _("Until"), _("Review on"), _("In force")),
         [
             (e.get_kind_display(), e.get_scope_display(), e.reason, _day(e.starts_at), _day(e.ends_at), _day(e.review_on),
@@ -59,12 +51,12 @@ def member_risk_render(*, member, request) -> str:
         ],
         _("Never on the black or white list."),
     )
-    alerts = _table(
+    alerts = html_table(
         (_("First seen"), _("Rule"), _("Severity"), _("Status"), _("Incident")),
         [(_day(a.first_seen_at), a.rule.name, a.get_severity_display(), a.get_status_display(), a.incident_key) for a in risk["alerts"]],
         _("No open alerts."),
     )
-    blocked = _table(
+    blocked = html_table(
         (_("Effective"), _("Currency"), _("Amount"), _("Source"), _("Reference"), _("Released")),
         [
             (_day(b.effective_at), b.get_currency_display(), f"{b.amount:,}", b.source, b.source_ref,
@@ -92,7 +84,7 @@ def member_risk_render(*, member, request) -> str:
     )
     if caps["rules"]:
         cap_text = format_html("{}</p><ul>{}</ul><p>", cap_text, rule_caps)
-    capped = _table(
+    capped = html_table(
         (_("Month"), _("Currency"), _("Capped (not credited)")),
         [(month.strftime("%Y-%m"), currency, f"{total:,}") for month, currency, total in risk["capped"]],
         _("Nothing capped."),
@@ -190,53 +182,3 @@ def _adjustment_items(*, member, limit):
         for a in adjustments
     ]
 
-
-def alert_case_render(*, alert, case) -> str:
-    """The evidence of an alert's page: what its rule found, then the member's latest entries."""
-    member_page = reverse("admin:membership_member_change", args=[alert.member_id])
-    parts = [format_html('<p>{}: <a href="{}">{}</a></p>', _("Member"), member_page, alert.member)]
-    if case["open_for"] is not None:
-        parts.append(format_html('<p id="alert-age">{}</p>', _("Open for %(age)s.") % {"age": timesince(alert.first_seen_at)}))
-    if alert.rule.kind == "shared_phone":
-        parts.append(format_html("<h3>{}</h3>", _("Other members with phone %(phone)s") % {"phone": (alert.details or {}).get("phone", "")}))
-        parts.append(_table(
-            (_("Member"), _("Name"), _("Level"), _("Status"), _("Joined")),
-            [
-                (format_html('<a href="{}">{}</a>', reverse("admin:membership_member_change", args=[m.pk]), m.member_id), m.name,
-                 m.level.code if m.level_id else "-", m.get_status_display(), _day(m.joined_at))
-                for m in case["others"]
-            ],
-            _("No other member has this phone now."),
-        ))
-    elif alert.rule.kind == "refund_rate":
-        parts.append(format_html("<h3>{}</h3>", _("The orders behind the refund rate")))
-        parts.append(_table(
-            (_("Order"), _("Paid"), _("Status"), _("Goods"), _("Refunded")),
-            [
-                (format_html('<a href="{}">{}</a>', reverse("admin:membership_order_change", args=[o.pk]), o.order_id), shown(o.paid_at),
-                 o.get_status_display(), f"{o.goods_amount:,.2f}", f"{o.refunded_amount:,.2f}")
-                for o in case["orders"]
-            ],
-            _("No orders in the period."),
-        ))
-    elif alert.rule.kind in ("earning_velocity", "redemption_burst"):
-        parts.append(format_html("<h3>{}</h3>", _("The entries of that hour")))
-        parts.append(_entries(case["entries"]))
-    elif case["level_change"] is not None:
-        change = case["level_change"]
-        parts.append(format_html("<h3>{}</h3>", _("The level change")))
-        parts.append(format_html("<p>{}</p>", change))
-    parts.append(format_html("<h3>{}</h3>", _("The member's latest entries")))
-    parts.append(_entries(case["recent"]))
-    return format_html_join("", "{}", ((part,) for part in parts))
-
-
-def _entries(entries):
-    return _table(
-        (_("Effective"), _("Ledger"), _("Kind"), _("Amount"), _("Source"), _("Reference")),
-        [
-            (shown(e.effective_at), e._meta.verbose_name, e.get_kind_display(), f"{e.amount:+,}", e.get_source_display(), e.source_ref or e.reason)
-            for e in entries
-        ],
-        _("No entries."),
-    )

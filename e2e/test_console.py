@@ -364,3 +364,31 @@ def test_a_shared_phone_alert_is_worked_as_a_case(browser, live_server, staff, p
     alert.refresh_from_db()
     assert alert.status == "resolved" and alert.events.order_by("pk").last().note == "one household"
     shot(page, f"alert-resolved-{locale}")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_the_dashboard_shows_a_range_and_drills_down_to_the_lists(browser, live_server, staff, program, settings, locale):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from membership.services import order_book
+    from membership.tests.factories import order
+
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    staff("viewer", "Viewer")
+    member = MemberFactory(member_id="E2E0020", joined_at=timezone.now() - timedelta(days=3))
+    order_book(facts=order("E2E-D1", member, timezone.now() - timedelta(days=1), goods="1200"))
+    page = signed_in(browser, live_server, "viewer", locale)
+    page.wait_for_selector("#chart-liability")
+    month = f"{timezone.localdate():%Y-%m}"
+    page.fill("#id_since", month)
+    page.fill("#id_until", month)
+    page.click("#dashboard-range input[type=submit]")
+    page.wait_for_selector("#dashboard-rates")
+    assert page.locator("#dashboard-rates thead th").count() == 2  # the row label and the one month
+    shot(page, f"dashboard-one-month-{locale}")
+    page.click("#dashboard-lifecycle a[href$='lifecycle=new']")
+    page.wait_for_selector("#result_list")
+    assert "E2E0020" in page.inner_text("#result_list")
+    shot(page, f"dashboard-drilled-to-new-members-{locale}")

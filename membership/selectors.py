@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -290,27 +291,60 @@ def member_level_progress_get(*, member: Member, at: datetime | None = None) -> 
     }
 
 
-def dashboard_get(*, months: int = 12) -> dict:
+# The dashboard shows at most this many months at once.
+DASHBOARD_MAX_MONTHS = 36
+
+
+def dashboard_range(*, since: str = "", until: str = "", tz: ZoneInfo | None = None) -> tuple[date, date]:
+    """The months the dashboard shows: ``since``–``until`` as YYYY-MM (each optional), by default
+    the last 12 months to this one; refused in a sentence naming the field."""
+    tz = tz or ZoneInfo(program_active_get().time_zone)
+    this_month = timezone.now().astimezone(tz).date().replace(day=1)
+
+    def month(value: str, field: str) -> date | None:
+        if not value:
+            return None
+        try:
+            return datetime.strptime(value, "%Y-%m").date()
+        except ValueError:
+            raise ValidationError({field: _("%(value)s is not a month: write it as YYYY-MM, e.g. 2026-06.") % {"value": repr(value)}}) from None
+
+    last = min(month(until, "until") or this_month, this_month)
+    first = month(since, "since") or add_months(last, -11)
+    if first > last:
+        raise ValidationError({"since": _("the first month (%(since)s) comes after the last (%(until)s)") % {"since": f"{first:%Y-%m}", "until": f"{last:%Y-%m}"}})
+    if (last.year - first.year) * 12 + last.month - first.month >= DASHBOARD_MAX_MONTHS:
+        raise ValidationError({"since": _("the dashboard shows at most %(n)s months at once") % {"n": DASHBOARD_MAX_MONTHS}})
+    return first, last
+
+
+def dashboard_get(*, first: date | None = None, last: date | None = None) -> dict:
     """The figures of the console's front page, each from one aggregate query.
 
-    Members by level (the pyramid); growth credited and points issued, spent, expired and taken
-    back per local month over the last ``months`` months (the monthly totals kept by
-    ``totals.ledger_totals_refresh``, plus the entries booked since); outstanding points and their
-    cash value at the program's rate; the last settlement runs.
+    Members by level (the pyramid) and by lifecycle stage; growth credited and points issued,
+    spent, expired and taken back per local month from ``first`` to ``last`` (the monthly totals
+    kept by ``totals.ledger_totals_refresh``, plus the entries booked since); the outstanding points
+    at each month's end (the liability trend, back from today's balances by each month's net
+    change), the redemption and breakage rates per month (points spent and expired over points
+    issued); outstanding points and their cash value at the program's rate; the level movements of
+    the last settlements. ``computed_at`` says when.
     """
     program = program_active_get()
     tz = ZoneInfo(program.time_zone)
+    if first is None or last is None:
+        first, last = dashboard_range(tz=tz)
     levels = program_levels(program=program)
     # Members placed on another program's level count at the level that stands for it.
     shown = levels_shown()
     by_level = {level.pk: 0 for level in levels}
     for level_id, n in Member.objects.order_by().values_list("level_id").annotate(n=Count("pk")).values_list("level_id", "n"):
         by_level[shown.get(level_id, shown[None]).pk] += n
-    pyramid = [{"code": level.code, "name": level.display_name, "members": by_level[level.pk]} for level in levels]
+    pyramid = [{"pk": level.pk, "code": level.code, "name": level.display_name, "members": by_level[level.pk]} for level in levels]
+    # The series run to this month, so that the liability can be walked back from today's balances.
     this_month = timezone.now().astimezone(tz).date().replace(day=1)
-    first = add_months(this_month, 1 - months)
+    months = (this_month.year - first.year) * 12 + this_month.month - first.month + 1
     labels = [add_months(first, n) for n in range(months)]
-    series = {name: [0] * months for name in ("growth", "points_issued", "points_spent", "points_expired", "points_reversed")}
+    series = {name: [0] * months for name in ("growth", "points_issued", "points_spent", "points_expired", "points_reversed", "points_net")}
     index = {month: n for n, month in enumerate(labels)}
     since = local_midnight(first, tz)
 
@@ -328,17 +362,41 @@ def dashboard_get(*, months: int = 12) -> dict:
         n = index.get(month)
         if n is not None and name in series:
             series[name][n] += total
-    series = {name: values if name == "growth" else [abs(value) for value in values] for name, values in series.items()}
     outstanding = PointsAccount.objects.filter(balance__gt=0).aggregate(s=Sum("balance"))["s"] or 0
+    # Outstanding at the end of each month: today's, less the net change of every later month.
+    liability, later = [0] * months, 0
+    for n in range(months - 1, -1, -1):
+        liability[n] = outstanding - later
+        later += series["points_net"][n]
+    net = series.pop("points_net")
+    series = {name: values if name == "growth" else [abs(value) for value in values] for name, values in series.items()}
+    shown_months = (last.year - first.year) * 12 + last.month - first.month + 1
+
+    def rate(part, whole):
+        return [round(100 * p / w, 1) if w else None for p, w in zip(part[:shown_months], whole[:shown_months])]
+
+    runs = list(SettlementRun.objects.order_by("-month")[:12])
     return {
         "program": program,
+        "computed_at": timezone.now(),
+        "first": first,
+        "last": last,
         "members": sum(level["members"] for level in pyramid),
         "pyramid": pyramid,
-        "months": [f"{month:%Y-%m}" for month in labels],
-        "series": series,
+        "months": [f"{month:%Y-%m}" for month in labels[:shown_months]],
+        "month_bounds": [(f"{m:%Y-%m-%d}", f"{add_months(m, 1):%Y-%m-%d}") for m in labels[:shown_months]],
+        "series": {name: values[:shown_months] for name, values in series.items()},
+        "points_net": net[:shown_months],
+        "liability": liability[:shown_months],
+        "redemption_rate": rate(series["points_spent"], series["points_issued"]),
+        "breakage_rate": rate(series["points_expired"], series["points_issued"]),
         "points_outstanding": outstanding,
         "points_liability": (Decimal(outstanding) / Decimal(program.points_per_yuan or 1)).quantize(Decimal("0.01")),
-        "runs": list(SettlementRun.objects.order_by("-month")[:5]),
+        "runs": runs[:5],
+        "movements": [
+            {"pk": r.pk, "month": f"{r.month:%Y-%m}", "up": r.members_up, "down": r.members_down, "kept": r.members_kept, "renewed": r.members_renewed}
+            for r in reversed(runs)
+        ],
         "lifecycle": member_lifecycle_counts(program=program),
     }
 

@@ -36,6 +36,7 @@ def ledger_series() -> dict[str, tuple[type, dict[str, Q]]]:
                 "points_spent": Q(kind=PointsEntry.Kind.SPEND),
                 "points_expired": Q(kind=PointsEntry.Kind.EXPIRY),
                 "points_reversed": Q(kind=PointsEntry.Kind.REVERSAL),
+                "points_net": Q(),  # every entry: the month's change of the outstanding points
             },
         ),
     }

@@ -199,8 +199,8 @@ def test_the_front_page_dashboard_shows_the_pyramid_the_months_and_the_liability
     book(facts=order("D1", members[0], paid, goods="1500"))
     book(facts=order("D2", members[1], paid, goods="6000.50"))
     page = admin_client.get(reverse("admin:index")).content.decode()
-    assert 'id="dashboard-members" data-value="3">3<' in page
-    assert 'id="dashboard-outstanding" data-value="7500">7,500<' in page and "¥75.00" in page
+    assert 'id="dashboard-members" data-value="3"><a href="/admin/membership/member/">3<' in page
+    assert 'id="dashboard-outstanding" data-value="7500"><a href="/admin/points/pointsaccount/">7,500<' in page and "¥75.00" in page
     pyramid = json.loads(re.search(r'id="dashboard-pyramid" type="application/json">(.*?)</script>', page).group(1))
     assert [(level["code"], level["members"]) for level in pyramid] == [("V0", 3), ("V1", 0), ("V2", 0), ("V3", 0), ("V4", 0)]
     series = json.loads(re.search(r'id="dashboard-series" type="application/json">(.*?)</script>', page).group(1))

@@ -392,3 +392,23 @@ def test_the_dashboard_shows_a_range_and_drills_down_to_the_lists(browser, live_
     page.wait_for_selector("#result_list")
     assert "E2E0020" in page.inner_text("#result_list")
     shot(page, f"dashboard-drilled-to-new-members-{locale}")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_an_anomaly_rule_is_set_up_with_the_fields_of_its_type(browser, live_server, staff, locale):
+    from riskcontrol.models import AnomalyRule
+
+    staff("programadmin", "Program admin", "Viewer")
+    page = signed_in(browser, live_server, "programadmin", locale)
+    page.goto(f"{live_server.url}/admin/riskcontrol/anomalyrule/add/")
+    page.fill("#id_code", "refunds")
+    page.fill("#id_name", "Serial refunders")
+    page.select_option("#id_kind", "refund_rate")
+    assert page.locator("fieldset.params-refund_rate").is_visible() and not page.locator("fieldset.params-earning_velocity").is_visible()
+    page.fill("#id_refund_rate__rate", "0.6")
+    page.fill("#id_refund_rate__min_orders", "4")
+    shot(page, f"anomaly-rule-typed-form-{locale}")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist")
+    rule = AnomalyRule.objects.get()
+    assert (rule.kind, rule.params) == ("refund_rate", {"rate": 0.6, "min_orders": 4})

@@ -12,12 +12,14 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from common.exports import StreamedExportMixin
+from common.params_form import params_fieldsets, typed_params_form
 from common.tables import html_table
 from common.timeutil import shown
 from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
 from membership.admin import import_job_redirect
 from membership.models import Member
 
+from .anomalies import ANOMALY_STRATEGIES
 from .selectors import adjustments_waiting, alert_case_get
 from .models import Alert, AlertEvent, AnomalyRule, BlockedCredit, ListEntry, ManualAdjustment
 from .services import (
@@ -216,7 +218,17 @@ class AnomalyRuleAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     list_filter = ("kind", "severity", "is_active")
     search_fields = ("code", "name")
     show_full_result_count = False
-    fields = ("code", "name", "kind", "params", "severity", "is_active", "auto_suspend")
+    form = typed_params_form(AnomalyRule, ANOMALY_STRATEGIES, fields=("code", "name", "kind", "severity", "is_active", "auto_suspend"))
+    change_form_template = "admin/typed_params_change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        """The rule, then the parameters of its type (each type's group; the page shows the chosen
+        one), then what an alert does."""
+        return [
+            (None, {"fields": ("code", "name", "kind")}),
+            *params_fieldsets(ANOMALY_STRATEGIES, dict(AnomalyRule.Kind.choices)),
+            (_("Severity"), {"fields": ("severity", "is_active", "auto_suspend")}),
+        ]
 
     def has_delete_permission(self, request, obj=None):
         return False  # alerts point at their rule: switch a rule off instead

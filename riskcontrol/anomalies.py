@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Abs, TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from membership.models import Currency, GrowthEntry, LevelChange, Member, Order
 from points.models import PointsEntry
@@ -67,6 +69,13 @@ class EarningVelocityStrategy:
 
     kind = "earning_velocity"
 
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "threshold": forms.IntegerField(label=gettext_lazy("threshold"), min_value=1, help_text=gettext_lazy("An alert when a member is credited more than this in one clock hour.")),
+            "currency": forms.ChoiceField(label=gettext_lazy("currency"), choices=[("", gettext_lazy("growth (default)")), *Currency.choices], help_text=gettext_lazy("Which ledger to watch.")),
+        }
+
     def __init__(self, params: dict):
         self.threshold = params["threshold"]
         self.currency = params.get("currency", Currency.GROWTH)
@@ -105,6 +114,14 @@ class RefundRateStrategy:
     month of the scan, so the rolling period does not raise the same member every hour."""
 
     kind = "refund_rate"
+
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "rate": forms.FloatField(label=gettext_lazy("rate"), min_value=0.01, max_value=1, help_text=gettext_lazy("The share of a member's orders refunded that raises an alert, e.g. 0.5 for half.")),
+            "days": forms.IntegerField(label=gettext_lazy("days"), min_value=1, help_text=gettext_lazy("The period counted back from the scan (default 30).")),
+            "min_orders": forms.IntegerField(label=gettext_lazy("at least orders"), min_value=1, help_text=gettext_lazy("Members with fewer orders in the period are not judged (default 5).")),
+        }
 
     def __init__(self, params: dict):
         self.rate = float(params["rate"])
@@ -146,6 +163,12 @@ class SharedPhoneStrategy:
 
     kind = "shared_phone"
 
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "min_members": forms.IntegerField(label=gettext_lazy("members"), min_value=2, help_text=gettext_lazy("An alert when this many members or more share one phone (default 3)."))
+        }
+
     def __init__(self, params: dict):
         self.min_members = params.get("min_members", 3)
 
@@ -174,6 +197,13 @@ class RedemptionBurstStrategy:
     redemption, whatever spends the points, is a spend entry). One incident per member and hour."""
 
     kind = "redemption_burst"
+
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "count": forms.IntegerField(label=gettext_lazy("spends an hour"), min_value=1, help_text=gettext_lazy("An alert at this many spends in one clock hour.")),
+            "points": forms.IntegerField(label=gettext_lazy("points an hour"), min_value=1, help_text=gettext_lazy("An alert at this many points spent in one clock hour. Give either or both.")),
+        }
 
     def __init__(self, params: dict):
         self.count = params.get("count")
@@ -214,6 +244,12 @@ class LevelJumpStrategy:
     params: levels (2, at least 2). Program switches are not jumps. One incident per level change."""
 
     kind = "level_jump"
+
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "levels": forms.IntegerField(label=gettext_lazy("levels"), min_value=2, help_text=gettext_lazy("An alert when a settlement moves a member up this many levels or more at once (default 2)."))
+        }
 
     def __init__(self, params: dict):
         self.levels = params.get("levels", 2)

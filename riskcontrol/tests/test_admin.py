@@ -45,14 +45,29 @@ def test_alert_actions_move_alerts_and_ask_for_a_note_before_closing(admin_clien
     assert list(alert.events.values_list("to_status", flat=True)) == ["open", "investigating", "resolved"]
 
 
-def test_anomaly_rule_form_refuses_bad_parameters(admin_client, db):
-    response = admin_client.post(
-        reverse("admin:riskcontrol_anomalyrule_add"),
-        {"code": "fast", "name": "Fast", "kind": "earning_velocity", "params": '{"threshold": -5}', "severity": "medium", "is_active": "on"},
-    )
-    assert response.status_code == 200
-    assert "threshold must be a whole number of at least 1" in response.content.decode()
+def test_anomaly_rule_parameters_are_typed_fields_checked_by_the_rule_type(admin_client, db):
+    url = reverse("admin:riskcontrol_anomalyrule_add")
+    rule = {"code": "fast", "name": "Fast", "kind": "earning_velocity", "severity": "medium", "is_active": "on"}
+    page = admin_client.get(url).content.decode()
+    assert 'name="earning_velocity__threshold"' in page and 'name="refund_rate__rate"' in page and 'name="params"' not in page
+    assert "An alert when a member is credited more than this in one clock hour." in page  # help text
+    refused = admin_client.post(url, {**rule, "earning_velocity__threshold": "-5"})
+    assert refused.status_code == 200 and "Ensure this value is greater than or equal to 1." in refused.content.decode()
+    missing = admin_client.post(url, rule)  # the type's own rule: the threshold is required
+    assert "threshold is required" in missing.content.decode()
+    too_high = admin_client.post(url, {**rule, "kind": "refund_rate", "refund_rate__rate": "2"})
+    assert "Ensure this value is less than or equal to 1." in too_high.content.decode()
     assert not AnomalyRule.objects.exists()
+
+    # Another type's fields are ignored; empty fields keep the type's defaults.
+    admin_client.post(url, {**rule, "earning_velocity__threshold": "5000", "earning_velocity__currency": "points", "refund_rate__rate": "0.5"})
+    saved = AnomalyRule.objects.get()
+    assert saved.params == {"threshold": 5000, "currency": "points"}
+    change = reverse("admin:riskcontrol_anomalyrule_change", args=[saved.pk])
+    assert 'name="earning_velocity__threshold" value="5000"' in admin_client.get(change).content.decode()
+    admin_client.post(change, {**rule, "kind": "refund_rate", "refund_rate__rate": "0.5", "refund_rate__days": "14"})
+    saved.refresh_from_db()
+    assert (saved.kind, saved.params) == ("refund_rate", {"rate": 0.5, "days": 14})
 
 
 def test_release_action_credits_blocked_credits_once(admin_client, risk):

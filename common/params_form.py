@@ -12,6 +12,8 @@ shown on the form.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -23,11 +25,11 @@ def param_field_name(kind: str, name: str) -> str:
     return f"{kind}{SEPARATOR}{name}"
 
 
-def typed_params_form(model, strategies: dict, *, fields: tuple[str, ...]):
-    """A model form of ``model`` over ``fields`` (without ``params``), with the parameters of every
-    strategy of ``strategies`` (kind → strategy class) as typed fields."""
+def typed_params_form(model, strategies: dict, *, fields: tuple[str, ...], base=forms.ModelForm):
+    """A model form of ``model`` (on ``base``) over ``fields`` (without ``params``), with the
+    parameters of every strategy of ``strategies`` (kind → strategy class) as typed fields."""
 
-    class Base(forms.ModelForm):
+    class Base(base):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             if self.instance.pk:
@@ -53,8 +55,8 @@ def typed_params_form(model, strategies: dict, *, fields: tuple[str, ...]):
                 params = {}
                 for name in strategy.param_fields():
                     value = cleaned.get(param_field_name(strategy.kind, name))
-                    if value not in (None, "", [], ()):
-                        params[name] = value
+                    if value not in (None, "", [], (), False):  # empty or unticked: the strategy's default
+                        params[name] = _json_value(value)
                 self.instance.params = params
             return cleaned
 
@@ -65,6 +67,15 @@ def typed_params_form(model, strategies: dict, *, fields: tuple[str, ...]):
             declared[param_field_name(kind, name)] = field
     meta = type("Meta", (), {"model": model, "fields": (*fields, *declared)})
     return type(f"{model.__name__}ParamsForm", (Base,), {**declared, "Meta": meta})
+
+
+def _json_value(value):
+    """A value as the JSON field keeps it: a decimal as a whole number or a float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def params_fieldsets(strategies: dict, labels: dict) -> list:

@@ -35,6 +35,7 @@ from common.admin import (
     UnchangedTimesKept,
 )
 from common.exports import StreamedExportMixin
+from common.params_form import params_fieldsets, typed_params_form
 from common.permission_labels import TranslatedPermissionsMixin, group_label
 from common.spreadsheets import EXPORT_FORMATS
 from common.timeutil import shown
@@ -43,6 +44,7 @@ from points.selectors import points_available_get, points_next_expiry_get
 from .hooks import IMPORT_KINDS, MEMBER_ADMIN_ACTIONS, member_sections_render, member_tools_get
 from .imports import import_job_create
 from .presets import PRESETS
+from .rules import STRATEGIES
 from .models import (
     DailyRuleRun,
     EarningRule,
@@ -172,10 +174,43 @@ class LevelInline(ProtectedDeleteInlineMixin, admin.TabularInline):
 
 
 class EarningRuleInline(ProtectedDeleteInlineMixin, admin.TabularInline):
+    """The program's rules at a glance; a rule's parameters are edited on its own page, as the
+    typed fields of its type (``EarningRuleAdmin``)."""
+
     model = EarningRule
     form = UnchangedSavesNothingForm
     extra = 0
-    fields = ("code", "name", "kind", "currency", "priority", "params", "valid_from", "valid_until", "is_active")
+    fields = ("code", "name", "kind", "currency", "priority", "parameters", "valid_from", "valid_until", "is_active")
+    readonly_fields = ("kind", "parameters")
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False  # a rule is added on its own page, with the fields of its type
+
+    @admin.display(description=_("parameters"))
+    def parameters(self, rule):
+        return ", ".join(f"{name}={value}" for name, value in (rule.params or {}).items()) or "-"
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
+    """An earning rule: its type and the typed parameters of that type, checked by the type."""
+
+    list_display = ("code", "name", "program", "kind", "currency", "priority", "valid_from", "valid_until", "is_active")
+    list_filter = ("program", "kind", "currency", "is_active")
+    search_fields = ("code", "name")
+    form = typed_params_form(
+        EarningRule, STRATEGIES, base=UnchangedSavesNothingForm,
+        fields=("program", "code", "name", "kind", "currency", "priority", "valid_from", "valid_until", "is_active"),
+    )
+    change_form_template = "admin/typed_params_change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (None, {"fields": ("program", "code", "name", "kind", "currency", "priority")}),
+            *params_fieldsets(STRATEGIES, dict(EarningRule._meta.get_field("kind").flatchoices)),
+            (_("When it applies"), {"fields": ("valid_from", "valid_until", "is_active")}),
+        ]
 
 
 @admin.register(Program)

@@ -12,11 +12,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django import forms
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .hooks import MEMBER_CONDITIONS, member_condition
+
+
+def params_known(params: dict, known: tuple[str, ...]) -> None:
+    """A parameter the strategy does not read is refused, named: a misspelt ``per_order_cap``
+    would otherwise be kept and silently ignored."""
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValidationError({"params": _("unknown parameter %(unknown)s: this rule type takes %(known)s") % {
+            "unknown": ", ".join(unknown), "known": ", ".join(known),
+        }})
+
+
+class ListField(forms.CharField):
+    """Several values in one box, separated by commas (categories): a list of them."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, (list, tuple)) else value
+
+    def to_python(self, value):
+        return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,21 @@ class OrderAmountStrategy:
 
     kind = "order_amount"
     fact = "order"
+    PARAMS = ("rate", "per_order_cap", "statuses", "include_shipping", "categories", "exclude_categories")
+
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "rate": forms.DecimalField(label=gettext_lazy("rate"), min_value=0, decimal_places=4, help_text=gettext_lazy("Growth or points per yuan of the qualified amount (default 1; VIP.com gives 5).")),
+            "per_order_cap": forms.IntegerField(label=gettext_lazy("at most an order"), min_value=1, help_text=gettext_lazy("The most one order can earn (empty: no cap).")),
+            "statuses": forms.MultipleChoiceField(
+                label=gettext_lazy("order statuses that earn"), choices=lambda: apps.get_model("membership", "Order").Status.choices, widget=forms.CheckboxSelectMultiple,
+                help_text=gettext_lazy("None ticked: completed orders only."),
+            ),
+            "include_shipping": forms.BooleanField(label=gettext_lazy("shipping counts"), help_text=gettext_lazy("Whether the shipping fee counts toward the qualified amount.")),
+            "categories": ListField(label=gettext_lazy("only these categories"), help_text=gettext_lazy("Category codes, separated by commas (empty: every category).")),
+            "exclude_categories": ListField(label=gettext_lazy("never these categories"), help_text=gettext_lazy("Category codes, separated by commas.")),
+        }
 
     def __init__(self, params: dict):
         self.rate = Decimal(str(params.get("rate", 1)))
@@ -60,6 +98,7 @@ class OrderAmountStrategy:
 
     @classmethod
     def validate_params(cls, params: dict, currency: str | None = None) -> None:
+        params_known(params, cls.PARAMS)
         try:
             rate = Decimal(str(params.get("rate", 1)))
         except Exception as exc:
@@ -106,6 +145,17 @@ class EventFixedStrategy:
 
     kind = "event_fixed"
     fact = "event"
+    PARAMS = ("event_type", "amount", "once", "per_day", "per_month")
+
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "event_type": forms.SlugField(label=gettext_lazy("event type"), help_text=gettext_lazy("The behaviour the platform reports: check_in, review, first_transfer…")),
+            "amount": forms.IntegerField(label=gettext_lazy("amount"), min_value=1, help_text=gettext_lazy("What one event earns.")),
+            "once": forms.BooleanField(label=gettext_lazy("once only"), help_text=gettext_lazy("A one-time task: only the member's first such event earns.")),
+            "per_day": forms.IntegerField(label=gettext_lazy("events a day"), min_value=1, help_text=gettext_lazy("How many events earn in a local day (empty: no limit).")),
+            "per_month": forms.IntegerField(label=gettext_lazy("events a month"), min_value=1, help_text=gettext_lazy("How many events earn in a calendar month (empty: no limit).")),
+        }
 
     def __init__(self, params: dict):
         self.event_type = params["event_type"]
@@ -116,6 +166,7 @@ class EventFixedStrategy:
 
     @classmethod
     def validate_params(cls, params: dict, currency: str | None = None) -> None:
+        params_known(params, cls.PARAMS)
         if not params.get("event_type"):
             raise ValidationError({"params": _("event_type is required")})
         amount = params.get("amount")
@@ -146,6 +197,18 @@ class DailyStrategy:
 
     kind = "daily"
     fact = "day"
+    PARAMS = ("amount", "when", "floor")
+
+    @staticmethod
+    def param_fields() -> dict:
+        return {
+            "amount": forms.IntegerField(label=gettext_lazy("amount a day"), help_text=gettext_lazy("What each day earns; negative for a decay (growth only).")),
+            "when": forms.ChoiceField(
+                label=gettext_lazy("on days when"), choices=lambda: [("", gettext_lazy("every active member (default)")), *((k, c.label) for k, c in sorted(MEMBER_CONDITIONS.items()))],
+                help_text=gettext_lazy("The condition the member meets that day."),
+            ),
+            "floor": forms.IntegerField(label=gettext_lazy("floor"), min_value=0, help_text=gettext_lazy("For a decay: the growth it never takes the member below (default 0).")),
+        }
 
     def __init__(self, params: dict):
         self.amount = int(params["amount"])
@@ -154,6 +217,7 @@ class DailyStrategy:
 
     @classmethod
     def validate_params(cls, params: dict, currency: str | None = None) -> None:
+        params_known(params, cls.PARAMS)
         amount = params.get("amount")
         if not isinstance(amount, int) or amount == 0:
             raise ValidationError({"params": _("amount must be a whole number other than 0 (negative for a decay)")})

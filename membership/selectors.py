@@ -384,7 +384,8 @@ def dashboard_get(*, first: date | None = None, last: date | None = None) -> dic
         "members": sum(level["members"] for level in pyramid),
         "pyramid": pyramid,
         "months": [f"{month:%Y-%m}" for month in labels[:shown_months]],
-        "month_bounds": [(f"{m:%Y-%m-%d}", f"{add_months(m, 1):%Y-%m-%d}") for m in labels[:shown_months]],
+        # Each month's start and end as the ledgers' date filter takes them (local times, with their offset).
+        "month_bounds": [(str(local_midnight(m, tz)), str(local_midnight(add_months(m, 1), tz))) for m in labels[:shown_months]],
         "series": {name: values[:shown_months] for name, values in series.items()},
         "points_net": net[:shown_months],
         "liability": liability[:shown_months],

@@ -266,7 +266,7 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
         loaded = {p.code: p for p in Program.objects.all()}
         presets = [
             {
-                "code": code, "name": spec["name"], "description": spec.get("description", ""),
+                "code": code, "name": spec["name"], "description": gettext(spec["description"]) if spec.get("description") else "",
                 "levels": " · ".join(f"{level['code']} {level['threshold']:,}" for level in sorted(spec["levels"], key=lambda l: l["rank"])),
                 "window": spec.get("growth_window_months"), "program": loaded.get(code),
             }

@@ -4,12 +4,15 @@ The program's own settings, levels and rules are loaded by ``services.program.pr
 other apps register a loader for their own section of a preset (``benefits``, the points mall,
 paid membership plans…) with ``hooks.preset_section``, with the section's data for the presets
 that need it (the mall of ``alipay``, the plans of ``jd-plus``), so membership does not know them.
+A program's description says what the preset models; the console shows it in its language.
 """
+
+from django.utils.translation import gettext_noop
 
 DEFAULT = {
     "code": "default",
     "name": "Default membership program",
-    "description": "Five levels on rolling 12-month growth; growth and points from completed orders.",
+    "description": gettext_noop("Five levels on rolling 12-month growth; growth and points from completed orders."),
     "time_zone": "Asia/Shanghai",
     "growth_window_months": 12,
     "settlement_day": 1,
@@ -110,7 +113,7 @@ ALIPAY = {
     **_PROGRAM_DEFAULTS,
     "code": "alipay",
     "name": "支付宝会员 Ant Member",
-    "description": "Regular, gold, platinum, diamond on rolling 12-month growth; points capped at 4,650 a month and cleared at year end.",
+    "description": gettext_noop("Regular, gold, platinum, diamond on rolling 12-month growth; points capped at 4,650 a month and cleared at year end."),
     "points_expiry_years": 0,
     "monthly_points_cap": 4650,
     "levels": _levels(
@@ -134,7 +137,7 @@ JD_GROWTH = {
     **_PROGRAM_DEFAULTS,
     "code": "jd-growth",
     "name": "京东成长值（旧） JD growth levels",
-    "description": "Copper, silver, gold, diamond on lifetime growth from orders and reviews; a level once reached is kept.",
+    "description": gettext_noop("Copper, silver, gold, diamond on lifetime growth from orders and reviews; a level once reached is kept."),
     "growth_window_months": None,
     "levels": _levels(
         ("copper", "铜牌会员", "Copper", 0),
@@ -155,7 +158,7 @@ VIPSHOP = {
     **_PROGRAM_DEFAULTS,
     "code": "vipshop",
     "name": "唯品会 V值 VIP.com V-value",
-    "description": "V-value = qualified amount × 5 on completed orders (returns excluded) plus behaviour value.",
+    "description": gettext_noop("V-value = qualified amount × 5 on completed orders (returns excluded) plus behaviour value."),
     "levels": _levels(
         ("V1", "V1 会员", "V1", 0),
         ("V2", "V2 会员", "V2", 3000),
@@ -176,7 +179,7 @@ NETEASE_NEWS = {
     **_PROGRAM_DEFAULTS,
     "code": "netease-news",
     "name": "网易新闻 NetEase News",
-    "description": "Eleven ranks on lifetime experience that never decays; coins from check-ins and reading, spent in the mall.",
+    "description": gettext_noop("Eleven ranks on lifetime experience that never decays; coins from check-ins and reading, spent in the mall."),
     "growth_window_months": None,
     "points_expiry": "never",
     "levels": _levels(
@@ -202,8 +205,8 @@ TAOBAO_TAOQI = {
     **_PROGRAM_DEFAULTS,
     "code": "taobao-taoqi",
     "name": "淘宝淘气值 Taobao Taoqi score",
-    "description": "Purchase score + reward score + base score over 12 months, capped per order, day and month; "
-                   "updated on the 8th; super member from 1,000.",
+    "description": gettext_noop("Purchase score + reward score + base score over 12 months, capped per order, day and month; "
+                   "updated on the 8th; super member from 1,000."),
     "settlement_day": 8,
     "daily_growth_cap": 100,
     "monthly_growth_cap": 300,
@@ -228,8 +231,8 @@ JD_JINGXIANG = {
     **_PROGRAM_DEFAULTS,
     "code": "jd-jingxiang",
     "name": "京东京享值 JD Jingxiang value",
-    "description": "Registered, copper, silver, gold, diamond on rolling 12-month value, settled monthly on the 2nd; "
-                   "monthly coupons per level.",
+    "description": gettext_noop("Registered, copper, silver, gold, diamond on rolling 12-month value, settled monthly on the 2nd; "
+                   "monthly coupons per level."),
     "settlement_day": 2,
     "levels": _levels(
         ("registered", "注册会员", "Registered", 0),
@@ -267,7 +270,7 @@ WEIBO = {
     **_PROGRAM_DEFAULTS,
     "code": "weibo",
     "name": "微博会员 Weibo membership",
-    "description": "VIP1–VIP7 on growth that paying members gain each day (10, or 15 on a yearly plan) plus 200 per year bought.",
+    "description": gettext_noop("VIP1–VIP7 on growth that paying members gain each day (10, or 15 on a yearly plan) plus 200 per year bought."),
     "growth_window_months": None,
     "levels": _levels(
         *[(f"VIP{n}", f"VIP{n}", f"VIP{n}", threshold) for n, threshold in enumerate((0, 800, 2000, 4800, 10800, 28800, 50400), start=1)],
@@ -294,8 +297,8 @@ TENCENT_VIDEO = {
     **_PROGRAM_DEFAULTS,
     "code": "tencent-video",
     "name": "腾讯视频 VIP Tencent Video VIP",
-    "description": "V1–V8 on growth gained daily while a member and from tasks, decaying daily while not a member (never below 0); "
-                   "V-coins from check-ins spent in the coins mall.",
+    "description": gettext_noop("V1–V8 on growth gained daily while a member and from tasks, decaying daily while not a member (never below 0); "
+                   "V-coins from check-ins spent in the coins mall."),
     "growth_window_months": None,
     "points_expiry": "never",
     "levels": _levels(
@@ -324,7 +327,7 @@ EDU_PAID = {
     **_PROGRAM_DEFAULTS,
     "code": "edu-paid",
     "name": "学习会员 Education app membership",
-    "description": "A paid monthly membership with one 7-day trial per account; points from lessons pay for more months.",
+    "description": gettext_noop("A paid monthly membership with one 7-day trial per account; points from lessons pay for more months."),
     "growth_window_months": None,
     "points_expiry": "never",
     "levels": _levels(("learner", "学员", "Learner", 0), ("scholar", "学霸", "Scholar", 1000), validity=None),
@@ -341,8 +344,9 @@ JD_PLUS = {
     **JD_JINGXIANG,
     "code": "jd-plus",
     "name": "京东 PLUS 会员 JD PLUS",
-    "description": "JD 京享值 levels plus the PLUS paid membership: 2% cashback in beans, at most 50,000 a year and over the term; "
-                   "one 30-day trial with frozen cashback.",
+    # xgettext:no-python-format (a percentage, not a placeholder)
+    "description": gettext_noop("JD 京享值 levels plus the PLUS paid membership: 2% cashback in beans, at most 50,000 a year and over the term; "
+                   "one 30-day trial with frozen cashback."),
     "benefits": [],
 }
 
@@ -353,8 +357,9 @@ JD_BEANS = {
     **_PROGRAM_DEFAULTS,
     "code": "jd-beans",
     "name": "京豆 JD beans",
-    "description": "Beans from orders and reviews pay for orders: 100 a yuan, at most 50% of an order, in thousands, "
-                   "from a balance of 1,000; reversed on refund.",
+    # xgettext:no-python-format (a percentage, not a placeholder)
+    "description": gettext_noop("Beans from orders and reviews pay for orders: 100 a yuan, at most 50% of an order, in thousands, "
+                   "from a balance of 1,000; reversed on refund."),
     "levels": JD_JINGXIANG["levels"],
     "settlement_day": 2,
     "rules": [

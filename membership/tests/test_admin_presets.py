@@ -66,3 +66,10 @@ def test_what_if_applies_the_thresholds_it_tried_and_records_who(program, django
     _, viewer = staff(django_user_model, "zhao", "Viewer")
     viewer.post(url, {**tried, "V1": 900, "apply": "1"})
     assert Level.objects.get(program=program, code="V1").threshold == 800
+
+
+def test_the_presets_say_what_they_model_in_chinese(program, django_user_model):
+    _, boss = staff(django_user_model, "boss", "Program admin", "Viewer")
+    boss.post(reverse("set_language"), {"language": "zh-hans", "next": "/admin/"})
+    page = boss.get(reverse("admin:membership_program_presets")).content.decode()
+    assert "积分每月最多 4,650，年底清零" in page and "载入预设" in page

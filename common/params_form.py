@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 SEPARATOR = "__"
@@ -64,6 +65,7 @@ def typed_params_form(model, strategies: dict, *, fields: tuple[str, ...], base=
     for kind, strategy in strategies.items():
         for name, field in strategy.param_fields().items():
             field.required = False
+            field.label = capfirst(field.label)
             declared[param_field_name(kind, name)] = field
     meta = type("Meta", (), {"model": model, "fields": (*fields, *declared)})
     return type(f"{model.__name__}ParamsForm", (Base,), {**declared, "Meta": meta})

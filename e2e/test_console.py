@@ -412,3 +412,53 @@ def test_an_anomaly_rule_is_set_up_with_the_fields_of_its_type(browser, live_ser
     page.wait_for_selector(".messagelist")
     rule = AnomalyRule.objects.get()
     assert (rule.kind, rule.params) == ("refund_rate", {"rate": 0.6, "min_orders": 4})
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_a_ledger_downloads_as_filtered_and_opens_without_formulas(browser, live_server, staff, program, tmp_path, locale):
+    import openpyxl
+
+    from riskcontrol.services import adjustment_request
+
+    boss = staff("operator", "Operator", "Viewer")
+    member, other = MemberFactory(member_id="E2E0030"), MemberFactory(member_id="E2E0031")
+    adjustment_request(member=member, currency="growth", amount=50, reason_code="goodwill", reason="=HYPERLINK(\"http://x\")", actor=boss)
+    adjustment_request(member=other, currency="growth", amount=60, reason_code="goodwill", reason="other", actor=boss)
+    page = signed_in(browser, live_server, "operator", locale)
+    page.goto(f"{live_server.url}/admin/membership/growthentry/")
+    page.fill("#searchbar", "E2E0030")
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    with page.expect_download() as download:
+        page.click("a.download[href*='/download/xlsx/']")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    shot(page, f"ledger-download-{locale}")
+    rows = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
+    assert [row[1] for row in rows[1:]] == ["E2E0030"]  # the searched member only
+    assert rows[0][1] == ("member" if locale == "en-US" else "会员")  # the headers in the page's language
+    assert rows[1][3] == 50 and all(not str(cell).startswith("=") for row in rows for cell in row if cell is not None)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_an_earning_rule_is_added_with_the_fields_of_its_type(browser, live_server, staff, program, locale):
+    from membership.models import EarningRule
+
+    staff("programadmin", "Program admin", "Viewer")
+    page = signed_in(browser, live_server, "programadmin", locale)
+    page.goto(f"{live_server.url}/admin/membership/program/{program.pk}/change/")
+    page.click(".object-tools a[href*='/admin/membership/earningrule/add/?program=']")
+    page.wait_for_selector("#id_code")
+    page.fill("#id_code", "review")
+    page.fill("#id_name", "Reviews: 20 points, 3 a day")
+    page.select_option("#id_kind", "event_fixed")
+    page.select_option("#id_currency", "points")
+    assert page.locator("fieldset.params-event_fixed").is_visible() and not page.locator("fieldset.params-order_amount").is_visible()
+    page.fill("#id_event_fixed__event_type", "review")
+    page.fill("#id_event_fixed__amount", "20")
+    page.fill("#id_event_fixed__per_day", "3")
+    shot(page, f"earning-rule-typed-form-{locale}")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist")
+    rule = EarningRule.objects.get(code="review")
+    assert (rule.program, rule.kind, rule.params) == (program, "event_fixed", {"event_type": "review", "amount": 20, "per_day": 3})

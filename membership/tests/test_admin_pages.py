@@ -121,7 +121,7 @@ def test_an_earning_rule_is_edited_through_the_typed_fields_of_its_type(admin_cl
     assert 'name="order_amount__rate"' in page and 'name="event_fixed__event_type"' in page and 'name="params"' not in page
     form = admin_client.get(url).context["adminform"].form
     data = {name: form[name].value() for name in form.fields if not name.startswith(("event_fixed__", "daily__"))}  # as the page shows them
-    data = {k: v for k, v in data.items() if v not in (None, False)}
+    data = {k: v for k, v in data.items() if v is not None and v is not False}
     data.update({"is_active": "on", "order_amount__rate": "-3"})
     refused = admin_client.post(url, data)
     assert refused.status_code == 200 and "Ensure this value is greater than or equal to 0." in refused.content.decode()

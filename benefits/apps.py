@@ -9,7 +9,7 @@ class BenefitsConfig(AppConfig):
     def ready(self):
         from membership import hooks
 
-        from membership.member_page import changelist_of
+        from membership.hooks import changelist_of
 
         from . import sections
         from .selectors import member_benefits_data

@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from common.timeutil import shown
-from membership.hooks import TimelineItem
+from membership.hooks import timeline_of
 
 from .models import BenefitGrant
 
@@ -45,11 +45,4 @@ def member_benefits_render(*, member, request) -> str:
 def benefits_timeline(*, member, limit):
     """The member's newest grants, for the member's timeline."""
     grants = BenefitGrant.objects.filter(member=member).select_related("benefit").order_by("-granted_at", "-pk")[:limit]
-    return [
-        TimelineItem(
-            at=g.granted_at, kind=_("Benefit"),
-            text=f"{g.benefit.display_name} × {g.quantity} · {g.period} · {g.get_status_display()}",
-            url=reverse("admin:benefits_benefitgrant_change", args=[g.pk]),
-        )
-        for g in grants
-    ]
+    return timeline_of(grants, at="granted_at", kind=_("Benefit"), text=lambda g: f"{g.benefit.display_name} × {g.quantity} · {g.period} · {g.get_status_display()}")

@@ -13,7 +13,7 @@ class MallConfig(AppConfig):
         from .presets import MALL_PRESETS
         from django.urls import reverse
 
-        from membership.member_page import changelist_of
+        from membership.hooks import changelist_of
 
         from .sections import mall_timeline, member_spending_render
         from .selectors import member_spending_data

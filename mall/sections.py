@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from common.timeutil import shown
-from membership.hooks import TimelineItem
+from membership.hooks import timeline_of
 
 from .models import Redemption
 from .selectors import member_draws_latest, member_offsets_latest, member_redemptions_latest
@@ -65,11 +65,6 @@ def member_spending_render(*, member, request):
 def mall_timeline(*, member, limit):
     """The member's newest redemptions, for the member's timeline."""
     redemptions = Redemption.objects.filter(member=member).select_related("item").order_by("-redeemed_at", "-pk")[:limit]
-    return [
-        TimelineItem(
-            at=r.redeemed_at, kind=_("Redemption"),
-            text=f"{r.item.display_name} × {r.quantity} · {r.points:,} · {r.get_status_display()}",
-            url=reverse("admin:mall_redemption_change", args=[r.pk]),
-        )
-        for r in redemptions
-    ]
+    return timeline_of(
+        redemptions, at="redeemed_at", kind=_("Redemption"), text=lambda r: f"{r.item.display_name} × {r.quantity} · {r.points:,} · {r.get_status_display()}"
+    )

@@ -47,8 +47,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.urls import reverse
 
 if TYPE_CHECKING:
     from .models import Member
@@ -310,6 +313,30 @@ class TimelineItem:
 
 
 MEMBER_TIMELINE: dict[str, Callable] = {}
+
+
+def timeline_of(rows, *, at: str, kind, text) -> list:
+    """Timeline items of ``rows`` (a member's newest records): dated by their ``at`` field,
+    described by ``text(row)``, each linking to its own page in the console."""
+    return [
+        TimelineItem(
+            at=getattr(row, at), kind=kind, text=text(row),
+            url=reverse(f"admin:{row._meta.app_label}_{row._meta.model_name}_change", args=[row.pk]),
+        )
+        for row in rows
+    ]
+
+
+def ledger_entry_text(entry) -> str:
+    return f"{entry.amount:+,} {entry.get_kind_display()} · {entry.get_source_display()} {entry.source_ref or entry.reason}".strip()
+
+
+def changelist_of(name: str, member, permission: str, request, **params) -> str | None:
+    """The admin list ``name`` searched for the member (the lists search by member id), for a user
+    who may view it."""
+    if not request.user.has_perm(permission):
+        return None
+    return reverse(f"admin:{name}_changelist") + "?" + urlencode({"q": member.member_id, **params})
 
 
 def member_timeline(key: str):

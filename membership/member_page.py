@@ -1,51 +1,29 @@
 """The core's part of the member page (the 360 view): the lists of the member's orders, growth,
 events and level history, and the same records on the member's timeline."""
 
-from urllib.parse import urlencode
-
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django.utils import timezone
-
 from common.timeutil import add_months, local_midnight, shown
 
 from . import hooks
+from .hooks import changelist_of, ledger_entry_text, timeline_of
 from .models import GrowthEntry, LevelChange, MemberEvent, Order
-
-
-def changelist_of(name: str, member, permission: str, request, **params) -> str | None:
-    """The admin list ``name`` searched for the member (the lists search by member id), for a user
-    who may view it."""
-    if not request.user.has_perm(permission):
-        return None
-    return reverse(f"admin:{name}_changelist") + "?" + urlencode({"q": member.member_id, **params})
 
 
 def _order_items(*, member, limit):
     orders = Order.objects.filter(member=member).order_by("-paid_at", "-pk")[:limit]
-    return [
-        hooks.TimelineItem(
-            at=o.paid_at, kind=_("Order"),
-            text=_("%(order)s: %(amount)s yuan, %(status)s") % {"order": o.order_id, "amount": f"{o.goods_amount - o.discount_amount:,.2f}", "status": o.get_status_display()},
-            url=reverse("admin:membership_order_change", args=[o.pk]),
-        )
-        for o in orders
-    ]
+    return timeline_of(orders, at="paid_at", kind=_("Order"), text=lambda o: _("%(order)s: %(amount)s yuan, %(status)s") % {
+        "order": o.order_id, "amount": f"{o.goods_amount - o.discount_amount:,.2f}", "status": o.get_status_display(),
+    })
 
 
 def _growth_items(*, member, limit):
     entries = GrowthEntry.objects.filter(member=member).order_by("-effective_at", "-pk")[:limit]
-    return [
-        hooks.TimelineItem(
-            at=e.effective_at, kind=_("Growth entry"),
-            text=f"{e.amount:+,} {e.get_kind_display()} · {e.get_source_display()} {e.source_ref or e.reason}".strip(),
-            url=reverse("admin:membership_growthentry_change", args=[e.pk]),
-        )
-        for e in entries
-    ]
+    return timeline_of(entries, at="effective_at", kind=_("Growth entry"), text=ledger_entry_text)
 
 
 def _level_items(*, member, limit):
@@ -65,10 +43,7 @@ def _level_items(*, member, limit):
 
 def _event_items(*, member, limit):
     events = MemberEvent.objects.filter(member=member).order_by("-occurred_at", "-pk")[:limit]
-    return [
-        hooks.TimelineItem(at=e.occurred_at, kind=_("Behaviour"), text=f"{e.event_type} {e.event_id}", url=reverse("admin:membership_memberevent_change", args=[e.pk]))
-        for e in events
-    ]
+    return timeline_of(events, at="occurred_at", kind=_("Behaviour"), text=lambda e: f"{e.event_type} {e.event_id}")
 
 
 def timeline_render(*, member, request) -> str:

@@ -9,7 +9,7 @@ class PointsConfig(AppConfig):
     def ready(self):
         from membership import hooks
 
-        from membership.member_page import changelist_of
+        from membership.hooks import changelist_of
 
         from .sections import member_points_render, points_timeline
         from .selectors import member_points_data

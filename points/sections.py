@@ -1,11 +1,10 @@
 """The member page's points section: available, frozen and expiring points, and the frozen lots."""
 
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from common.timeutil import shown
-from membership.hooks import TimelineItem
+from membership.hooks import ledger_entry_text, timeline_of
 
 from .models import PointsEntry, PointsLot
 from .selectors import points_available_get, points_frozen_get, points_next_expiry_get
@@ -35,11 +34,4 @@ def member_points_render(*, member, request) -> str:
 def points_timeline(*, member, limit):
     """The member's newest points entries, for the member's timeline."""
     entries = PointsEntry.objects.filter(member=member).order_by("-effective_at", "-pk")[:limit]
-    return [
-        TimelineItem(
-            at=e.effective_at, kind=_("Points entry"),
-            text=f"{e.amount:+,} {e.get_kind_display()} · {e.get_source_display()} {e.source_ref or e.reason}".strip(),
-            url=reverse("admin:points_pointsentry_change", args=[e.pk]),
-        )
-        for e in entries
-    ]
+    return timeline_of(entries, at="effective_at", kind=_("Points entry"), text=ledger_entry_text)

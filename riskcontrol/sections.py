@@ -12,8 +12,7 @@ from django.utils.translation import gettext_lazy
 from common.tables import html_table
 from common.timeutil import shown
 
-from membership.hooks import Decision, TimelineItem
-from membership.member_page import changelist_of
+from membership.hooks import Decision, TimelineItem, changelist_of, timeline_of
 
 from .models import Alert, ListEntry, ManualAdjustment
 from .selectors import adjustments_decided, member_risk_get
@@ -161,24 +160,13 @@ def _list_items(*, member, limit):
 
 def _alert_items(*, member, limit):
     alerts = Alert.objects.filter(member=member).select_related("rule").order_by("-first_seen_at", "-pk")[:limit]
-    return [
-        TimelineItem(
-            at=a.first_seen_at, kind=_("Alert"), text=f"{a.rule.name} · {a.get_severity_display()} · {a.get_status_display()}",
-            url=reverse("admin:riskcontrol_alert_change", args=[a.pk]),
-        )
-        for a in alerts
-    ]
+    return timeline_of(alerts, at="first_seen_at", kind=_("Alert"), text=lambda a: f"{a.rule.name} · {a.get_severity_display()} · {a.get_status_display()}")
 
 
 def _adjustment_items(*, member, limit):
     """Adjustments asked for: a booked one is also a ledger entry; a pending or rejected one is only here."""
     adjustments = ManualAdjustment.objects.filter(member=member).exclude(status=ManualAdjustment.Status.BOOKED).order_by("-requested_at", "-pk")[:limit]
-    return [
-        TimelineItem(
-            at=a.requested_at, kind=_("Adjustment"),
-            text=f"{a.amount:+,} {a.get_currency_display()} · {a.get_status_display()} · {a.reason}",
-            url=reverse("admin:riskcontrol_manualadjustment_change", args=[a.pk]),
-        )
-        for a in adjustments
-    ]
+    return timeline_of(
+        adjustments, at="requested_at", kind=_("Adjustment"), text=lambda a: f"{a.amount:+,} {a.get_currency_display()} · {a.get_status_display()} · {a.reason}"
+    )
 

@@ -43,3 +43,15 @@ def order(order_id, member, paid_at, status="completed", goods="0", discount="0"
         refunded_amount=Decimal(refunded),
         category=category,
     )
+
+
+def staff_signed_in(django_user_model, name, *roles):
+    """A staff user with the console's ``roles`` (groups), and a test client signed in as them."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = django_user_model.objects.create_user(name, is_staff=True)
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    client = Client()
+    client.force_login(user)
+    return django_user_model.objects.get(pk=user.pk), client

@@ -3,25 +3,16 @@ What if… → Apply these thresholds, recorded, with the next settlement previe
 
 import pytest
 from auditlog.models import LogEntry
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
 from membership.models import Level, Program
+from membership.tests.factories import staff_signed_in
 
 pytestmark = pytest.mark.django_db
 
 
-def staff(django_user_model, name, *roles):
-    user = django_user_model.objects.create_user(name, is_staff=True)
-    user.groups.add(*Group.objects.filter(name__in=roles))
-    client = Client()
-    client.force_login(user)
-    return django_user_model.objects.get(pk=user.pk), client
-
-
 def test_the_presets_page_lists_what_each_models_and_loads_one_without_switching(program, django_user_model):
-    _, boss = staff(django_user_model, "boss", "Program admin", "Viewer")
+    _, boss = staff_signed_in(django_user_model, "boss", "Program admin", "Viewer")
     page = boss.get(reverse("admin:membership_program_presets")).content.decode()
     assert 'id="preset-alipay"' in page and "points capped at 4,650 a month" in page and "gold 2,000" in page
     assert reverse("admin:membership_program_presets") in boss.get(reverse("admin:membership_program_changelist")).content.decode()
@@ -39,7 +30,7 @@ def test_the_presets_page_lists_what_each_models_and_loads_one_without_switching
 
 
 def test_a_viewer_sees_the_presets_and_cannot_load_one(program, django_user_model):
-    _, viewer = staff(django_user_model, "zhao", "Viewer")
+    _, viewer = staff_signed_in(django_user_model, "zhao", "Viewer")
     page = viewer.get(reverse("admin:membership_program_presets")).content.decode()
     assert 'id="preset-weibo"' in page and 'name="preset"' not in page
     response = viewer.post(reverse("admin:membership_program_presets"), {"preset": "weibo"}, follow=True)
@@ -48,7 +39,7 @@ def test_a_viewer_sees_the_presets_and_cannot_load_one(program, django_user_mode
 
 
 def test_what_if_applies_the_thresholds_it_tried_and_records_who(program, django_user_model):
-    boss, client = staff(django_user_model, "boss", "Program admin", "Viewer")
+    boss, client = staff_signed_in(django_user_model, "boss", "Program admin", "Viewer")
     url = reverse("admin:membership_program_whatif", args=[program.pk])
     tried = {"V0": 0, "V1": 800, "V2": 5000, "V3": 20000, "V4": 50000}
     page = client.post(url, tried).content.decode()
@@ -63,13 +54,13 @@ def test_what_if_applies_the_thresholds_it_tried_and_records_who(program, django
     assert Level.objects.get(program=program, code="V2").threshold == 5000  # thresholds that do not rise are refused
     assert "errornote" in page or "errorlist" in page
 
-    _, viewer = staff(django_user_model, "zhao", "Viewer")
+    _, viewer = staff_signed_in(django_user_model, "zhao", "Viewer")
     viewer.post(url, {**tried, "V1": 900, "apply": "1"})
     assert Level.objects.get(program=program, code="V1").threshold == 800
 
 
 def test_the_presets_say_what_they_model_in_chinese(program, django_user_model):
-    _, boss = staff(django_user_model, "boss", "Program admin", "Viewer")
+    _, boss = staff_signed_in(django_user_model, "boss", "Program admin", "Viewer")
     boss.post(reverse("set_language"), {"language": "zh-hans", "next": "/admin/"})
     page = boss.get(reverse("admin:membership_program_presets")).content.decode()
     assert "积分每月最多 4,650，年底清零" in page and "载入预设" in page

@@ -6,26 +6,16 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from mall.models import Redemption
 from mall.tests.factories import at_level, earn, item
 from membership.services import order_book, settlement_run_execute
-from membership.tests.factories import MemberFactory, local, order
+from membership.tests.factories import MemberFactory, local, order, staff_signed_in
 from riskcontrol.models import ListEntry, ManualAdjustment
 
 pytestmark = pytest.mark.django_db
-
-
-def staff(django_user_model, name, *roles):
-    user = django_user_model.objects.create_user(name, is_staff=True)
-    user.groups.add(*Group.objects.filter(name__in=roles))
-    client = Client()
-    client.force_login(user)
-    return django_user_model.objects.get(pk=user.pk), client
 
 
 def tools(page: str) -> list[str]:
@@ -40,13 +30,13 @@ def seen(page: str) -> list[str]:
 def test_customer_service_gets_the_buttons_it_may_use_and_a_viewer_only_the_records(program, django_user_model):
     member = MemberFactory()
     url = reverse("admin:membership_member_change", args=[member.pk])
-    _, operator = staff(django_user_model, "li", "Operator", "Viewer")
+    _, operator = staff_signed_in(django_user_model, "li", "Operator", "Viewer")
     page = operator.get(url).content.decode()
     assert tools(page) == ["Adjust growth", "Adjust points", "Blacklist", "Suspend benefits", "Redeem for the member"]
     assert seen(page) == ["Orders", "Growth ledger", "Points ledger", "Behaviour events", "Benefit grants", "Redemptions", "Alerts", "List entries", "Adjustments"]
     assert f'href="/admin/membership/order/?q={member.member_id}"' in page
 
-    _, viewer = staff(django_user_model, "zhao", "Viewer")
+    _, viewer = staff_signed_in(django_user_model, "zhao", "Viewer")
     page = viewer.get(url).content.decode()
     assert tools(page) == [] and "Orders" in seen(page)
 
@@ -55,7 +45,7 @@ def test_an_adjustment_from_the_member_page_goes_through_the_threshold_and_comes
     program.adjustment_approval_threshold = 100
     program.save()
     member = MemberFactory()
-    user, operator = staff(django_user_model, "li", "Operator", "Viewer")
+    user, operator = staff_signed_in(django_user_model, "li", "Operator", "Viewer")
     page = operator.get(reverse("admin:membership_member_change", args=[member.pk])).content.decode()
     form_url = re.search(r'<a href="([^"]+)" class="member-tool">Adjust points</a>', page).group(1).replace("&amp;", "&")
     form = operator.get(form_url)
@@ -73,7 +63,7 @@ def test_an_adjustment_from_the_member_page_goes_through_the_threshold_and_comes
 
 def test_benefits_are_suspended_from_the_member_page(program, django_user_model):
     member = MemberFactory()
-    user, operator = staff(django_user_model, "li", "Operator", "Viewer")
+    user, operator = staff_signed_in(django_user_model, "li", "Operator", "Viewer")
     url = reverse("admin:riskcontrol_listentry_suspend", args=[member.pk])
     assert "id_reason" in operator.get(url).content.decode()
     assert operator.post(url, {"reason": ""}).status_code == 200 and not ListEntry.objects.exists()
@@ -81,7 +71,7 @@ def test_benefits_are_suspended_from_the_member_page(program, django_user_model)
     assert response.url == reverse("admin:membership_member_change", args=[member.pk])
     entry = ListEntry.objects.get()
     assert (entry.member, entry.kind, entry.scope, entry.added_by) == (member, "black", "benefits", user)
-    _, viewer = staff(django_user_model, "zhao", "Viewer")
+    _, viewer = staff_signed_in(django_user_model, "zhao", "Viewer")
     assert viewer.post(url, {"reason": "x"}).status_code == 403
 
 
@@ -89,7 +79,7 @@ def test_customer_service_redeems_on_the_members_behalf_once_per_form(program, d
     member = at_level(MemberFactory(), "V4")
     earn(program, member, 5000, timezone.now() - timedelta(days=1), "earned")
     vip = item(program, code="youku", stock=10)
-    user, operator = staff(django_user_model, "li", "Operator", "Viewer")
+    user, operator = staff_signed_in(django_user_model, "li", "Operator", "Viewer")
     url = reverse("admin:mall_redemption_redeem", args=[member.pk])
     page = operator.get(url)
     assert "5,000 points available" in page.content.decode() and "youku: 1,500 points (10 in stock)" in page.content.decode()
@@ -103,7 +93,7 @@ def test_customer_service_redeems_on_the_members_behalf_once_per_form(program, d
 
     refused = operator.post(url, {"item": vip.pk, "quantity": 2, "token": "another"})
     assert refused.status_code == 200 and "points" in refused.content.decode() and Redemption.objects.count() == 1
-    _, viewer = staff(django_user_model, "zhao", "Viewer")
+    _, viewer = staff_signed_in(django_user_model, "zhao", "Viewer")
     assert viewer.get(url).status_code == 403
 
 

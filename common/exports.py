@@ -24,7 +24,8 @@ from xml.sax.saxutils import escape
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -233,7 +234,11 @@ class StreamedExportMixin:
             raise PermissionDenied
         if file_format not in FORMATS:
             raise Http404(_("%(format)s is not a download format: csv or xlsx.") % {"format": file_format})
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:  # as the list itself answers a filter it does not know
+            info = self.model._meta.app_label, self.model._meta.model_name
+            return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info) + "?e=1")
         queryset = changelist.get_queryset(request)
         columns = export_columns_resolve(self.model, self.export_columns)
         headers, rows = [header for _path, header, _labels in columns], export_rows(queryset, columns)

@@ -93,3 +93,5 @@ def test_every_streamed_list_downloads_and_needs_the_right_to_view_it(admin_clie
             assert admin_client.get(url).status_code == 200, url
             assert client.get(url).status_code == 403, url
     assert admin_client.get(reverse("admin:membership_growthentry_download", args=["pdf"])).status_code == 404
+    unknown = admin_client.get(reverse("admin:membership_growthentry_download", args=["csv"]), {"effective_at__gte": "not a date"})
+    assert unknown.status_code == 302 and unknown.url.endswith("?e=1")  # as the list answers it

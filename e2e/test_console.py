@@ -41,8 +41,23 @@ def staff(django_user_model, program):
     return make
 
 
+_CONTEXTS = []
+
+
+@pytest.fixture(autouse=True)
+def _browser_contexts_closed():
+    """Each test's browser contexts are closed after it: a context left open keeps its HTTP
+    connections to the live server alive, and with them a server thread and its database
+    connection (PostgreSQL runs out of connections after a couple of dozen tests)."""
+    yield
+    while _CONTEXTS:
+        _CONTEXTS.pop().close()
+
+
 def signed_in(browser, live_server, username, locale="en-US"):
-    page = browser.new_context(locale=locale).new_page()
+    context = browser.new_context(locale=locale)
+    _CONTEXTS.append(context)
+    page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "pw-" + username)

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -36,6 +37,9 @@ from .spreadsheets import cell_safe
 # An Excel sheet holds 1,048,576 rows: the header, the data, and a last line saying there is more.
 XLSX_MAX_DATA_ROWS = 1_048_574
 CHUNK_ROWS = 2_000
+# Characters XML 1.0 cannot hold, even escaped: left out of a workbook's texts (a stray one in an
+# uploaded name would make the whole file unreadable).
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def export_columns_resolve(model, paths: Iterable[str]) -> list[tuple[str, str, dict | None]]:
@@ -161,7 +165,7 @@ def _xlsx_row(number: int, cells: list, style: str = "") -> str:
         if isinstance(value, (int, float, Decimal)):
             out.append(f"<c{style}><v>{value}</v></c>")
         elif value != "":
-            text = escape(str(value)).replace("\r", "&#13;")
+            text = escape(_XML_FORBIDDEN.sub("", str(value))).replace("\r", "&#13;")
             out.append(f'<c t="inlineStr"{style}><is><t xml:space="preserve">{text}</t></is></c>')
         else:
             out.append("<c/>")

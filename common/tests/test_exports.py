@@ -95,3 +95,9 @@ def test_every_streamed_list_downloads_and_needs_the_right_to_view_it(admin_clie
     assert admin_client.get(reverse("admin:membership_growthentry_download", args=["pdf"])).status_code == 404
     unknown = admin_client.get(reverse("admin:membership_growthentry_download", args=["csv"]), {"effective_at__gte": "not a date"})
     assert unknown.status_code == 302 and unknown.url.endswith("?e=1")  # as the list answers it
+
+
+def test_a_workbook_leaves_out_what_xml_cannot_hold():
+    data = b"".join(exports.xlsx_stream(["name", "n"], [["bell\x07 tab\t line\r\nend", 3], ["=1+1", 4.5]]))
+    rows = list(openpyxl.load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
+    assert rows == [("name", "n"), ("bell tab\t line\r\nend", 3), ("=1+1", 4.5)]  # cells are made safe before (export_rows)

@@ -93,7 +93,8 @@ class Soak:
         """A file of new orders and revisions of orders of earlier files."""
         self.files += 1
         rows = [self.order(f"F{self.files}-", n, self.rng) for n in range(2500)]
-        earlier = [facts for order_id, facts in self.final.items() if order_id.startswith("F")]
+        with self.lock:  # the API thread adds its orders meanwhile
+            earlier = [facts for order_id, facts in self.final.items() if order_id.startswith("F")]
         rows += [self.revised(facts, self.rng) for facts in self.rng.sample(earlier, min(len(earlier), 300))]
         path = self.directory / f"orders-{self.files}.csv"
         path.write_text("\n".join([HEADER, *map(facts_row, rows)]) + "\n", encoding="utf-8")

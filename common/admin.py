@@ -137,7 +137,7 @@ class ServiceCreateAdmin(admin.ModelAdmin):
         try:
             created = self.create(request, {f: form.cleaned_data[f] for f in self.add_fields})
         except (ValidationError, PermissionDenied) as exc:
-            raise _Refused("; ".join(getattr(exc, "messages", None) or [str(exc)])) from exc
+            raise _Refused(refusal_sentence(exc)) from exc
         obj.pk = created.pk
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -158,6 +158,12 @@ class ServiceCreateAdmin(admin.ModelAdmin):
         except _Refused as refused:
             self.message_user(request, str(refused), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def refusal_sentence(exc) -> str:
+    """A service's refusal (a ``ValidationError`` of one or more messages, a ``PermissionDenied``)
+    as the one sentence the console shows."""
+    return "; ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
 class _Refused(Exception):
@@ -189,7 +195,7 @@ def rows_apply(model_admin, request, rows, service, done_message, **values) -> i
             if service(row) is not False:
                 done += 1
         except (ValidationError, PermissionDenied) as exc:
-            reasons = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+            reasons = refusal_sentence(exc)
             model_admin.message_user(request, f"#{row.pk}: {reasons}", messages.ERROR)
     if done:
         model_admin.message_user(request, done_message % {"n": done, **values}, messages.SUCCESS)

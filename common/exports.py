@@ -243,7 +243,7 @@ class StreamedExportMixin:
         except IncorrectLookupParameters:  # as the list itself answers a filter it does not know
             info = self.model._meta.app_label, self.model._meta.model_name
             return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info) + "?e=1")
-        queryset = changelist.get_queryset(request)
+        queryset = changelist.queryset  # filtered, searched and ordered as the list
         columns = export_columns_resolve(self.model, self.export_columns)
         headers, rows = [header for _path, header, _labels in columns], export_rows(queryset, columns)
         if file_format == "csv":

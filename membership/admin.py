@@ -9,7 +9,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
@@ -32,6 +31,7 @@ from common.admin import (
     ProtectedDeleteInlineMixin,
     ProtectedDeleteMixin,
     UnchangedSavesNothingForm,
+    refusal_sentence,
     UnchangedTimesKept,
 )
 from common.exports import StreamedExportMixin
@@ -254,7 +254,7 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
             try:
                 program, changed = program_load(name=code, activate=False, actor=request.user)
             except (ValidationError, PermissionDenied, UnknownPreset) as exc:
-                self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+                self.message_user(request, refusal_sentence(exc), messages.ERROR)
                 return HttpResponseRedirect(reverse("admin:membership_program_presets"))
             self.message_user(request, ngettext(
                 "Preset %(preset)s loaded into program %(program)s: %(n)s row changed.",

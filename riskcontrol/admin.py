@@ -15,7 +15,9 @@ from common.exports import StreamedExportMixin
 from common.params_form import params_fieldsets, typed_params_form
 from common.tables import html_table
 from common.timeutil import shown
-from common.admin import ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, rows_apply, rows_apply_with_reason
+from common.admin import (
+    ProtectedDeleteInlineMixin, ProtectedDeleteMixin, ServiceCreateAdmin, file_import_view, refusal_sentence, rows_apply, rows_apply_with_reason,
+)
 from membership.admin import import_job_redirect
 from membership.models import Member
 
@@ -55,7 +57,7 @@ class ApprovalFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "waiting":
-            return queryset.filter(pk__in=adjustments_waiting(user=request.user).values("pk"))
+            return queryset & adjustments_waiting(user=request.user)
         if self.value() == "mine":
             return queryset.filter(requested_by=request.user)
         return queryset
@@ -114,7 +116,7 @@ class ManualAdjustmentAdmin(StreamedExportMixin, ServiceCreateAdmin):
             else:
                 return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_change", args=[pk]))
         except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+            self.message_user(request, refusal_sentence(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:riskcontrol_manualadjustment_change", args=[pk]))
         following = adjustments_waiting(user=request.user).order_by("requested_at", "pk").first()
         if following is not None:
@@ -354,7 +356,7 @@ class AlertAdmin(StreamedExportMixin, ProtectedDeleteMixin, admin.ModelAdmin):
         try:
             alert = alert_transition(alert=alert, to=to, actor=request.user, note=request.POST.get("note", ""))
         except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+            self.message_user(request, refusal_sentence(exc), messages.ERROR)
         else:
             self.message_user(request, _("Alert #%(pk)s is now %(status)s.") % {"pk": pk, "status": alert.get_status_display()}, messages.SUCCESS)
         return back
@@ -507,7 +509,7 @@ class ListEntryAdmin(StreamedExportMixin, ServiceCreateAdmin):
             try:
                 benefits_suspend(member=member, reason=form.cleaned_data["reason"], review_on=form.cleaned_data["review_on"], actor=request.user)
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, "; ".join(getattr(exc, "messages", None) or [str(exc)]), messages.ERROR)
+                self.message_user(request, refusal_sentence(exc), messages.ERROR)
             else:
                 self.message_user(request, _("Benefits of %(n)d member(s) suspended.") % {"n": 1}, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:membership_member_change", args=[member.pk]))
@@ -552,7 +554,7 @@ def suspend_benefits(modeladmin, request, queryset):
             benefits_suspend(member=member, reason=form.cleaned_data["reason"], review_on=form.cleaned_data["review_on"], actor=request.user)
             done += 1
         except (ValidationError, PermissionDenied) as exc:
-            modeladmin.message_user(request, f"{member.member_id}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR)
+            modeladmin.message_user(request, f"{member.member_id}: {refusal_sentence(exc)}", messages.ERROR)
             if isinstance(exc, PermissionDenied):
                 break
     if done:

@@ -195,7 +195,7 @@ def alert_case_get(*, alert: Alert, limit: int = 20) -> dict:
         since = alert.last_seen_at - timedelta(days=int(details.get("days", 30)))
         case["orders"] = list(Order.objects.filter(member=alert.member, paid_at__gte=since, paid_at__lt=alert.last_seen_at).order_by("-paid_at")[:limit])
     elif kind in ("earning_velocity", "redemption_burst"):
-        ledger = GrowthEntry if details.get("currency", "points" if kind == "redemption_burst" else "growth") == "growth" else PointsEntry
+        ledger = PointsEntry if kind == "redemption_burst" or details.get("currency") == "points" else GrowthEntry
         hour = alert.first_seen_at
         case["entries"] = list(
             ledger.objects.filter(member=alert.member, effective_at__gte=hour, effective_at__lt=hour + timedelta(hours=1))

@@ -44,10 +44,10 @@ class StatusField(serializers.CharField):
         return status
 
 
-def amount(required: bool = False):
+def amount(required: bool = False, help_text=None):
     optional = {} if required else {"default": Decimal("0")}
     return serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text=_("Yuan, a JSON number or a decimal string, with at most 2 decimals."), **optional
+        max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text=help_text or _("Yuan, a JSON number or a decimal string, with at most 2 decimals."), **optional
     )
 
 
@@ -110,6 +110,7 @@ class OrderInSerializer(serializers.Serializer):
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     shop_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     special_invoice = serializers.BooleanField(required=False, default=False)
+    offset_amount = amount(help_text=_("The part of the order paid with points (a cash offset): yuan, with at most 2 decimals."))
 
 
 class BatchOrderSerializer(OrderInSerializer):

@@ -56,7 +56,7 @@ def typed_params_form(model, strategies: dict, *, fields: tuple[str, ...], base=
                 params = {}
                 for name in strategy.param_fields():
                     value = cleaned.get(param_field_name(strategy.kind, name))
-                    if value not in (None, "", [], (), False):  # empty or unticked: the strategy's default
+                    if value not in (None, "", [], (), {}, False):  # empty or unticked: the strategy's default
                         params[name] = _json_value(value)
                 self.instance.params = params
             return cleaned

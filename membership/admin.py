@@ -61,6 +61,7 @@ from .models import (
     SettlementChunk,
     SettlementRun,
 )
+from .lifecycle import LIFECYCLE_LABELS
 from .resources import IMPORT_FORMATS, MemberExportResource, MemberImportResource, OrderExportResource, OrderImportResource
 from .selectors import (
     LIFECYCLE_STAGES,
@@ -220,7 +221,8 @@ class ProgramAdmin(ProtectedDeleteMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("code", "name", "description", "is_active", "time_zone")}),
         (_("Levels and settlement"), {"fields": ("growth_window_months", "settlement_day", "settlement_hour")}),
-        (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months")}),
+        (_("Points expiry"), {"fields": ("points_expiry", "points_expiry_years", "points_expiry_months", "points_expiry_days")}),
+        (_("What orders earn on"), {"fields": ("offset_earns",)}),
         (_("Caps per member"), {"fields": ("daily_growth_cap", "monthly_growth_cap", "daily_points_cap", "monthly_points_cap")}),
         (_("Manual adjustments and points value"), {"fields": ("adjustment_approval_threshold", "adjustment_max_amount", "points_per_yuan")}),
         (_("Reminders to members"), {"fields": ("points_expiry_notice_days", "level_risk_notice_days")}),
@@ -355,15 +357,6 @@ class LevelChangeInline(ProtectedDeleteInlineMixin, admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-LIFECYCLE_LABELS = {
-    "new": _("New"),
-    "growing": _("Growing"),
-    "loyal": _("Loyal"),
-    "dormant": _("Dormant"),
-    "lost": _("Lost"),
-}
 
 
 class LifecycleFilter(admin.SimpleListFilter):

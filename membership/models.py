@@ -9,7 +9,7 @@ Invariants:
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Func, Q
 from django.db.models.functions import Replace, Reverse
@@ -34,6 +34,7 @@ class Program(models.Model):
         NEVER = "never", _("Never expire")
         YEAR_END = "year_end", _("At the end of a calendar year after earning")
         MONTHS = "months", _("A number of months after earning")
+        DAYS = "days", _("A number of days after earning")
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -58,6 +59,14 @@ class Program(models.Model):
     )
     points_expiry_months = models.PositiveSmallIntegerField(
         _("months after earning"), null=True, blank=True, help_text=_("For expiry a number of months after earning.")
+    )
+    points_expiry_days = models.PositiveSmallIntegerField(
+        _("days after earning"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("For expiry a number of days after earning: points earned on the 1st with 30 days end at the same time on the 31st."),
+    )
+    offset_earns = models.BooleanField(
+        _("the part paid with points earns"), default=True,
+        help_text=_("Whether the part of an order paid with points (a cash offset, the order's offset_amount) counts toward what order rules give."),
     )
     daily_growth_cap = models.PositiveIntegerField(
         _("daily growth cap per member"), null=True, blank=True, help_text=_("All capped sources together.")
@@ -116,6 +125,11 @@ class Program(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        needs = {self.PointsExpiry.MONTHS: "points_expiry_months", self.PointsExpiry.DAYS: "points_expiry_days"}.get(self.points_expiry)
+        if needs and not getattr(self, needs):
+            raise ValidationError({needs: _("Give the number for the chosen points expiry.")})
 
     def cap_for(self, currency: str, period: str):
         return getattr(self, f"{'daily' if period == 'day' else 'monthly'}_{currency}_cap")
@@ -179,7 +193,7 @@ class EarningRule(models.Model):
 
     def clean(self):
         if self.kind in STRATEGIES:
-            STRATEGIES[self.kind].validate_params(self.params or {}, currency=self.currency)
+            STRATEGIES[self.kind].validate_params(self.params or {}, currency=self.currency, program=self.program if self.program_id else None)
 
 
 # A phone number as people write it: digits, an optional leading +, spaces, hyphens or brackets
@@ -307,11 +321,24 @@ class Order(models.Model):
     refunded_amount = models.DecimalField(_("refunded amount"), max_digits=14, decimal_places=2, default=0)
     category = models.CharField(_("category"), max_length=64, blank=True)
     shop_id = models.CharField(_("shop id"), max_length=64, blank=True)
+    offset_amount = models.DecimalField(
+        _("paid with points"), max_digits=14, decimal_places=2, default=0,
+        help_text=_("The part of the order the member paid with points (a cash offset), in yuan."),
+    )
     special_invoice = models.BooleanField(
         _("special invoice"), default=False, help_text=_("The order asked for a VAT special invoice: it earns no paid-membership cashback.")
     )
     revision = models.PositiveIntegerField(
         _("revision"), default=1, help_text=_("Raised by every booked change; part of the ledger idempotency keys.")
+    )
+    member_level = models.CharField(
+        _("member's level"), max_length=20, blank=True,
+        help_text=_("The member's level code when a rule first asked for it: rules with a rate per level read it, also when the order changes later."),
+    )
+    member_stage = models.CharField(_("member's lifecycle stage"), max_length=10, blank=True, help_text=_("The member's lifecycle stage before this order, kept as the member's level is."))
+    member_conditions = models.CharField(
+        _("member's conditions"), max_length=255, blank=True,
+        help_text=_("The member conditions that held (a name) or did not (!name) on the order's day, kept as the member's level is."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
@@ -329,7 +356,7 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["order_id"], name="order_id_unique"),
             models.CheckConstraint(
-                condition=Q(goods_amount__gte=0, discount_amount__gte=0, shipping_amount__gte=0, refunded_amount__gte=0),
+                condition=Q(goods_amount__gte=0, discount_amount__gte=0, shipping_amount__gte=0, refunded_amount__gte=0, offset_amount__gte=0),
                 name="order_amounts_not_negative", violation_error_message=_("An order's amounts cannot be below 0."),
             )
         ]

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .hooks import MEMBER_CONDITIONS, member_condition
+from .lifecycle import LIFECYCLE_LABELS, LIFECYCLE_STAGES
 
 
 def params_known(params: dict, known: tuple[str, ...]) -> None:
@@ -42,6 +43,28 @@ class ListField(forms.CharField):
         return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+class LevelValuesField(forms.CharField):
+    """A number per level in one box, ``V3=1.5, V4=2``: {level code: number}."""
+
+    def prepare_value(self, value):
+        return ", ".join(f"{code}={number}" for code, number in value.items()) if isinstance(value, dict) else value
+
+    def to_python(self, value):
+        values = {}
+        for part in (value or "").split(","):
+            if not part.strip():
+                continue
+            code, equals, number = part.partition("=")
+            try:
+                number = Decimal(number.strip())
+            except ArithmeticError:
+                number = None
+            if not equals or not code.strip() or number is None or not number.is_finite():
+                raise ValidationError(_("%(part)s is not a level and a number, such as V3=1.5") % {"part": repr(part.strip())})
+            values[code.strip()] = int(number) if number == number.to_integral_value() else float(number)
+        return values
+
+
 @dataclass(frozen=True)
 class OrderFacts:
     order_id: str
@@ -55,24 +78,72 @@ class OrderFacts:
     category: str = ""
     shop_id: str = ""
     special_invoice: bool = False
+    offset_amount: Decimal = Decimal("0")  # the part paid with points (a cash offset), in yuan
+
+
+@dataclass(frozen=True)
+class EarningContext:
+    """What an order rule may ask beyond the order: the member's level code, their lifecycle stage
+    before the order, the member conditions that held on the order's day (``MEMBER_CONDITIONS``
+    keys) and whether the part paid with points earns (the program's setting)."""
+
+    level: str = ""
+    stage: str = ""
+    conditions: frozenset = frozenset()
+    offset_earns: bool = True
+
+
+def _number(params: dict, name: str, default=None) -> Decimal | None:
+    """A parameter as a finite number, or a refusal naming it."""
+    value = params.get(name, default)
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        number = None
+    if isinstance(value, bool) or number is None or not number.is_finite():
+        raise ValidationError({"params": _("%(param)s must be a number, not %(value)s") % {"param": name, "value": repr(value)}})
+    if number < 0:
+        raise ValidationError({"params": _("%(param)s must not be negative") % {"param": name}})
+    return number
+
+
+def _texts(params: dict, name: str) -> list:
+    value = params.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError({"params": _("%(param)s must be a list of codes") % {"param": name}})
+    return value
 
 
 class OrderAmountStrategy:
-    """Per-yuan rate on the order's qualified amount.
+    """Per-yuan rate on the order's qualified amount, for the orders and members it applies to.
 
     params:
       rate            points or growth per yuan (default 1; VIP.com uses 5)
       per_order_cap   the most one order can earn (optional)
       statuses        order statuses that earn (default ["completed"])
       include_shipping  whether shipping counts toward the qualified amount (default false)
+      min_amount      orders whose qualified amount is below this earn nothing (optional)
       categories / exclude_categories   only / never these categories (optional)
-    Qualified amount = goods − discount − refunded (+ shipping if included), never below 0;
-    the result is rounded down to a whole number.
+      shops / exclude_shops             only / never these shops (optional)
+      level_rates     {level code: rate}: the rate of members at that level instead of ``rate``
+      level_multipliers  {level code: factor}: the rate of members at that level multiplied
+      stages          only members at these lifecycle stages before the order (optional)
+      when            only members for whom this member condition holds on the order's day
+                      (``hooks.MEMBER_CONDITIONS``: ``subscribed``, ``not_subscribed``…)
+    Qualified amount = goods − discount − refunded (+ shipping if included, − the part paid with
+    points unless the program lets it earn), never below 0; the result is rounded down to a
+    whole number. What the rule asks of the member is read when the order is first booked and
+    kept on the order, so that a later change (a refund) is weighed the same way.
     """
 
     kind = "order_amount"
     fact = "order"
-    PARAMS = ("rate", "per_order_cap", "statuses", "include_shipping", "categories", "exclude_categories")
+    PARAMS = (
+        "rate", "per_order_cap", "statuses", "include_shipping", "min_amount", "categories", "exclude_categories",
+        "shops", "exclude_shops", "level_rates", "level_multipliers", "stages", "when",
+    )
 
     @staticmethod
     def param_fields() -> dict:
@@ -84,8 +155,21 @@ class OrderAmountStrategy:
                 help_text=gettext_lazy("None ticked: completed orders only."),
             ),
             "include_shipping": forms.BooleanField(label=gettext_lazy("shipping counts"), help_text=gettext_lazy("Whether the shipping fee counts toward the qualified amount.")),
+            "min_amount": forms.DecimalField(label=gettext_lazy("minimum qualified amount"), min_value=0, decimal_places=2, help_text=gettext_lazy("Orders whose qualified amount is below this many yuan earn nothing (empty: any amount).")),
             "categories": ListField(label=gettext_lazy("only these categories"), help_text=gettext_lazy("Category codes, separated by commas (empty: every category).")),
             "exclude_categories": ListField(label=gettext_lazy("never these categories"), help_text=gettext_lazy("Category codes, separated by commas.")),
+            "shops": ListField(label=gettext_lazy("only these shops"), help_text=gettext_lazy("Shop ids, separated by commas (empty: every shop).")),
+            "exclude_shops": ListField(label=gettext_lazy("never these shops"), help_text=gettext_lazy("Shop ids, separated by commas.")),
+            "level_rates": LevelValuesField(label=gettext_lazy("rate by level"), help_text=gettext_lazy("A rate of its own for members at a level, such as V3=1.5, V4=2; other levels earn the rate above.")),
+            "level_multipliers": LevelValuesField(label=gettext_lazy("multiplier by level"), help_text=gettext_lazy("The rate multiplied for members at a level, such as V4=2 (double for V4).")),
+            "stages": forms.MultipleChoiceField(
+                label=gettext_lazy("only members who are"), choices=list(LIFECYCLE_LABELS.items()), widget=forms.CheckboxSelectMultiple,
+                help_text=gettext_lazy("The member's lifecycle stage before the order (none ticked: every stage). A comeback offer: dormant and lost."),
+            ),
+            "when": forms.ChoiceField(
+                label=gettext_lazy("only members who"), choices=lambda: [("", gettext_lazy("every member (default)")), *((k, c.label) for k, c in sorted(MEMBER_CONDITIONS.items()) if k != "any")],
+                help_text=gettext_lazy("A condition the member meets on the order's day, such as being a paid member."),
+            ),
         }
 
     def __init__(self, params: dict):
@@ -93,41 +177,96 @@ class OrderAmountStrategy:
         self.per_order_cap = params.get("per_order_cap")
         self.statuses = set(params.get("statuses", ["completed"]))
         self.include_shipping = bool(params.get("include_shipping", False))
+        self.min_amount = Decimal(str(params["min_amount"])) if params.get("min_amount") is not None else None
         self.categories = set(params.get("categories") or [])
         self.exclude_categories = set(params.get("exclude_categories") or [])
+        self.shops = set(params.get("shops") or [])
+        self.exclude_shops = set(params.get("exclude_shops") or [])
+        self.level_rates = {code: Decimal(str(v)) for code, v in (params.get("level_rates") or {}).items()}
+        self.level_multipliers = {code: Decimal(str(v)) for code, v in (params.get("level_multipliers") or {}).items()}
+        self.stages = set(params.get("stages") or [])
+        self.when = params.get("when") or ""
+
+    @property
+    def asks_member(self) -> bool:
+        """Whether what the rule gives depends on the member (level, stage, a condition)."""
+        return bool(self.level_rates or self.level_multipliers or self.stages or self.when)
 
     @classmethod
-    def validate_params(cls, params: dict, currency: str | None = None) -> None:
+    def validate_params(cls, params: dict, currency: str | None = None, program=None) -> None:
         params_known(params, cls.PARAMS)
-        try:
-            rate = Decimal(str(params.get("rate", 1)))
-        except Exception as exc:
-            raise ValidationError({"params": _("rate must be a number, not %(value)s") % {"value": repr(params.get("rate"))}}) from exc
-        if rate < 0:
-            raise ValidationError({"params": _("rate must not be negative")})
+        _number(params, "rate", 1)
+        _number(params, "min_amount")
         cap = params.get("per_order_cap")
-        if cap is not None and (not isinstance(cap, int) or cap <= 0):
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0):
             raise ValidationError({"params": _("per_order_cap must be a positive whole number")})
+        for name in ("statuses", "categories", "exclude_categories", "shops", "exclude_shops", "stages"):
+            _texts(params, name)
+        unknown = sorted(set(params.get("statuses") or []) - set(apps.get_model("membership", "Order").Status.values))
+        if unknown:
+            raise ValidationError({"params": _("statuses: unknown order status %(unknown)s") % {"unknown": ", ".join(unknown)}})
+        unknown = sorted(set(params.get("stages") or []) - set(LIFECYCLE_STAGES))
+        if unknown:
+            raise ValidationError({"params": _("stages: unknown lifecycle stage %(unknown)s; known: %(known)s") % {"unknown": ", ".join(unknown), "known": ", ".join(LIFECYCLE_STAGES)}})
+        when = params.get("when") or ""
+        if when and (not isinstance(when, str) or when not in MEMBER_CONDITIONS or when == "any"):
+            raise ValidationError({"params": _("when: unknown condition %(when)s; known: %(known)s") % {"when": repr(when), "known": ", ".join(k for k in sorted(MEMBER_CONDITIONS) if k != "any")}})
+        levels = set(program.levels.values_list("code", flat=True)) if program is not None and program.pk else None
+        for name in ("level_rates", "level_multipliers"):
+            values = params.get(name) or {}
+            if not isinstance(values, dict):
+                raise ValidationError({"params": _("%(param)s must give a number per level code, such as V3=1.5") % {"param": name}})
+            for code in values:
+                _number(values, code)
+            unknown = sorted(set(values) - levels) if levels is not None else []
+            if unknown:
+                raise ValidationError({"params": _("%(param)s: the program has no level %(unknown)s; its levels are %(known)s") % {
+                    "param": name, "unknown": ", ".join(unknown), "known": ", ".join(sorted(levels)),
+                }})
 
     @staticmethod
-    def qualified_amount(order: OrderFacts, include_shipping: bool = False) -> Decimal:
+    def qualified_amount(order: OrderFacts, include_shipping: bool = False, offset_earns: bool = True) -> Decimal:
         amount = order.goods_amount - order.discount_amount - order.refunded_amount
         if include_shipping:
             amount += order.shipping_amount
+        if not offset_earns:
+            amount -= order.offset_amount
         return max(amount, Decimal("0"))
 
-    def uncapped(self, order: OrderFacts) -> int:
-        """What the order would earn without the per-order cap."""
+    def rate_for(self, level: str) -> Decimal:
+        return self.level_rates.get(level, self.rate) * self.level_multipliers.get(level, 1)
+
+    def highest_rate(self) -> Decimal:
+        return max([self.rate_for(level) for level in {*self.level_rates, *self.level_multipliers}] + [self.rate])
+
+    def uncapped(self, order: OrderFacts, context: EarningContext | None = None) -> int:
+        """What the order would earn without the per-order cap; without a ``context``, the most
+        that any member could earn with it."""
         if order.status not in self.statuses:
             return 0
         if self.categories and order.category not in self.categories:
             return 0
         if order.category and order.category in self.exclude_categories:
             return 0
-        return max(math.floor(self.qualified_amount(order, self.include_shipping) * self.rate), 0)
+        if self.shops and order.shop_id not in self.shops:
+            return 0
+        if order.shop_id and order.shop_id in self.exclude_shops:
+            return 0
+        qualified = self.qualified_amount(order, self.include_shipping, offset_earns=context.offset_earns if context else True)
+        if self.min_amount is not None and qualified < self.min_amount:
+            return 0
+        if context is None:
+            rate = self.highest_rate()
+        else:
+            if self.stages and context.stage not in self.stages:
+                return 0
+            if self.when and self.when not in context.conditions:
+                return 0
+            rate = self.rate_for(context.level)
+        return max(math.floor(qualified * rate), 0)
 
-    def entitlement(self, order: OrderFacts) -> int:
-        value = self.uncapped(order)
+    def entitlement(self, order: OrderFacts, context: EarningContext | None = None) -> int:
+        value = self.uncapped(order, context)
         if self.per_order_cap is not None:
             value = min(value, int(self.per_order_cap))
         return value
@@ -165,7 +304,7 @@ class EventFixedStrategy:
         self.per_month = params.get("per_month")
 
     @classmethod
-    def validate_params(cls, params: dict, currency: str | None = None) -> None:
+    def validate_params(cls, params: dict, currency: str | None = None, program=None) -> None:
         params_known(params, cls.PARAMS)
         if not params.get("event_type"):
             raise ValidationError({"params": _("event_type is required")})
@@ -216,7 +355,7 @@ class DailyStrategy:
         self.floor = int(params.get("floor") or 0)
 
     @classmethod
-    def validate_params(cls, params: dict, currency: str | None = None) -> None:
+    def validate_params(cls, params: dict, currency: str | None = None, program=None) -> None:
         params_known(params, cls.PARAMS)
         amount = params.get("amount")
         if not isinstance(amount, int) or amount == 0:

@@ -2,7 +2,7 @@
 progress, the export rows, the dashboard and the lifecycle stages."""
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from common.timeutil import add_months, local_day_bounds, local_midnight, local_
 from points.models import PointsAccount, PointsEntry, PointsLot
 
 from .levels import settlement_decide
+from .lifecycle import LIFECYCLE_STAGES, lifecycle_q
 from .models import (
     CAPPED_SOURCES,
     EarningRule,
@@ -406,34 +407,9 @@ def _as_date(value) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-LIFECYCLE_STAGES = ("new", "growing", "loyal", "dormant", "lost")
-
-
 def member_lifecycle_q(*, program: Program, stage: str, now: datetime | None = None) -> Q:
-    """The members at a lifecycle stage, as a filter on indexed columns (joined_at, last_active_at, level).
-
-    new: joined within the program's new days. The others by their latest order or behaviour:
-    lost (none for the lost days, or never), dormant (none for the dormant days), and the active
-    ones, loyal at the loyal level rank or above, growing below it.
-    """
-    now = now or timezone.now()
-    new_cut = now - timedelta(days=program.lifecycle_new_days)
-    if stage == "new":
-        return Q(joined_at__gte=new_cut)
-    settled = Q(joined_at__lt=new_cut) | Q(joined_at__isnull=True)
-    lost_cut = now - timedelta(days=program.lifecycle_lost_days)
-    dormant_cut = now - timedelta(days=program.lifecycle_dormant_days)
-    if stage == "lost":
-        return settled & (Q(last_active_at__isnull=True) | Q(last_active_at__lt=lost_cut))
-    if stage == "dormant":
-        return settled & Q(last_active_at__gte=lost_cut, last_active_at__lt=dormant_cut)
-    active = settled & Q(last_active_at__gte=dormant_cut)
-    loyal = Q(level__rank__gte=program.lifecycle_loyal_rank)
-    if stage == "loyal":
-        return active & loyal
-    if stage == "growing":
-        return active & (Q(level__isnull=True) | ~loyal)
-    raise ValueError(f"unknown lifecycle stage {stage!r}")
+    """The members at a lifecycle stage (``membership.lifecycle``), now unless ``now`` is given."""
+    return lifecycle_q(program=program, stage=stage, now=now or timezone.now())
 
 
 def member_lifecycle_get(*, member: Member, program: Program | None = None, now: datetime | None = None) -> str:

@@ -11,7 +11,7 @@ on lots through these, so the two paths take the same points from the same lots:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import F
@@ -44,6 +44,9 @@ def points_expires_at(*, program: Program, earned_at: datetime) -> datetime | No
     if program.points_expiry == Program.PointsExpiry.MONTHS and program.points_expiry_months:
         local = earned_at.astimezone(tz)
         return datetime.combine(add_months(local.date(), program.points_expiry_months), local.time(), tzinfo=tz)
+    if program.points_expiry == Program.PointsExpiry.DAYS and program.points_expiry_days:
+        local = earned_at.astimezone(tz)
+        return datetime.combine(local.date() + timedelta(days=program.points_expiry_days), local.time(), tzinfo=tz)
     return None
 
 

@@ -51,6 +51,8 @@ def test_facts_the_rules_cannot_book_are_422_naming_the_field(api, member):
     assert body["errors"] == {"member_id": ["unknown member 'NOBODY'"]}
     body = problem(api.call("PUT", "orders/O1", {**ORDER, "refunded_amount": "200"}), 422)
     assert body["detail"] == "refunded_amount: refunded_amount 200.00 is larger than what was paid (100.00)."
+    body = problem(api.call("PUT", "orders/O1", {**ORDER, "offset_amount": "100.01"}), 422)
+    assert body["detail"] == "offset_amount: offset_amount 100.01 is larger than what was paid (100.00)."
 
 
 @pytest.mark.parametrize("body, content_type, status", [

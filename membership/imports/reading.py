@@ -22,7 +22,7 @@ from ..services import ORDER_FIELDS, ORDER_STATUSES, OpeningBalance, order_valid
 
 ORDER_COLUMNS = ("order_id", "member_id", *ORDER_FIELDS)
 ORDER_REQUIRED = ("order_id", "member_id", "paid_at", "status", "goods_amount")
-AMOUNTS = ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount")
+AMOUNTS = ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount", "offset_amount")
 
 
 def order_parse(values: dict) -> OrderFacts:
@@ -47,6 +47,7 @@ def order_parse(values: dict) -> OrderFacts:
         category=values.get("category", ""),
         shop_id=values.get("shop_id", ""),
         special_invoice=parse_flag(values.get("special_invoice", ""), "special_invoice"),
+        offset_amount=parse_amount(values.get("offset_amount", ""), "offset_amount"),
     )
     order_validate(facts)
     return facts
@@ -96,7 +97,7 @@ def order_payload(facts: OrderFacts) -> list:
 
 
 def order_from_payload(payload: list) -> OrderFacts:
-    order_id, member_id, paid_at, status, goods, discount, shipping, refunded, category, shop_id, special_invoice = payload
+    order_id, member_id, paid_at, status, goods, discount, shipping, refunded, offset, category, shop_id, special_invoice = payload
     return OrderFacts(
         order_id=order_id,
         member_id=member_id,
@@ -109,6 +110,7 @@ def order_from_payload(payload: list) -> OrderFacts:
         category=category,
         shop_id=shop_id,
         special_invoice=special_invoice,
+        offset_amount=Decimal(offset),
     )
 
 

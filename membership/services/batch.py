@@ -33,12 +33,12 @@ from .. import hooks
 from ..models import CAPPED_SOURCES, Currency, EarningRule, GrowthEntry, Member, Order, OrderCredit, Program, Source
 from ..rules import OrderFacts, rules_applicable
 from .members import members_active_record, unknown_member
-from .orders import ORDER_FIELDS, order_earnings_check, order_revise, order_rules_apply, order_validate
+from .orders import MEMBER_SNAPSHOT_FIELDS, ORDER_FIELDS, MemberReads, order_earnings_check, order_revise, order_rules_apply, order_validate
 from .posting import ledger_for
 from .results import BatchResult, BookingResult, Rejection
 
 
-class BatchBook:
+class BatchBook(MemberReads):
     """The ``orders.DatabaseBook`` of a batch: cap room and postings kept in memory, written by ``flush``.
 
     ``orders`` are the batch's orders (their cap usage is read for their months, and the lots of
@@ -61,6 +61,27 @@ class BatchBook:
         debtors = sorted({o.member_id for o in orders if o.pk is not None})
         self.points = PointsBatch(program=program, member_pks=member_pks, debtor_pks=debtors)
         self.guard = guard or hooks.EveryoneEarns()
+        self.member_pks = member_pks
+        self.active: dict[int, datetime] = {}  # member pk -> their latest order booked in the batch so far
+        self.holding: dict[tuple[str, date], set[int]] = {}  # (condition, day) -> the batch's members it holds for
+
+    # ------------------------------------------------------------ what the rules ask of a member
+
+    def last_active(self, member: Member) -> datetime | None:
+        booked = self.active.get(member.pk)
+        known = member.last_active_at
+        return booked if known is None or (booked is not None and booked > known) else known
+
+    def activity(self, member: Member, at: datetime) -> None:
+        """The batch booked a new order of ``member`` at ``at`` (as ``members_active_record`` will write)."""
+        if member.pk not in self.active or at > self.active[member.pk]:
+            self.active[member.pk] = at
+
+    def condition_holds(self, *, member: Member, key: str, day: date) -> bool:
+        if (key, day) not in self.holding:
+            q = hooks.MEMBER_CONDITIONS[key].q(program=self.program, day=day)
+            self.holding[key, day] = set(Member.objects.filter(q, pk__in=self.member_pks).values_list("pk", flat=True))
+        return member.pk in self.holding[key, day]
 
     # ------------------------------------------------------------ caps
 
@@ -226,6 +247,7 @@ def _book(facts, program, book_points, actor) -> BatchResult:
         result.outcomes[index] = booked
         if order.pk is None:
             new_orders.append(order)
+            book.activity(member, order.paid_at)
         touched_credits.extend(touched)
 
     now = timezone.now()
@@ -233,7 +255,7 @@ def _book(facts, program, book_points, actor) -> BatchResult:
         order.created_at = order.updated_at = now
     rows_insert(Order, new_orders)
     members_active_record((order._state.fields_cache["member"], order.paid_at) for order in new_orders)
-    rows_update(Order, known, [*ORDER_FIELDS, "revision", "updated_at"])
+    rows_update(Order, known, [*ORDER_FIELDS, *MEMBER_SNAPSHOT_FIELDS, "revision", "updated_at"])
     new_credits = [c for c in touched_credits if c.pk is None]
     old_credits = [c for c in touched_credits if c.pk is not None]
     for credit in new_credits:

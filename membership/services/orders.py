@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,9 +25,10 @@ from django.utils.translation import gettext as _
 from common.ledger import ENTRY_MAX
 
 from .. import hooks
-from ..models import Currency, EarningRule, Member, Order, OrderCredit, Program, Source
-from ..rules import OrderFacts, strategy_for
-from ..selectors import cap_room_get, program_active_get, rules_for
+from ..lifecycle import lifecycle_stage
+from ..models import Currency, EarningRule, Level, Member, Order, OrderCredit, Program, Source
+from ..rules import EarningContext, OrderFacts, strategy_for
+from ..selectors import cap_room_get, levels_by_id, program_active_get, program_levels, rules_for
 from .members import members_active_record, unknown_member
 from .posting import ledger_for, ledger_post
 from .results import BookingResult
@@ -41,11 +43,16 @@ ORDER_FIELDS = (
     "category",
     "shop_id",
     "special_invoice",
+    "offset_amount",
 )
+# What an order keeps of its member, for the rules that ask (``order_context``).
+MEMBER_SNAPSHOT_FIELDS = ("member_level", "member_stage", "member_conditions")
+AMOUNT_FIELDS = ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount", "offset_amount")
 ORDER_STATUSES = frozenset(Order.Status.values)
 ORDER_TEXT_LIMITS = {"order_id": 64, "member_id": 64, "category": 64, "shop_id": 64}
 AMOUNT_LIMIT = Decimal("1000000000000")  # the amount columns hold 12 digits before the decimal point
 PAID_YEARS = (1970, 2999)
+NO_CONTEXT = EarningContext()  # a rule asks nothing of the member and the part paid with points earns
 
 
 def order_validate(facts: OrderFacts) -> None:
@@ -60,7 +67,7 @@ def order_validate(facts: OrderFacts) -> None:
             errors[field] = _("%(field)s is longer than %(limit)s characters") % {"field": field, "limit": limit}
     if facts.status not in ORDER_STATUSES:
         errors["status"] = _("unknown status %(status)s (expected one of %(known)s)") % {"status": repr(facts.status), "known": ", ".join(Order.Status.values)}
-    for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount"):
+    for field in AMOUNT_FIELDS:
         value = getattr(facts, field)
         if not value.is_finite():
             errors[field] = _("%(field)s must be a number of yuan (got %(value)s)") % {"field": field, "value": value}
@@ -70,7 +77,7 @@ def order_validate(facts: OrderFacts) -> None:
             errors[field] = _("%(field)s %(value)s is too large: at most 999,999,999,999.99 yuan") % {"field": field, "value": value}
         elif value.as_tuple().exponent < -2:
             errors[field] = _("%(field)s has more than 2 decimals (got %(value)s)") % {"field": field, "value": value}
-    if any(not getattr(facts, field).is_finite() for field in ("goods_amount", "discount_amount", "shipping_amount", "refunded_amount")):
+    if any(not getattr(facts, field).is_finite() for field in AMOUNT_FIELDS):
         raise ValidationError(errors)
     if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
         errors["discount_amount"] = _("discount_amount %(discount)s is larger than goods_amount %(goods)s") % {
@@ -81,6 +88,10 @@ def order_validate(facts: OrderFacts) -> None:
     ):
         errors["refunded_amount"] = _("refunded_amount %(refunded)s is larger than what was paid (%(paid)s)") % {
             "refunded": facts.refunded_amount, "paid": facts.goods_amount - facts.discount_amount + facts.shipping_amount,
+        }
+    if "offset_amount" not in errors and "discount_amount" not in errors and facts.offset_amount > facts.goods_amount - facts.discount_amount + facts.shipping_amount:
+        errors["offset_amount"] = _("offset_amount %(offset)s is larger than what was paid (%(paid)s)") % {
+            "offset": facts.offset_amount, "paid": facts.goods_amount - facts.discount_amount + facts.shipping_amount,
         }
     if facts.paid_at is not None and timezone.is_naive(facts.paid_at):
         errors["paid_at"] = _("paid_at must carry a time zone")
@@ -142,7 +153,6 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
         order = order_new(facts=facts, member=member)
         order.created_by = actor
         order.save()
-        members_active_record([(member, order.paid_at)])
         outcome = "created"
     else:
         changed = order_revise(order=order, facts=facts, member=member)
@@ -162,6 +172,10 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     )
     for credit in touched:
         credit.save()
+    if order.__dict__.pop("_snapshot_changed", False):
+        order.save(update_fields=MEMBER_SNAPSHOT_FIELDS)
+    if outcome == "created":
+        members_active_record([(member, order.paid_at)])
     guard.flush()
     hooks.orders_booked(orders=[order], program=program)
     hooks.booking_committed(member=member, at=order.paid_at)
@@ -183,7 +197,22 @@ def credit_change(*, old_entitlement: int, new_entitlement: int, credited: int, 
     return 0, 0
 
 
-class DatabaseBook:
+class MemberReads:
+    """What ``order_context`` asks a book of the member, shared by the two books: the program's
+    level the member holds, from the program's levels read once when a rule first asks."""
+
+    program: Program
+    _levels: dict | None = None
+
+    def level_of(self, member: Member) -> Level | None:
+        """The program's level the member holds (one no settlement has placed: the lowest)."""
+        if self._levels is None:
+            levels = program_levels(program=self.program)
+            self._levels = {**levels_by_id(levels=levels), None: levels[0] if levels else None}
+        return self._levels.get(member.level_id)
+
+
+class DatabaseBook(MemberReads):
     """Cap room read from, and entries written to, the database one at a time (the single path).
 
     ``services.batch.BatchBook`` answers the same questions from memory for a batch. ``guard`` is
@@ -193,6 +222,14 @@ class DatabaseBook:
     def __init__(self, program: Program, guard: hooks.GuardSession):
         self.program = program
         self.guard = guard
+
+    def last_active(self, member: Member) -> datetime | None:
+        """The member's latest order or behaviour before the one being booked."""
+        return member.last_active_at
+
+    def condition_holds(self, *, member: Member, key: str, day) -> bool:
+        condition = hooks.MEMBER_CONDITIONS[key]
+        return Member.objects.filter(condition.q(program=self.program, day=day), pk=member.pk).exists()
 
     def room(self, *, member: Member, currency: str, at: datetime) -> int | None:
         return cap_room_get(program=self.program, ledger_model=ledger_for(currency), currency=currency, member=member, at=at)
@@ -217,6 +254,52 @@ def order_earnings_check(*, rules, order: Order) -> None:
             ) % {"goods": order.goods_amount, "rule": rule.code, "n": f"{uncapped:,}", "currency": rule.currency, "max": f"{ENTRY_MAX:,}"}})
 
 
+def order_context(*, rules, member: Member, order: Order, book) -> EarningContext | None:
+    """What ``rules`` weigh the order in beyond its facts (None when no rule asks of the member).
+
+    The order keeps what was read of its member (level, stage before the order, conditions on
+    its day) the first time a rule asked, so that a change to the order (a refund) is weighed as
+    the order was; what no rule asked before is read now and kept. ``book`` reads the member's
+    level, their latest activity before the order and the conditions (``DatabaseBook`` from the
+    database, ``BatchBook`` from what the batch read and booked so far).
+    """
+    asking = [s for s in map(strategy_for, rules) if getattr(s, "asks_member", False)]
+    if not asking and book.program.offset_earns:
+        return None
+    changed = False
+    if any(s.level_rates or s.level_multipliers for s in asking) and not order.member_level:
+        level = book.level_of(member)
+        order.member_level, changed = (level.code if level else ""), True
+    if any(s.stages for s in asking) and not order.member_stage:
+        level = book.level_of(member) if member.level_id else None
+        order.member_stage = lifecycle_stage(
+            program=book.program, joined_at=member.joined_at, last_active_at=book.last_active(member),
+            level_rank=level.rank if level else None, now=order.paid_at,
+        )
+        changed = True
+    known = conditions_parse(order.member_conditions)
+    missing = sorted({s.when for s in asking if s.when} - set(known))
+    if missing:
+        day = order.paid_at.astimezone(ZoneInfo(book.program.time_zone)).date()
+        known.update({key: book.condition_holds(member=member, key=key, day=day) for key in missing})
+        order.member_conditions, changed = conditions_text(known), True
+    if changed:
+        order._snapshot_changed = True
+    return EarningContext(
+        level=order.member_level, stage=order.member_stage, conditions=frozenset(k for k, held in known.items() if held),
+        offset_earns=book.program.offset_earns,
+    )
+
+
+def conditions_parse(text: str) -> dict[str, bool]:
+    """``subscribed,!subscribed_annual`` as {condition: held}."""
+    return {part.lstrip("!"): not part.startswith("!") for part in text.split(",") if part}
+
+
+def conditions_text(known: dict[str, bool]) -> str:
+    return ",".join(key if held else f"!{key}" for key, held in sorted(known.items()))
+
+
 def order_rules_apply(*, rules, member, order, credits, outcome, book_points, book) -> tuple[BookingResult, list[OrderCredit]]:
     """Apply ``rules`` to an order's current facts: post what changed through ``book`` and return
     the result with the order's credits that changed (unsaved). Shared by the single and batch paths.
@@ -229,12 +312,13 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
     result = BookingResult(outcome)
     touched = []
     facts = order_facts_of(order)
+    context = order_context(rules=rules, member=member, order=order, book=book) or NO_CONTEXT
     block = book.guard.block_at(member_pk=member.pk, at=order.paid_at)
     for rule in rules:
         credit = credits.get(rule.pk) or book.new_credit(order=order, rule=rule)
         strategy = strategy_for(rule)
-        new_entitlement = strategy.entitlement(facts)
-        order_capped = strategy.uncapped(facts) - new_entitlement
+        new_entitlement = strategy.entitlement(facts, context)
+        order_capped = strategy.uncapped(facts, context) - new_entitlement
         if rule.currency == Currency.POINTS and not book_points:
             amount, capped = 0, 0
         else:

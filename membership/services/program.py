@@ -34,6 +34,8 @@ PROGRAM_FIELDS = (
     "points_expiry",
     "points_expiry_years",
     "points_expiry_months",
+    "points_expiry_days",
+    "offset_earns",
     "daily_growth_cap",
     "monthly_growth_cap",
     "daily_points_cap",
@@ -75,7 +77,7 @@ def program_load(*, name: str, activate: bool | None = None, actor=None) -> tupl
     for rule in preset["rules"]:
         STRATEGIES[rule["kind"]].validate_params(rule["params"], currency=rule["currency"])
     program = Program.objects.select_for_update().filter(code=preset["code"]).first() or Program(code=preset["code"])
-    changes = int(_sync(program, {f: preset[f] for f in PROGRAM_FIELDS}))
+    changes = int(_sync(program, {f: preset[f] if f in preset else Program._meta.get_field(f).get_default() for f in PROGRAM_FIELDS}))
     for spec in preset["levels"]:
         level = program.levels.filter(code=spec["code"]).first() or program.levels.model(program=program, code=spec["code"])
         changes += _sync(level, {k: v for k, v in spec.items() if k != "code"})

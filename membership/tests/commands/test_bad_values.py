@@ -113,3 +113,13 @@ def test_a_file_that_is_not_what_it_seems_is_refused_whole(member, tmp_path, con
     code, _, err = run("import_orders", str(path))
     assert code == 2 and message in err
     assert not Order.objects.exists()
+
+
+def test_an_orders_file_may_say_what_was_paid_with_points_and_too_much_is_refused_naming_the_column(member, tmp_path):
+    header = f"{ORDER_HEADER},offset_amount"
+    path = write(tmp_path / "orders.csv", f"{header}\n{GOOD},30\nB1,PM1,2026-03-01 10:00:00,completed,100,0,0,0,,,100.50\nB2,PM1,2026-03-01 10:00:00,completed,100,0,0,0,,,abc\n")
+    code, _, err = run("import_orders", path)
+    assert code == 1
+    assert f"{path}: row 3, column offset_amount: offset_amount 100.50 is larger than what was paid (100)" in err
+    assert f"{path}: row 4, column offset_amount: offset_amount 'abc' is not an amount in yuan" in err
+    assert Order.objects.get(order_id="G1").offset_amount == 30

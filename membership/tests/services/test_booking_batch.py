@@ -1,9 +1,10 @@
 """The batch path books exactly what booking the same orders one by one does."""
 
 import contextlib
+import dataclasses
 import io
-from datetime import timedelta
-from decimal import Decimal
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from django.db import transaction
@@ -11,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from membership.services import Rejection, orders_book_batch
-from membership.models import GrowthEntry, Order, OrderCredit
+from membership.models import EarningRule, GrowthEntry, Member, Order, OrderCredit
+from subscriptions.models import Plan, Subscription
 from membership.services import order_book
 from membership.tests.factories import MemberFactory, local, order
 from riskcontrol.models import BlockedCredit, ListEntry
@@ -56,9 +58,13 @@ def imports(draw):
 
 
 def facts_of(prefix, state):
+    """The order of ``state``; every other order is from shop S1 and paid a quarter with points."""
     index, status, goods, discount, refunded = state
     member, paid_at = order_home(index)
-    return order(f"{prefix}O{index}", f"{prefix}{member}", paid_at, status, str(goods), str(discount), "0", str(refunded))
+    facts = order(f"{prefix}O{index}", f"{prefix}{member}", paid_at, status, str(goods), str(discount), "0", str(refunded))
+    if index % 2:
+        return dataclasses.replace(facts, shop_id="S1", offset_amount=((goods - discount) / 4).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+    return facts
 
 
 def run(prefix, steps, batched):
@@ -116,7 +122,10 @@ def snapshot(prefix):
         ),
         "accounts": rows(PointsAccount.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id"), "member__member_id", "balance"),
         "activity": rows(MemberFactory._meta.model.objects.filter(member_id__startswith=prefix).order_by("member_id"), "member_id", "last_active_at"),
-        "orders": rows(Order.objects.filter(order_id__startswith=prefix).order_by("order_id"), "order_id", "status", "refunded_amount", "revision"),
+        "orders": rows(
+            Order.objects.filter(order_id__startswith=prefix).order_by("order_id"),
+            "order_id", "status", "refunded_amount", "revision", "member_level", "member_stage", "member_conditions",
+        ),
         "credits": rows(
             OrderCredit.objects.filter(order__order_id__startswith=prefix).order_by("order__order_id", "rule_id"),
             "order__order_id", "rule_id", "entitlement", "credited",
@@ -150,12 +159,37 @@ def members_make(prefix):
     )
 
 
+def rules_that_ask_of_the_member(program):
+    """Rules with a minimum amount, a rate and a multiplier per level, a comeback offer by lifecycle
+    stage and a paid members' bonus in one shop; the part paid with points does not earn. The
+    members: M0 at V1 and dormant since June, M1 at V2 and a paid member from 15 December to the
+    end of January, M2 never placed and never active."""
+    rules = [
+        ("level-points", "points", {"min_amount": 50, "level_rates": {"V1": 2}, "level_multipliers": {"V2": 3}}),
+        ("comeback", "growth", {"stages": ["dormant", "lost"], "rate": 2, "per_order_cap": 3000}),
+        ("plus-shop", "points", {"when": "subscribed", "shops": ["S1"], "rate": 0.5}),
+    ]
+    for code, currency, params in rules:
+        EarningRule.objects.create(program=program, code=code, name=code, kind="order_amount", currency=currency, params=params)
+    program.offset_earns = False
+    program.save()
+    plan = Plan.objects.create(program=program, code="plus", name="PLUS", term_months=1, price=Decimal("19"))
+    levels = {level.code: level for level in program.levels.all()}
+    for prefix in (ONE, BATCH):
+        Member.objects.filter(member_id=f"{prefix}M0").update(level=levels["V1"], joined_at=local(2025, 1, 1), last_active_at=local(2025, 6, 1))
+        m1 = Member.objects.get(member_id=f"{prefix}M1")
+        Member.objects.filter(pk=m1.pk).update(level=levels["V2"], joined_at=local(2025, 1, 1), last_active_at=local(2025, 11, 20))
+        Subscription.objects.create(member=m1, plan=plan, starts_on=date(2025, 12, 15), ends_on=date(2026, 1, 31), status="active")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(steps=imports())
-def test_batches_book_exactly_what_one_by_one_booking_does(program, steps):
+@given(steps=imports(), asking=st.booleans())
+def test_batches_book_exactly_what_one_by_one_booking_does(program, steps, asking):
     with transaction.atomic():
         for prefix in (ONE, BATCH):
             members_make(prefix)
+        if asking:
+            rules_that_ask_of_the_member(program)
         one_by_one = run(ONE, steps, batched=False)
         batched = run(BATCH, steps, batched=True)
         assert batched == one_by_one

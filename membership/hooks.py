@@ -6,6 +6,10 @@ Each feature registers what it contributes from its ``AppConfig.ready``, with th
 Booking
 - ``earning_guard(guard)``: what stops a member earning (risk control's blacklist) and keeps what
   it withheld. One guard; without one, every member earns.
+- ``earning_limit(key)``: ``session(*, rules, member_pks) -> LimitSession | None`` limits what the
+  rules marked ``limited`` may credit beyond the program's caps (a campaign's budget and its limit
+  per member); the single and the batch path ask every registered limit, and the limit keeps its
+  own count.
 - ``on_orders_booked(key)``: ``receiver(*, orders, program)`` runs in a booking's transaction with
   the orders it just wrote, from the single and the batch path alike (paid membership's cashback).
 - ``on_booking_committed(key)``: ``receiver(*, member, at)`` runs once a single booking of an order
@@ -124,6 +128,61 @@ def earning_guard(guard: EarningGuard) -> EarningGuard:
 def earning_guard_session(*, member_pks: Iterable[int], since: datetime, until: datetime, known: Iterable[tuple[str, str]] = ()) -> GuardSession:
     guard = _GUARD[0] if _GUARD else EveryoneEarns()
     return guard.session(member_pks=member_pks, since=since, until=until, known=known)
+
+
+# ---------------------------------------------------------------- limits beyond the caps
+
+
+class LimitSession(Protocol):
+    """What one booking asks a limit of the ``limited`` rules it may apply: opened with them and
+    the booking's members (reading and locking its counts in the booking's transaction), written
+    on ``flush``."""
+
+    def room(self, *, rule, member_pk: int) -> int | None:
+        """How much more ``rule`` may credit the member now; None when this limit does not bound it."""
+
+    def use(self, *, rule, member_pk: int, amount: int, refused: int) -> None:
+        """The booking credited ``amount`` under ``rule`` (below 0: took it back, which frees room);
+        ``refused`` is what it did not credit because this booking's limits left no room."""
+
+    def flush(self) -> None:
+        """Write the counts the booking changed."""
+
+
+EARNING_LIMITS: dict[str, Callable] = {}
+
+
+def earning_limit(key: str):
+    """Register ``session(*, rules, member_pks) -> LimitSession | None`` as the limit ``key``."""
+    return _into(EARNING_LIMITS, key)
+
+
+class Limits:
+    """Every registered limit's session for the ``limited`` rules of one booking; none opened (and
+    nothing read) when the booking applies no such rule."""
+
+    def __init__(self, *, rules, member_pks):
+        limited = [rule for rule in rules if rule.limited]
+        opened = (session(rules=limited, member_pks=member_pks) for session in EARNING_LIMITS.values()) if limited else ()
+        self.sessions = [session for session in opened if session is not None]
+
+    def room(self, *, rule, member_pk: int) -> int | None:
+        room = None
+        if rule.limited:
+            for session in self.sessions:
+                left = session.room(rule=rule, member_pk=member_pk)
+                if left is not None:
+                    room = left if room is None else min(room, left)
+        return room
+
+    def use(self, *, rule, member_pk: int, amount: int, refused: int = 0) -> None:
+        if rule.limited and (amount or refused):
+            for session in self.sessions:
+                session.use(rule=rule, member_pk=member_pk, amount=amount, refused=refused)
+
+    def flush(self) -> None:
+        for session in self.sessions:
+            session.flush()
 
 
 # ---------------------------------------------------------------- booking announcements

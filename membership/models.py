@@ -181,6 +181,14 @@ class EarningRule(models.Model):
     valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    stack_group = models.CharField(
+        _("does not stack within"), max_length=30, blank=True,
+        help_text=_("Of the rules of one group that apply to a fact, only the one of the highest priority gives (exclusive campaigns); empty: the rule adds up with the others."),
+    )
+    limited = models.BooleanField(
+        _("limited beyond the caps"), default=False, editable=False,
+        help_text=_("What the rule credits is also bounded by a limit of its own (a campaign's budget and its limit per member)."),
+    )
 
     class Meta:
         verbose_name = _("earning rule")

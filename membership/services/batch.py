@@ -46,7 +46,7 @@ class BatchBook(MemberReads):
     (none for postings that are not earnings, such as opening balances).
     """
 
-    def __init__(self, *, program: Program, members: list[Member], orders: list[Order], guard: hooks.GuardSession | None = None):
+    def __init__(self, *, program: Program, members: list[Member], orders: list[Order], guard: hooks.GuardSession | None = None, rules=()):
         self.program = program
         self.tz = ZoneInfo(program.time_zone)
         self.now = timezone.now()
@@ -62,6 +62,7 @@ class BatchBook(MemberReads):
         self.points = PointsBatch(program=program, member_pks=member_pks, debtor_pks=debtors)
         self.guard = guard or hooks.EveryoneEarns()
         self.member_pks = member_pks
+        self.limits = hooks.Limits(rules=rules, member_pks=member_pks)
         self.active: dict[int, datetime] = {}  # member pk -> their latest order booked in the batch so far
         self.holding: dict[tuple[str, date], set[int]] = {}  # (condition, day) -> the batch's members it holds for
 
@@ -146,6 +147,7 @@ class BatchBook(MemberReads):
 
     def flush(self):
         self.guard.flush()
+        self.limits.flush()
         rows_insert(GrowthEntry, self.growth_entries)
         self.points.flush()
 
@@ -237,7 +239,7 @@ def _book(facts, program, book_points, actor) -> BatchResult:
         member_pks=[m.pk for m in batch_members], since=min(o.paid_at for o in batch_orders), until=max(o.paid_at for o in batch_orders),
         known=[(Source.ORDER, order.order_id) for order in known],
     )
-    book = BatchBook(program=program, members=batch_members, orders=batch_orders, guard=guard)
+    book = BatchBook(program=program, members=batch_members, orders=batch_orders, guard=guard, rules={r.pk: r for _, _, _, _, applicable in checked for r in applicable}.values())
     new_orders, touched_credits = [], []
     for index, member, order, outcome, applicable in checked:
         order_credits = credits.get(order.pk, {}) if order.pk else {}

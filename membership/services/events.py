@@ -15,7 +15,7 @@ from ..models import Currency, GrowthEntry, Member, MemberEvent, Program, Source
 from ..rules import strategy_for
 from ..selectors import cap_room_get, program_active_get, rules_for
 from .members import members_active_record, unknown_member
-from .orders import credit_change
+from .orders import credit_change, min_room
 from .posting import ledger_for, ledger_post
 from .results import BookingResult
 
@@ -47,7 +47,9 @@ def event_record(
     tz = ZoneInfo(program.time_zone)
     guard = hooks.earning_guard_session(member_pks=[member.pk], since=occurred_at, until=occurred_at)
     block = guard.block_at(member_pk=member.pk, at=occurred_at)
-    for rule in rules_for(program=program, fact="event", at=occurred_at):
+    rules = rules_for(program=program, fact="event", at=occurred_at)
+    limits = hooks.Limits(rules=[rule for rule in rules if strategy_for(rule).matches(event_type)], member_pks=[member.pk])
+    for rule in rules:
         strategy = strategy_for(rule)
         if not strategy.matches(event_type):
             continue
@@ -59,7 +61,8 @@ def event_record(
             continue
         if strategy.per_month and _count_within(earned, local_month_bounds(occurred_at, tz)) >= strategy.per_month:
             continue
-        room = cap_room_get(program=program, ledger_model=ledger, currency=rule.currency, member=member, at=occurred_at)
+        limit_room = limits.room(rule=rule, member_pk=member.pk)
+        room = min_room(cap_room_get(program=program, ledger_model=ledger, currency=rule.currency, member=member, at=occurred_at), limit_room)
         amount, capped = credit_change(old_entitlement=0, new_entitlement=strategy.amount, credited=0, room=room)
         if block is not None and amount > 0:
             guard.withhold_once(
@@ -68,6 +71,7 @@ def event_record(
             )
             result.blocked += amount
             continue
+        limits.use(rule=rule, member_pk=member.pk, amount=amount, refused=capped if limit_room is not None and limit_room == room else 0)
         ledger_post(
             program=program,
             member=member,
@@ -86,5 +90,6 @@ def event_record(
             result.points += amount
         result.capped += capped
     guard.flush()
+    limits.flush()
     hooks.booking_committed(member=member, at=occurred_at)
     return result

@@ -166,7 +166,7 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
         member_pks=[member.pk], since=order.paid_at, until=order.paid_at, known=[(Source.ORDER, order.order_id)] if outcome == "changed" else ()
     )
     order_earnings_check(rules=rules, order=order)
-    book = DatabaseBook(program, guard)
+    book = DatabaseBook(program, guard, hooks.Limits(rules=rules, member_pks=[member.pk]))
     result, touched = order_rules_apply(
         rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=book
     )
@@ -177,9 +177,16 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     if outcome == "created":
         members_active_record([(member, order.paid_at)])
     guard.flush()
+    book.limits.flush()
     hooks.orders_booked(orders=[order], program=program)
     hooks.booking_committed(member=member, at=order.paid_at)
     return result
+
+
+def min_room(*rooms: int | None) -> int | None:
+    """The smallest of the rooms that bound (None: unbounded)."""
+    bounded = [room for room in rooms if room is not None]
+    return min(bounded) if bounded else None
 
 
 def credit_change(*, old_entitlement: int, new_entitlement: int, credited: int, room: int | None) -> tuple[int, int]:
@@ -219,9 +226,10 @@ class DatabaseBook(MemberReads):
     the earning guard's session of the booking.
     """
 
-    def __init__(self, program: Program, guard: hooks.GuardSession):
+    def __init__(self, program: Program, guard: hooks.GuardSession, limits: hooks.Limits):
         self.program = program
         self.guard = guard
+        self.limits = limits
 
     def last_active(self, member: Member) -> datetime | None:
         """The member's latest order or behaviour before the one being booked."""
@@ -314,17 +322,24 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
     facts = order_facts_of(order)
     context = order_context(rules=rules, member=member, order=order, book=book) or NO_CONTEXT
     block = book.guard.block_at(member_pk=member.pk, at=order.paid_at)
+    stacked = set()  # the stack groups in which a rule gave the order something
     for rule in rules:
         credit = credits.get(rule.pk) or book.new_credit(order=order, rule=rule)
         strategy = strategy_for(rule)
         new_entitlement = strategy.entitlement(facts, context)
         order_capped = strategy.uncapped(facts, context) - new_entitlement
+        if rule.stack_group:
+            if rule.stack_group in stacked:
+                new_entitlement, order_capped = 0, 0
+            elif new_entitlement:
+                stacked.add(rule.stack_group)
         if rule.currency == Currency.POINTS and not book_points:
-            amount, capped = 0, 0
+            amount, capped, room, limit_room = 0, 0, None, None
         else:
-            room = None
+            room = limit_room = None
             if new_entitlement > credit.entitlement:
-                room = book.room(member=member, currency=rule.currency, at=order.paid_at)
+                limit_room = book.limits.room(rule=rule, member_pk=member.pk)
+                room = min_room(book.room(member=member, currency=rule.currency, at=order.paid_at), limit_room)
             amount, capped = credit_change(
                 old_entitlement=credit.entitlement, new_entitlement=new_entitlement, credited=credit.credited, room=room
             )
@@ -339,6 +354,7 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
             book.guard.withheld_lower(
                 member_pk=member.pk, source=Source.ORDER, source_ref=order.order_id, rule=rule, at_most=new_entitlement - (credit.credited + amount)
             )
+        book.limits.use(rule=rule, member_pk=member.pk, amount=amount, refused=capped if limit_room is not None and limit_room == room else 0)
         if amount or capped:
             book.post(
                 member=member,

@@ -8,7 +8,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext, gettext_noop
 
-APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "mall", "api", "webhooks", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "campaigns", "mall", "api", "webhooks", "django_celery_beat")
 
 # The roles by their group names, which stay English in the database; the console shows them
 # translated (``permission_labels.group_label``), hence marked here.
@@ -34,6 +34,7 @@ ROLES = {
     gettext_noop("Approver"): [
         "riskcontrol.approve_manualadjustment",
         "riskcontrol.release_blockedcredit",
+        "campaigns.approve_campaign",
     ],
     # The program's configuration, the settlement and its schedule, opening balances.
     gettext_noop("Program admin"): [
@@ -81,6 +82,8 @@ ROLES = {
         "mall.change_cashoffsetexception",
         "mall.delete_cashoffsetexception",
         "membership.change_base_score",
+        "campaigns.add_campaign",
+        "campaigns.change_campaign",
         "api.add_apikey",
         "api.change_apikey",
         "webhooks.add_webhooksubscription",

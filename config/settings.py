@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "invitations",
     "riskcontrol",
+    "campaigns",
     "mall",
     "api",
     "webhooks",

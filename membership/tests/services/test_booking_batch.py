@@ -3,16 +3,20 @@
 import contextlib
 import dataclasses
 import io
+import re
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import pytest
 from django.db import transaction
+from django.db.models import Q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from membership.services import Rejection, orders_book_batch
 from membership.models import EarningRule, GrowthEntry, Member, Order, OrderCredit
+from campaigns.models import Campaign, CampaignMember
+from campaigns.services import campaign_approve, campaign_save, campaign_submit
 from subscriptions.models import Plan, Subscription
 from membership.services import order_book
 from membership.tests.factories import MemberFactory, local, order
@@ -61,7 +65,7 @@ def facts_of(prefix, state):
     """The order of ``state``; every other order is from shop S1 and paid a quarter with points."""
     index, status, goods, discount, refunded = state
     member, paid_at = order_home(index)
-    facts = order(f"{prefix}O{index}", f"{prefix}{member}", paid_at, status, str(goods), str(discount), "0", str(refunded))
+    facts = order(f"{prefix}O{index}", f"{prefix}{member}", paid_at, status, str(goods), str(discount), "0", str(refunded), category=prefix)
     if index % 2:
         return dataclasses.replace(facts, shop_id="S1", offset_amount=((goods - discount) / 4).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
     return facts
@@ -99,10 +103,15 @@ def _program():
 
 
 def snapshot(prefix):
-    """Everything the bookings wrote for one copy, with the copy's prefix taken out."""
+    """Everything the bookings wrote for one copy, with the copy's prefix taken out (and the rules
+    named by their codes: each copy's campaigns have rules of their own)."""
+    codes = dict(EarningRule.objects.values_list("pk", "code"))
 
     def strip(value):
-        return value.replace(prefix, "") if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        value = re.sub(r"^(order|event):([^:]+):(\d+):", lambda m: f"{m[1]}:{m[2]}:{codes[int(m[3])]}:", value)
+        return value.replace(prefix, "")
 
     def rows(queryset, *fields):
         return [tuple(strip(v) for v in row) for row in queryset.values_list(*fields)]
@@ -110,8 +119,8 @@ def snapshot(prefix):
     growth = GrowthEntry.objects.filter(member__member_id__startswith=prefix).order_by("pk")
     points = PointsEntry.objects.filter(member__member_id__startswith=prefix).order_by("pk")
     return {
-        "growth": rows(growth, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule_id", "idempotency_key"),
-        "points": rows(points, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule_id", "idempotency_key"),
+        "growth": rows(growth, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule__code", "idempotency_key"),
+        "points": rows(points, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule__code", "idempotency_key"),
         "lots": rows(
             PointsLot.objects.filter(member__member_id__startswith=prefix).order_by("pk"),
             "entry__idempotency_key", "earned_at", "expires_at", "amount", "remaining",
@@ -127,12 +136,19 @@ def snapshot(prefix):
             "order_id", "status", "refunded_amount", "revision", "member_level", "member_stage", "member_conditions",
         ),
         "credits": rows(
-            OrderCredit.objects.filter(order__order_id__startswith=prefix).order_by("order__order_id", "rule_id"),
-            "order__order_id", "rule_id", "entitlement", "credited",
+            OrderCredit.objects.filter(order__order_id__startswith=prefix)
+            .exclude(Q(rule__code__startswith="campaign-") & ~Q(rule__code__contains=prefix))  # the other copy's campaigns
+            .order_by("order__order_id", "rule__code"),
+            "order__order_id", "rule__code", "entitlement", "credited",
+        ),
+        "campaigns": rows(Campaign.objects.filter(code__startswith=prefix).order_by("code"), "code", "credited", "refused"),
+        "campaign members": rows(
+            CampaignMember.objects.filter(campaign__code__startswith=prefix).order_by("campaign__code", "member__member_id"),
+            "campaign__code", "member__member_id", "credited", "refused",
         ),
         "blocked": rows(
             BlockedCredit.objects.filter(member__member_id__startswith=prefix).order_by("source_ref", "currency", "pk"),
-            "member__member_id", "currency", "amount", "source", "source_ref", "rule_id", "effective_at", "list_entry__reason",
+            "member__member_id", "currency", "amount", "source", "source_ref", "rule__code", "effective_at", "list_entry__reason",
         ),
     }
 
@@ -161,7 +177,8 @@ def members_make(prefix):
 
 def rules_that_ask_of_the_member(program):
     """Rules with a minimum amount, a rate and a multiplier per level, a comeback offer by lifecycle
-    stage and a paid members' bonus in one shop; the part paid with points does not earn. The
+    stage and a paid members' bonus in one shop, and for each copy two campaigns (one exclusive
+    pair) with a budget and a limit per member; the part paid with points does not earn. The
     members: M0 at V1 and dormant since June, M1 at V2 and a paid member from 15 December to the
     end of January, M2 never placed and never active."""
     rules = [
@@ -173,6 +190,17 @@ def rules_that_ask_of_the_member(program):
         EarningRule.objects.create(program=program, code=code, name=code, kind="order_amount", currency=currency, params=params)
     program.offset_earns = False
     program.save()
+    for prefix in (ONE, BATCH):
+        for code, params, fields in (
+            ("double", {"rate": 1, "categories": [prefix]}, {"budget": 9000, "member_limit": 4000, "exclusive": True, "priority": 200}),
+            ("level", {"rate": 3, "categories": [prefix], "level_multipliers": {"V2": 2}}, {"budget": 12000, "exclusive": True}),
+            ("growth", {"rate": 0.5, "categories": [prefix], "min_amount": 100}, {"currency": "growth", "member_limit": 2500}),
+        ):
+            campaign = campaign_save(campaign=Campaign(
+                program=program, code=f"{prefix}{code}", name=code, params=params, starts_at=local(2025, 11, 1), ends_at=local(2027, 12, 1), **fields,
+            ), actor=None)
+            campaign_submit(campaign=campaign, actor=None)
+            campaign_approve(campaign=campaign, actor=None)
     plan = Plan.objects.create(program=program, code="plus", name="PLUS", term_months=1, price=Decimal("19"))
     levels = {level.code: level for level in program.levels.all()}
     for prefix in (ONE, BATCH):

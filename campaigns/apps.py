@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+class CampaignsConfig(AppConfig):
+    name = "campaigns"
+    verbose_name = _("Campaigns")
+
+    def ready(self):
+        from membership import hooks
+
+        from . import sections
+        from .limits import campaign_limits_session
+        from .selectors import campaigns_waiting_count
+
+        hooks.earning_limit("campaigns")(campaign_limits_session)
+        hooks.approval_queue(
+            "campaigns", label=_("Campaigns"), decided=sections.campaign_decisions_shown,
+            url=lambda: reverse("admin:campaigns_campaign_changelist") + "?phase=submitted",
+        )(campaigns_waiting_count)

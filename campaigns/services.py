@@ -1,0 +1,123 @@
+"""A campaign's lifecycle: draft → submitted → approved (by someone else) → scheduled/live → ended.
+
+Only an approved campaign gives: its approval writes the earning rule the bookings apply, valid
+over its window; ending it early closes the rule's window at that moment (orders paid before
+still earn, whenever they are booked). Every step is recorded with its actor and note.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from common.roles import permission_require
+from membership.models import EarningRule
+
+from .models import STACK_GROUP, Campaign, CampaignTransition
+
+EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.REJECTED)
+
+
+def _move(campaign: Campaign, to: str, actor, note: str = "") -> Campaign:
+    CampaignTransition.objects.create(campaign=campaign, from_status=campaign.status, to_status=to, actor=actor, at=timezone.now(), note=note)
+    campaign.status = to
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+def _locked(campaign: Campaign) -> Campaign:
+    return Campaign.objects.select_for_update().select_related("program").get(pk=campaign.pk)
+
+
+@transaction.atomic
+def campaign_save(*, campaign: Campaign, actor) -> Campaign:
+    """Save a new campaign as a draft made by ``actor``, or the changes to a draft or a rejected
+    one; a submitted, approved or ended campaign cannot change."""
+    if campaign.pk is None:
+        permission_require(actor, "campaigns.add_campaign", _("make campaigns"))
+        campaign.created_by = actor
+        campaign.status = Campaign.Status.DRAFT
+        campaign.full_clean()
+        campaign.save()
+        CampaignTransition.objects.create(campaign=campaign, from_status="", to_status=Campaign.Status.DRAFT, actor=actor, at=timezone.now())
+        return campaign
+    permission_require(actor, "campaigns.change_campaign", _("change campaigns"))
+    status = Campaign.objects.select_for_update().values_list("status", flat=True).get(pk=campaign.pk)
+    if status not in EDITABLE:
+        raise ValidationError(_("Campaign %(code)s is %(status)s and can no longer change.") % {"code": campaign.code, "status": Campaign.Status(status).label})
+    campaign.full_clean()
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
+def campaign_submit(*, campaign: Campaign, actor, note: str = "") -> Campaign:
+    """Ask for approval of a draft (or of a rejected campaign, changed since)."""
+    permission_require(actor, "campaigns.change_campaign", _("submit campaigns"))
+    campaign = _locked(campaign)
+    if campaign.status not in EDITABLE:
+        raise ValidationError(_("Campaign %(code)s is %(status)s: only a draft or a rejected campaign can be submitted.") % {"code": campaign.code, "status": campaign.get_status_display()})
+    campaign.full_clean()
+    return _move(campaign, Campaign.Status.SUBMITTED, actor, note)
+
+
+def _decider_check(campaign: Campaign, actor) -> None:
+    permission_require(actor, "campaigns.approve_campaign", _("approve or reject campaigns"))
+    if campaign.status != Campaign.Status.SUBMITTED:
+        raise ValidationError(_("Campaign %(code)s is %(status)s: only a submitted campaign can be approved or rejected.") % {"code": campaign.code, "status": campaign.get_status_display()})
+    submitters = set(campaign.transitions.filter(to_status=Campaign.Status.SUBMITTED).values_list("actor_id", flat=True))
+    if actor is not None and (actor.pk == campaign.created_by_id or actor.pk in submitters):
+        raise PermissionDenied(_("%(user)s made or submitted campaign %(code)s: another staff member must decide it.") % {"user": actor.get_username(), "code": campaign.code})
+
+
+@transaction.atomic
+def campaign_approve(*, campaign: Campaign, actor, note: str = "") -> Campaign:
+    """Approve a submitted campaign: it gives over its window from now on (scheduled until it starts)."""
+    campaign = _locked(campaign)
+    _decider_check(campaign, actor)
+    if campaign.ends_at <= timezone.now():
+        raise ValidationError(_("Campaign %(code)s ended on %(at)s: change its window before approving it.") % {"code": campaign.code, "at": timezone.localtime(campaign.ends_at).strftime("%Y-%m-%d %H:%M")})
+    rule = campaign.rule or EarningRule(program=campaign.program, code=campaign.rule_code)
+    if rule.pk is None and EarningRule.objects.filter(program=campaign.program, code=campaign.rule_code).exists():
+        raise ValidationError(_("The program already has an earning rule %(code)s: give the campaign another code.") % {"code": campaign.rule_code})
+    for field, value in {
+        "name": campaign.name[:100], "kind": campaign.kind, "currency": campaign.currency, "priority": campaign.priority, "params": campaign.params,
+        "valid_from": campaign.starts_at, "valid_until": campaign.ends_at, "is_active": True,
+        "stack_group": STACK_GROUP if campaign.exclusive else "", "limited": True,
+    }.items():
+        setattr(rule, field, value)
+    rule.full_clean()
+    rule.save()
+    campaign.rule = rule
+    campaign.save(update_fields=["rule"])
+    return _move(campaign, Campaign.Status.APPROVED, actor, note)
+
+
+@transaction.atomic
+def campaign_reject(*, campaign: Campaign, actor, note: str) -> Campaign:
+    """Send a submitted campaign back to its maker, with a note saying why."""
+    campaign = _locked(campaign)
+    _decider_check(campaign, actor)
+    if not note.strip():
+        raise ValidationError(_("Say why the campaign is rejected: its maker reads the note."))
+    return _move(campaign, Campaign.Status.REJECTED, actor, note.strip())
+
+
+@transaction.atomic
+def campaign_end(*, campaign: Campaign, actor, note: str) -> Campaign:
+    """End an approved campaign now: orders and events from now on earn nothing from it (the
+    planned window stays on the campaign; its rule's window closes now, or at once before it opened)."""
+    permission_require(actor, "campaigns.change_campaign", _("end campaigns"))
+    campaign = _locked(campaign)
+    if campaign.status != Campaign.Status.APPROVED:
+        raise ValidationError(_("Campaign %(code)s is %(status)s: only an approved campaign can be ended.") % {"code": campaign.code, "status": campaign.get_status_display()})
+    if not note.strip():
+        raise ValidationError(_("Say why the campaign ends early."))
+    now = timezone.now()
+    rule = EarningRule.objects.select_for_update().get(pk=campaign.rule_id)
+    if rule.valid_until is None or rule.valid_until > now:
+        rule.valid_until = max(now, campaign.starts_at)
+        rule.save(update_fields=["valid_until"])
+    return _move(campaign, Campaign.Status.ENDED, actor, note.strip())

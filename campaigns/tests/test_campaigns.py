@@ -1,0 +1,173 @@
+"""Campaigns: only an approved campaign gives, decided by someone else; its budget and its limit
+per member are never passed, on the single and the batch path; exclusive campaigns do not stack."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Sum
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignMember
+from campaigns.selectors import campaign_phase, campaigns_waiting_count
+from campaigns.services import campaign_approve, campaign_end, campaign_reject, campaign_save, campaign_submit
+from membership.rules import OrderFacts
+from membership.services import order_book, orders_book_batch
+from membership.tests.factories import MemberFactory, local
+from points.models import PointsEntry
+from points.selectors import points_reconcile
+
+pytestmark = pytest.mark.django_db
+
+WINDOW = (local(2026, 6, 1), local(2026, 6, 19))
+
+
+@pytest.fixture
+def staff(django_user_model):
+    def make(name, *roles):
+        user = django_user_model.objects.create_user(name, is_staff=True)
+        user.groups.add(*Group.objects.filter(name__in=roles))
+        return django_user_model.objects.get(pk=user.pk)
+
+    return {"maker": make("maker", "Program admin"), "approver": make("approver", "Approver"), "viewer": make("viewer", "Viewer")}
+
+
+def approved(program, staff, code="618", **fields):
+    """A campaign made by the maker and approved by the approver."""
+    values = {"name": f"Campaign {code}", "params": {"rate": 1}, "starts_at": WINDOW[0], "ends_at": WINDOW[1], **fields}
+    campaign = campaign_save(campaign=Campaign(program=program, code=code, **values), actor=staff["maker"])
+    campaign_submit(campaign=campaign, actor=staff["maker"])
+    return campaign_approve(campaign=campaign, actor=staff["approver"])
+
+
+def facts(order_id, member, goods, at=None, **more):
+    return OrderFacts(order_id=order_id, member_id=member.member_id, paid_at=at or local(2026, 6, 10, 12), status="completed", goods_amount=Decimal(goods), **more)
+
+
+def given_by(campaign, member=None):
+    entries = PointsEntry.objects.filter(rule_id=campaign.rule_id)
+    if member is not None:
+        entries = entries.filter(member=member)
+    return entries.aggregate(s=Sum("amount"))["s"] or 0
+
+
+@pytest.fixture(autouse=True)
+def _before_the_window(monkeypatch):
+    """Approvals happen before the window opens (the campaigns are approved 'now')."""
+    monkeypatch.setattr(timezone, "now", lambda: local(2026, 5, 20, 9))
+
+
+def test_a_campaign_gives_only_once_another_staff_member_approved_it_and_every_step_is_recorded(program, staff):
+    m = MemberFactory()
+    draft = campaign_save(
+        campaign=Campaign(program=program, code="618", name="618", params={"rate": 1}, starts_at=WINDOW[0], ends_at=WINDOW[1]), actor=staff["maker"],
+    )
+    order_book(facts=facts("O1", m, "100"))
+    assert draft.rule is None and PointsEntry.objects.filter(member=m).aggregate(s=Sum("amount"))["s"] == 100  # the program's own rule only
+
+    campaign_submit(campaign=draft, actor=staff["maker"])
+    with pytest.raises(PermissionDenied):
+        campaign_approve(campaign=draft, actor=staff["maker"])  # Program admins make; they do not approve
+    with pytest.raises(PermissionDenied):
+        campaign_approve(campaign=draft, actor=staff["viewer"])
+    assert campaigns_waiting_count(user=staff["approver"]) == 1 and campaigns_waiting_count(user=staff["maker"]) == 0
+    campaign = campaign_approve(campaign=draft, actor=staff["approver"], note="budget agreed")
+    assert campaign_phase(campaign) == "scheduled"
+    assert campaign_phase(campaign, now=local(2026, 6, 2)) == "live"
+    assert (campaign.rule.code, campaign.rule.limited, campaign.rule.valid_from, campaign.rule.valid_until) == ("campaign-618", True, *WINDOW)
+
+    order_book(facts=facts("O2", m, "100"))
+    order_book(facts=facts("O3", m, "100", at=local(2026, 6, 20)))  # after the window
+    assert given_by(campaign, m) == 100
+    steps = list(campaign.transitions.values_list("from_status", "to_status", "actor__username", "note"))
+    assert steps == [("", "draft", "maker", ""), ("draft", "submitted", "maker", ""), ("submitted", "approved", "approver", "budget agreed")]
+    with pytest.raises(ValidationError):
+        campaign_save(campaign=campaign, actor=staff["maker"])  # an approved campaign no longer changes
+
+
+def test_a_rejection_needs_a_note_and_sends_the_campaign_back_to_its_maker(program, staff):
+    campaign = campaign_save(campaign=Campaign(program=program, code="c1", name="c1", starts_at=WINDOW[0], ends_at=WINDOW[1]), actor=staff["maker"])
+    campaign_submit(campaign=campaign, actor=staff["maker"])
+    with pytest.raises(ValidationError):
+        campaign_reject(campaign=campaign, actor=staff["approver"], note=" ")
+    campaign_reject(campaign=campaign, actor=staff["approver"], note="budget too large")
+    campaign.refresh_from_db()
+    assert campaign.status == "rejected" and campaign.rule is None
+    campaign.budget = 1000
+    campaign_save(campaign=campaign, actor=staff["maker"])
+    assert campaign_submit(campaign=campaign, actor=staff["maker"]).status == "submitted"
+
+
+def test_the_budget_is_never_passed_and_what_it_could_not_pay_is_recorded(program, staff):
+    campaign = approved(program, staff, budget=250)
+    members = [MemberFactory() for _ in range(3)]
+    for n, member in enumerate(members):
+        order_book(facts=facts(f"O{n}", member, "100"))
+    campaign.refresh_from_db()
+    assert [given_by(campaign, m) for m in members] == [100, 100, 50]
+    assert (campaign.credited, campaign.refused) == (250, 50)
+    assert PointsEntry.objects.get(rule_id=campaign.rule_id, member=members[2]).capped == 50
+    # A refund gives the budget back; a new order may spend it.
+    order_book(facts=facts("O0", members[0], "100", refunded_amount=Decimal("40")))
+    order_book(facts=facts("O9", members[1], "100"))
+    campaign.refresh_from_db()
+    assert (campaign.credited, given_by(campaign)) == (250, 250)
+    assert points_reconcile() == []
+
+
+def test_a_member_gets_no_more_than_the_limit_per_member(program, staff):
+    campaign = approved(program, staff, member_limit=150)
+    m = MemberFactory()
+    for n in range(3):
+        order_book(facts=facts(f"O{n}", m, "100"))
+    assert given_by(campaign, m) == 150
+    assert CampaignMember.objects.get(campaign=campaign, member=m).refused == 150
+
+
+def test_the_batch_path_spends_the_budget_as_booking_one_by_one_does(program, staff):
+    one = approved(program, staff, "one", budget=700, member_limit=300, params={"rate": 2, "categories": ["ONE"]})
+    batch = approved(program, staff, "bat", budget=700, member_limit=300, params={"rate": 2, "categories": ["BAT"]})
+    orders = {}
+    for prefix in ("ONE", "BAT"):
+        members = [MemberFactory(member_id=f"{prefix}{n}") for n in range(3)]
+        orders[prefix] = [
+            facts(f"{prefix}O{n:02d}", members[n % 3], str(40 + 10 * n), at=local(2026, 6, 10, 8) + timedelta(minutes=n), category=prefix)
+            for n in range(12)
+        ]
+    for fact in orders["ONE"]:
+        order_book(facts=fact)
+    for start in range(0, 12, 5):
+        orders_book_batch(facts=orders["BAT"][start : start + 5], program=program)
+    for campaign in (one, batch):
+        campaign.refresh_from_db()
+    assert (one.credited, one.refused) == (batch.credited, batch.refused) == (700, sum(2 * (40 + 10 * n) for n in range(12)) - 700)
+    rows = lambda c: sorted((r.member.member_id[3:], r.credited, r.refused) for r in c.members.select_related("member"))  # noqa: E731
+    assert rows(one) == rows(batch)
+    entries = lambda p: list(PointsEntry.objects.filter(source_ref__startswith=p, rule__code__startswith="campaign").order_by("source_ref").values_list("amount", "capped"))  # noqa: E731
+    assert entries("ONE") == entries("BAT")
+
+
+def test_exclusive_campaigns_do_not_stack_and_the_others_add_up(program, staff):
+    high = approved(program, staff, "high", priority=200, exclusive=True, params={"rate": 3, "categories": ["food"]})
+    low = approved(program, staff, "low", priority=100, exclusive=True, params={"rate": 2})
+    extra = approved(program, staff, "extra", params={"rate": 1})
+    m = MemberFactory()
+    order_book(facts=facts("O1", m, "100", category="food"))
+    order_book(facts=facts("O2", m, "100", category="books"))  # the high one gives nothing here: the low one does
+    assert [given_by(c, m) for c in (high, low, extra)] == [300, 200, 200]
+
+
+def test_ending_a_campaign_closes_its_window_now(program, staff, monkeypatch):
+    campaign = approved(program, staff)
+    monkeypatch.setattr(timezone, "now", lambda: local(2026, 6, 5))
+    with pytest.raises(ValidationError):
+        campaign_end(campaign=campaign, actor=staff["maker"], note="")
+    campaign_end(campaign=campaign, actor=staff["maker"], note="stock ran out")
+    m = MemberFactory()
+    order_book(facts=facts("O1", m, "100", at=local(2026, 6, 4)))
+    order_book(facts=facts("O2", m, "100", at=local(2026, 6, 6)))
+    assert given_by(campaign, m) == 100
+    campaign.refresh_from_db()
+    assert campaign_phase(campaign) == "ended"

@@ -12,9 +12,12 @@ class CampaignsConfig(AppConfig):
 
         from . import sections
         from .limits import campaign_limits_session
+        from .presets import CAMPAIGN_PRESETS
         from .selectors import campaigns_waiting_count
+        from .services import campaign_presets_sync
 
         hooks.earning_limit("campaigns")(campaign_limits_session)
+        hooks.preset_section("campaigns", specs=CAMPAIGN_PRESETS)(campaign_presets_sync)
         hooks.approval_queue(
             "campaigns", label=_("Campaigns"), decided=sections.campaign_decisions_shown,
             url=lambda: reverse("admin:campaigns_campaign_changelist") + "?phase=submitted",

@@ -7,6 +7,9 @@ still earn, whenever they are booked). Every step is recorded with its actor and
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -121,3 +124,35 @@ def campaign_end(*, campaign: Campaign, actor, note: str) -> Campaign:
         rule.valid_until = max(now, campaign.starts_at)
         rule.save(update_fields=["valid_until"])
     return _move(campaign, Campaign.Status.ENDED, actor, note.strip())
+
+
+def _window(spec: dict, tz, today: date) -> tuple[datetime, datetime]:
+    """A preset campaign's window: the next (or current) occurrence of its month-day window, or
+    ``days`` from today's local midnight."""
+    if "days" in spec:
+        start = datetime.combine(today, time(), tzinfo=tz)
+        return start, start + timedelta(days=spec["days"])
+    (first_month, first_day), (last_month, last_day) = (map(int, part.split("-")) for part in spec["window"])
+    for year in (today.year, today.year + 1):
+        start = datetime(year, first_month, first_day, tzinfo=tz)
+        end = datetime(year, last_month, last_day, tzinfo=tz) + timedelta(days=1)
+        if end > datetime.combine(today, time(), tzinfo=tz):
+            return start, end
+    raise ValueError(f"window {spec['window']} never comes round")
+
+
+@transaction.atomic
+def campaign_presets_sync(*, program, specs: list[dict]) -> int:
+    """Lay out a preset's campaigns as drafts (the preset loader of ``hooks.preset_section``);
+    a campaign whose code the program has already is left alone. Returns how many were made."""
+    tz = ZoneInfo(program.time_zone)
+    today = timezone.now().astimezone(tz).date()
+    made = 0
+    for spec in specs:
+        if Campaign.objects.filter(program=program, code=spec["code"]).exists():
+            continue
+        starts_at, ends_at = _window(spec, tz, today)
+        fields = {k: v for k, v in spec.items() if k not in ("window", "days")}
+        campaign_save(campaign=Campaign(program=program, starts_at=starts_at, ends_at=ends_at, **fields), actor=None)
+        made += 1
+    return made

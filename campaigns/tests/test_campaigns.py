@@ -171,3 +171,20 @@ def test_ending_a_campaign_closes_its_window_now(program, staff, monkeypatch):
     assert given_by(campaign, m) == 100
     campaign.refresh_from_db()
     assert campaign_phase(campaign) == "ended"
+
+
+def test_presets_lay_out_their_campaigns_as_drafts_once(db):
+    from membership.services import program_load
+
+    jd, _ = program_load(name="jd-beans")
+    drafts = {c.code: c for c in Campaign.objects.filter(program=jd)}
+    assert set(drafts) == {"618", "double11"} and {c.status for c in drafts.values()} == {"draft"}
+    assert (drafts["618"].starts_at, drafts["618"].ends_at) == (local(2026, 6, 1), local(2026, 6, 20))  # 'now' is 2026-05-20 here
+    assert (drafts["double11"].starts_at, drafts["double11"].budget) == (local(2026, 11, 1), 150_000_000)
+    _, changes = program_load(name="jd-beans")
+    assert changes == 0
+    default, _ = program_load(name="default")
+    comeback = Campaign.objects.get(program=default, code="comeback")
+    assert comeback.params["stages"] == ["dormant", "lost"] and comeback.ends_at - comeback.starts_at == timedelta(days=365)
+    taoqi, _ = program_load(name="taobao-taoqi")
+    assert set(Campaign.objects.filter(program=taoqi).values_list("currency", flat=True)) == {"growth"}

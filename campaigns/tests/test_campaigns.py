@@ -188,3 +188,27 @@ def test_presets_lay_out_their_campaigns_as_drafts_once(db):
     assert comeback.params["stages"] == ["dormant", "lost"] and comeback.ends_at - comeback.starts_at == timedelta(days=365)
     taoqi, _ = program_load(name="taobao-taoqi")
     assert set(Campaign.objects.filter(program=taoqi).values_list("currency", flat=True)) == {"growth"}
+
+
+def test_the_forecast_replays_past_orders_through_the_campaign_by_level_and_day(program, staff):
+    from campaigns.forecast import campaign_forecast
+    from membership.models import Level, Member
+
+    levels = {level.code: level for level in Level.objects.filter(program=program)}
+    low, high = MemberFactory(), MemberFactory()
+    Member.objects.filter(pk=high.pk).update(level=levels["V4"])
+    history = [(low, "100", local(2026, 3, 1, 10)), (low, "50", local(2026, 3, 1, 11)), (high, "100", local(2026, 3, 2, 10)),
+               (high, "300", local(2026, 4, 2, 10)), (low, "20", local(2026, 4, 3, 10)), (high, "100", local(2024, 1, 1, 10))]
+    for n, (member, goods, at) in enumerate(history):
+        order_book(facts=facts(f"H{n}", Member.objects.get(pk=member.pk), goods, at=at))
+    campaign = Campaign(program=program, code="f", name="f", params={"rate": 1, "min_amount": 30, "level_multipliers": {"V4": 2}},
+                        starts_at=WINDOW[0], ends_at=WINDOW[1], budget=700, member_limit=500)
+    forecast = campaign_forecast(campaign=campaign, months=12)
+    # low: 100 + 50 (20 is below the minimum); high: 200 + 600 at V4, limited to 500; the 2024 order is too old.
+    assert {row["level"]: (row["points"], row["orders"], row["members"]) for row in forecast["by_level"] if row["points"]} == {"V0": (150, 2, 1), "V4": (500, 2, 1)}
+    assert [(d["day"], d["points"]) for d in forecast["days"]] == [("2026-03-01", 150), ("2026-03-02", 200), ("2026-04-02", 300)]
+    assert (forecast["points"], forecast["cash"], forecast["budget_runs_out"]) == (650, 6.5, None)
+    campaign.budget, campaign.member_limit = 300, None
+    forecast = campaign_forecast(campaign=campaign, months=12)
+    assert (forecast["wanted"], forecast["points"], forecast["over_budget"], forecast["budget_runs_out"]) == (950, 300, 650, "2026-03-02")
+    assert forecast["members"] == 2 and forecast["orders"] == 4

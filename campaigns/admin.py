@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -10,8 +11,17 @@ from common.params_form import params_fieldsets, typed_params_form
 from membership.rules import STRATEGIES
 
 from .models import KINDS, Campaign
-from .selectors import PHASES, campaign_phase, campaigns_waiting
-from .services import EDITABLE, campaign_approve, campaign_end, campaign_reject, campaign_save, campaign_submit
+from .selectors import PHASES, campaign_phase, campaign_report, campaigns_waiting
+from .services import (
+    EDITABLE,
+    FORECAST_MONTHS,
+    campaign_approve,
+    campaign_end,
+    campaign_forecast_ask,
+    campaign_reject,
+    campaign_save,
+    campaign_submit,
+)
 
 PHASE_LABELS = {
     "draft": _("Draft"),
@@ -89,6 +99,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<int:pk>/transition/", self.admin_site.admin_view(self.transition_view), name="campaigns_campaign_transition"),
+            path("<int:pk>/forecast/", self.admin_site.admin_view(self.forecast_view), name="campaigns_campaign_forecast"),
             *super().get_urls(),
         ]
 
@@ -129,3 +140,26 @@ class CampaignAdmin(admin.ModelAdmin):
             return page
         self.message_user(request, done % {"code": campaign.code}, messages.SUCCESS)
         return page
+
+    def forecast_view(self, request, pk):
+        """The campaign's forecast (asked for here, made by a worker) beside what it actually did."""
+        campaign = get_object_or_404(Campaign.objects.select_related("program", "rule"), pk=pk)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        page = reverse("admin:campaigns_campaign_forecast", args=[pk])
+        if request.method == "POST":
+            try:
+                campaign_forecast_ask(campaign=campaign, months=int(request.POST.get("months") or 12), actor=request.user)
+            except (ValueError, ValidationError, PermissionDenied) as exc:
+                self.message_user(request, refusal_sentence(exc) if not isinstance(exc, ValueError) else str(exc), messages.ERROR)
+            else:
+                self.message_user(request, _("The forecast is being made by a worker: this page shows it when it is done."), messages.INFO)
+            return HttpResponseRedirect(page)
+        forecast = campaign.forecast
+        waiting = campaign.forecast_asked_at is not None and (forecast is None or forecast["made_at"] < campaign.forecast_asked_at.isoformat())
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "original": campaign, "title": _("Forecast and report: %(campaign)s") % {"campaign": campaign},
+            "forecast": forecast, "waiting": waiting, "months": FORECAST_MONTHS, "report": campaign_report(campaign=campaign),
+            "by_day": (forecast or {}).get("days", [])[-60:],
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/forecast.html", context)

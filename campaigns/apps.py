@@ -11,6 +11,7 @@ class CampaignsConfig(AppConfig):
         from membership import hooks
 
         from . import sections
+        from . import tasks  # noqa: F401 (registers the tasks that services queue by name)
         from .limits import campaign_limits_session
         from .presets import CAMPAIGN_PRESETS
         from .selectors import campaigns_waiting_count

@@ -18,6 +18,9 @@ from django.utils.translation import gettext as _
 from common.roles import permission_require
 from membership.models import EarningRule
 
+from common.queueing import task_send_on_commit
+
+from .forecast import campaign_forecast
 from .models import STACK_GROUP, Campaign, CampaignTransition
 
 EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.REJECTED)
@@ -156,3 +159,26 @@ def campaign_presets_sync(*, program, specs: list[dict]) -> int:
         campaign_save(campaign=Campaign(program=program, starts_at=starts_at, ends_at=ends_at, **fields), actor=None)
         made += 1
     return made
+
+
+FORECAST_MONTHS = (1, 3, 6, 12, 24)
+
+
+@transaction.atomic
+def campaign_forecast_ask(*, campaign: Campaign, months: int, actor) -> None:
+    """Queue a forecast of the campaign over the last ``months`` months (a worker makes it: a year
+    of a big platform's orders takes a while)."""
+    permission_require(actor, "campaigns.view_campaign", _("forecast campaigns"))
+    if months not in FORECAST_MONTHS:
+        raise ValidationError(_("A forecast replays the last %(months)s months.") % {"months": ", ".join(map(str, FORECAST_MONTHS))})
+    if campaign.kind != "order_amount":
+        raise ValidationError(_("Only order campaigns are forecast: a behaviour campaign shows what it did in its report."))
+    Campaign.objects.filter(pk=campaign.pk).update(forecast_asked_at=timezone.now())
+    task_send_on_commit("campaigns.forecast", campaign.pk, months)
+
+
+def campaign_forecast_make(*, campaign: Campaign, months: int) -> dict:
+    """Make the campaign's forecast now and keep it on the campaign (the worker's part)."""
+    forecast = campaign_forecast(campaign=campaign, months=months)
+    Campaign.objects.filter(pk=campaign.pk).update(forecast=forecast)
+    return forecast

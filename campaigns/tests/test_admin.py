@@ -45,3 +45,34 @@ def test_a_campaign_is_made_submitted_and_approved_by_two_people_on_its_page(pro
     assert 'name="end"' in page and 'name="order_amount__rate"' not in page  # read-only now
     listing = maker_client.get(reverse("admin:campaigns_campaign_changelist") + "?phase=scheduled").content.decode()
     assert "double11" in listing
+
+
+@pytest.fixture
+def eager_celery():
+    from config.celery_app import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def test_the_forecast_is_asked_on_the_page_made_by_a_worker_and_shown_beside_what_the_campaign_did(program, django_user_model, eager_celery, django_capture_on_commit_callbacks):
+    from membership.services import order_book
+    from membership.tests.factories import MemberFactory, local, order
+
+    m = MemberFactory()
+    order_book(facts=order("H1", m, timezone.now() - timezone.timedelta(days=20), goods="300"))
+    maker, client = staff_signed_in(django_user_model, "maker", "Program admin")
+    campaign = Campaign.objects.create(
+        program=program, code="c", name="c", params={"rate": 2}, starts_at=local(2027, 1, 1), ends_at=local(2027, 2, 1), budget=500, created_by=maker,
+    )
+    page = reverse("admin:campaigns_campaign_forecast", args=[campaign.pk])
+    assert "What it actually did" in client.get(page).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(page, {"months": "3"}).status_code == 302
+    shown = client.get(page).content.decode()
+    assert "600" in shown and "the budget runs out on" in shown
+    campaign.refresh_from_db()
+    assert (campaign.forecast["wanted"], campaign.forecast["points"], campaign.forecast["members"]) == (600, 500, 1)
+    refused = client.post(page, {"months": "7"}, follow=True).content.decode()
+    assert "A forecast replays the last 1, 3, 6, 12, 24 months." in refused

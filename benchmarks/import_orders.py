@@ -148,7 +148,10 @@ def main():
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--slice", type=int, default=20_000, help="rows for the django-import-export comparison")
+    parser.add_argument("--campaigns", action="store_true", help="instead: the import without campaigns, then with two live ones, each in a fresh database")
     args = parser.parse_args()
+    if args.campaigns:
+        return campaigns_compare(args)
 
     configured = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'db.sqlite3'}")
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
@@ -191,6 +194,66 @@ def main():
             print(f"check_ledgers: {(check.stdout or check.stderr).strip().splitlines()[-1]}")
         finally:
             drop()
+
+
+def members_load(members_path: Path) -> None:
+    from common.bulk import rows_insert
+    from membership.models import Member
+
+    with open(members_path, newline="", encoding="utf-8") as handle:
+        rows_insert(Member, [Member(member_id=r["member_id"], name=r["name"], phone=r["phone"]) for r in csv.DictReader(handle)])
+
+
+def campaigns_live() -> None:
+    """Two approved campaigns live over the whole file: double points on one category with a
+    budget and a limit per member, and an exclusive growth bonus on another above 100 yuan."""
+    from django.utils import timezone
+
+    from campaigns.models import Campaign
+    from campaigns.services import campaign_approve, campaign_save, campaign_submit
+    from membership.selectors import program_active_get
+
+    program = program_active_get()
+    specs = [
+        ("digital", "points", {"rate": 1, "categories": ["数码"]}, {"budget": 50_000_000, "member_limit": 20_000}),
+        ("apparel", "growth", {"rate": 0.5, "categories": ["服饰"], "min_amount": 100}, {"exclusive": True, "member_limit": 5_000}),
+    ]
+    for code, currency, params, fields in specs:
+        campaign = Campaign(program=program, code=code, name=code, currency=currency, params=params,
+                            starts_at=timezone.make_aware(datetime(2025, 10, 1)), ends_at=timezone.now() + timedelta(days=30), **fields)
+        campaign_save(campaign=campaign, actor=None)
+        campaign_submit(campaign=campaign, actor=None)
+        campaign_approve(campaign=campaign, actor=None)
+
+
+def campaigns_compare(args) -> None:
+    """The same file imported into a fresh database without campaigns, then into another with two
+    live campaigns: the cost of the campaigns' budgets, limits and credits."""
+    configured = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'db.sqlite3'}")
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        directory = Path(tmp)
+        members_path, orders_path = make_files(directory, args.orders, args.members)
+        print(f"made {args.orders:,} orders for {args.members:,} members")
+        results = {}
+        for with_campaigns in (False, True):
+            url, drop = throwaway_database(configured, directory)
+            try:
+                env = django_on(url)
+                members_load(members_path)
+                if with_campaigns:
+                    campaigns_live()
+                seconds, memory, summary = run_command(["import_orders", str(orders_path)], env)
+                results[with_campaigns] = seconds
+                label = "with two live campaigns" if with_campaigns else "without campaigns"
+                print(f"import_orders {label + ':':<26} {args.orders / seconds:>10,.0f} rows/s  {seconds:7.1f} s  peak {memory:,.0f} MB  [{summary}]")
+                if with_campaigns:
+                    from campaigns.models import Campaign
+
+                    for c in Campaign.objects.order_by("code"):
+                        print(f"  campaign {c.code}: credited {c.credited:,} {c.currency}, refused {c.refused:,}, {c.members.count():,} members")
+            finally:
+                drop()
+        print(f"with campaigns / without: {results[True] / results[False]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from .services import (
     campaign_end,
     campaign_forecast_ask,
     campaign_reject,
+    campaign_revise,
     campaign_save,
     campaign_submit,
 )
@@ -65,7 +66,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "phase_shown", "starts_at", "ends_at", "budget", "credited", "refused", "members_reached")
     list_filter = (PhaseFilter, "program")
     search_fields = ("code", "name")
-    readonly_fields = ("status", "credited", "refused", "created_by")
+    readonly_fields = ("status", "version", "previous", "credited", "refused", "created_by")
     change_form_template = "admin/campaigns/campaign/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -74,7 +75,7 @@ class CampaignAdmin(admin.ModelAdmin):
             (_("When and how it stacks"), {"fields": ("starts_at", "ends_at", "priority", "exclusive")}),
             (_("Budget"), {"fields": ("budget", "member_limit", "credited", "refused")}),
             *params_fieldsets(CAMPAIGN_STRATEGIES, dict(Campaign._meta.get_field("kind").flatchoices)),
-            (_("Lifecycle"), {"fields": ("status", "created_by")}),
+            (_("Lifecycle"), {"fields": ("status", "version", "previous", "created_by")}),
         ]
 
     @admin.display(description=_("phase"))
@@ -113,6 +114,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 may_submit=obj.status in EDITABLE and user.has_perm("campaigns.change_campaign"),
                 may_decide=waiting,
                 may_end=obj.status == Campaign.Status.APPROVED and user.has_perm("campaigns.change_campaign"),
+                may_revise=obj.status == Campaign.Status.APPROVED and user.has_perm("campaigns.add_campaign") and not Campaign.objects.filter(previous=obj).exists(),
             )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
@@ -129,6 +131,14 @@ class CampaignAdmin(admin.ModelAdmin):
             "reject": (campaign_reject, _("Campaign %(code)s rejected: its maker reads your note.")),
             "end": (campaign_end, _("Campaign %(code)s ended: orders and events from now on earn nothing from it.")),
         }
+        if "revise" in request.POST:
+            try:
+                draft = campaign_revise(campaign=campaign, actor=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, refusal_sentence(exc), messages.ERROR)
+                return page
+            self.message_user(request, _("Version %(version)s of campaign %(code)s is a draft: change it, then submit it; its approval ends the version before.") % {"version": draft.version, "code": campaign.code}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[draft.pk]))
         chosen = next((step for step in steps if step in request.POST), None)
         if chosen is None:
             return page

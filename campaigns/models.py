@@ -58,6 +58,11 @@ class Campaign(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+", verbose_name=_("created by"),
     )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    previous = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="next_version", verbose_name=_("previous version"),
+        help_text=_("The approved campaign this version changes: approving this one ends that one."),
+    )
     forecast = models.JSONField(_("forecast"), null=True, blank=True, editable=False, help_text=_("The latest forecast: the last months of orders replayed through the campaign."))
     forecast_asked_at = models.DateTimeField(_("forecast asked at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

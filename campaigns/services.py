@@ -94,11 +94,44 @@ def campaign_approve(*, campaign: Campaign, actor, note: str = "") -> Campaign:
         "stack_group": STACK_GROUP if campaign.exclusive else "", "limited": True,
     }.items():
         setattr(rule, field, value)
+    if campaign.previous_id is not None:
+        now = timezone.now()
+        rule.valid_from = max(campaign.starts_at, now)
+        previous = _locked(campaign.previous)
+        if previous.status == Campaign.Status.APPROVED:
+            _rule_close(previous, now)
+            _move(previous, Campaign.Status.ENDED, actor, _("replaced by version %(version)s") % {"version": campaign.version})
     rule.full_clean()
     rule.save()
     campaign.rule = rule
     campaign.save(update_fields=["rule"])
     return _move(campaign, Campaign.Status.APPROVED, actor, note)
+
+
+def _rule_close(campaign: Campaign, now) -> None:
+    """Close the campaign's rule window at ``now`` (at once, before it opened)."""
+    rule = EarningRule.objects.select_for_update().get(pk=campaign.rule_id)
+    if rule.valid_until is None or rule.valid_until > now:
+        rule.valid_until = max(now, campaign.starts_at)
+        rule.save(update_fields=["valid_until"])
+
+
+@transaction.atomic
+def campaign_revise(*, campaign: Campaign, actor) -> Campaign:
+    """A new version of an approved campaign, as a draft to change, submit and approve: approving
+    it ends this one at that moment. It starts with the budget this one has left."""
+    permission_require(actor, "campaigns.add_campaign", _("change campaigns"))
+    campaign = _locked(campaign)
+    if campaign.status != Campaign.Status.APPROVED:
+        raise ValidationError(_("Campaign %(code)s is %(status)s: only an approved campaign gets a new version.") % {"code": campaign.code, "status": campaign.get_status_display()})
+    if Campaign.objects.filter(previous=campaign).exists():
+        raise ValidationError(_("Campaign %(code)s has a new version already: change that one.") % {"code": campaign.code})
+    version = campaign.version + 1
+    base = campaign.code.rsplit("-v", 1)[0] if campaign.version > 1 else campaign.code
+    fields = {f: getattr(campaign, f) for f in ("program", "name", "description", "kind", "currency", "params", "priority", "exclusive", "starts_at", "ends_at", "member_limit")}
+    budget = None if campaign.budget is None else max(0, campaign.budget - campaign.credited)
+    draft = Campaign(code=f"{base}-v{version}"[:40], version=version, previous=campaign, budget=budget, **fields)
+    return campaign_save(campaign=draft, actor=actor)
 
 
 @transaction.atomic
@@ -121,11 +154,7 @@ def campaign_end(*, campaign: Campaign, actor, note: str) -> Campaign:
         raise ValidationError(_("Campaign %(code)s is %(status)s: only an approved campaign can be ended.") % {"code": campaign.code, "status": campaign.get_status_display()})
     if not note.strip():
         raise ValidationError(_("Say why the campaign ends early."))
-    now = timezone.now()
-    rule = EarningRule.objects.select_for_update().get(pk=campaign.rule_id)
-    if rule.valid_until is None or rule.valid_until > now:
-        rule.valid_until = max(now, campaign.starts_at)
-        rule.save(update_fields=["valid_until"])
+    _rule_close(campaign, timezone.now())
     return _move(campaign, Campaign.Status.ENDED, actor, note.strip())
 
 

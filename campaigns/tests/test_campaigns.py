@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignMember
 from campaigns.selectors import campaign_phase, campaigns_waiting_count
-from campaigns.services import campaign_approve, campaign_end, campaign_reject, campaign_save, campaign_submit
+from campaigns.services import campaign_approve, campaign_end, campaign_reject, campaign_revise, campaign_save, campaign_submit
 from membership.rules import OrderFacts
 from membership.services import order_book, orders_book_batch
 from membership.tests.factories import MemberFactory, local
@@ -212,3 +212,25 @@ def test_the_forecast_replays_past_orders_through_the_campaign_by_level_and_day(
     forecast = campaign_forecast(campaign=campaign, months=12)
     assert (forecast["wanted"], forecast["points"], forecast["over_budget"], forecast["budget_runs_out"]) == (950, 300, 650, "2026-03-02")
     assert forecast["members"] == 2 and forecast["orders"] == 4
+
+
+def test_changing_an_approved_campaign_makes_a_new_version_whose_approval_ends_the_one_before(program, staff, monkeypatch):
+    first = approved(program, staff, budget=1000)
+    m = MemberFactory()
+    monkeypatch.setattr(timezone, "now", lambda: local(2026, 6, 5))
+    order_book(facts=facts("O1", m, "100", at=local(2026, 6, 4)))
+    second = campaign_revise(campaign=first, actor=staff["maker"])
+    assert (second.code, second.version, second.status, second.budget, second.previous) == ("618-v2", 2, "draft", 900, first)
+    with pytest.raises(ValidationError):
+        campaign_revise(campaign=first, actor=staff["maker"])
+    second.params = {"rate": 3}
+    campaign_save(campaign=second, actor=staff["maker"])
+    campaign_submit(campaign=second, actor=staff["maker"])
+    assert campaign_phase(Campaign.objects.get(pk=first.pk)) == "live"  # until the new version is approved
+    campaign_approve(campaign=second, actor=staff["approver"])
+    first.refresh_from_db()
+    assert first.status == "ended" and first.transitions.last().note == "replaced by version 2"
+    order_book(facts=facts("O2", m, "100", at=local(2026, 6, 4, 13)))  # paid before the change: the first version's
+    order_book(facts=facts("O3", m, "100", at=local(2026, 6, 6)))  # after it: the second's
+    second.refresh_from_db()
+    assert (given_by(first, m), given_by(second, m)) == (200, 300)

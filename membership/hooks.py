@@ -146,24 +146,44 @@ class LimitSession(Protocol):
         ``refused`` is what it did not credit because this booking's limits left no room."""
 
     def flush(self) -> None:
-        """Write the counts the booking changed."""
+        """Write the counts the booking changed (raising ``LimitConflict`` when an unlocked count
+        was spent meanwhile)."""
 
 
 EARNING_LIMITS: dict[str, Callable] = {}
 
 
+class LimitConflict(Exception):
+    """A limit read without a lock (optimistically) was spent by another booking meanwhile, so
+    that this booking would pass it: the booking is made again with the limit locked from the start."""
+
+
 def earning_limit(key: str):
-    """Register ``session(*, rules, member_pks) -> LimitSession | None`` as the limit ``key``."""
+    """Register ``session(*, rules, member_pks, locked) -> LimitSession | None`` as the limit
+    ``key``. Unlocked, the session reads its counts without a lock and checks them under one when
+    it flushes, raising ``LimitConflict`` when another booking spent them meanwhile; locked, it
+    holds its counts from the start (the retry)."""
     return _into(EARNING_LIMITS, key)
+
+
+def with_limits_retry(booking: Callable):
+    """Run ``booking(locked)`` in a savepoint with the limits read optimistically; when a limit
+    conflicts, roll it back and run it again with the limits locked from the start."""
+    try:
+        with transaction.atomic():
+            return booking(False)
+    except LimitConflict:
+        with transaction.atomic():
+            return booking(True)
 
 
 class Limits:
     """Every registered limit's session for the ``limited`` rules of one booking; none opened (and
     nothing read) when the booking applies no such rule."""
 
-    def __init__(self, *, rules, member_pks):
+    def __init__(self, *, rules, member_pks, locked: bool = False):
         limited = [rule for rule in rules if rule.limited]
-        opened = (session(rules=limited, member_pks=member_pks) for session in EARNING_LIMITS.values()) if limited else ()
+        opened = (session(rules=limited, member_pks=member_pks, locked=locked) for session in EARNING_LIMITS.values()) if limited else ()
         self.sessions = [session for session in opened if session is not None]
 
     def room(self, *, rule, member_pk: int) -> int | None:

@@ -234,3 +234,35 @@ def test_changing_an_approved_campaign_makes_a_new_version_whose_approval_ends_t
     order_book(facts=facts("O3", m, "100", at=local(2026, 6, 6)))  # after it: the second's
     second.refresh_from_db()
     assert (given_by(first, m), given_by(second, m)) == (200, 300)
+
+
+def test_a_budget_another_booking_spent_meanwhile_makes_the_booking_run_again_with_it_locked(program, staff, monkeypatch):
+    from django.db.models import F
+
+    from campaigns.limits import CampaignLimits
+
+    campaign = approved(program, staff, budget=100)
+    real_init, real_flush, runs = CampaignLimits.__init__, CampaignLimits.flush, []
+
+    def spend_60():  # another booking's credit (this test's savepoint rolls it back with the first attempt)
+        Campaign.objects.filter(pk=campaign.pk).update(credited=F("credited") + 60)
+
+    def opened(self, **kwargs):
+        runs.append(kwargs["locked"])
+        if kwargs["locked"]:
+            spend_60()  # the other booking, committed: the retry sees it
+        real_init(self, **kwargs)
+
+    def another_booking_first(self):
+        if len(runs) == 1:  # between this booking's read and its flush, another spends 60
+            spend_60()
+        return real_flush(self)
+
+    monkeypatch.setattr(CampaignLimits, "__init__", opened)
+    monkeypatch.setattr(CampaignLimits, "flush", another_booking_first)
+    m = MemberFactory()
+    order_book(facts=facts("O1", m, "100"))
+    campaign.refresh_from_db()
+    assert runs == [False, True]  # optimistic, then the retry with the budget locked
+    assert (given_by(campaign, m), campaign.credited, campaign.refused) == (40, 100, 60)
+    assert PointsEntry.objects.filter(source_ref="O1").count() == 2 and points_reconcile() == []

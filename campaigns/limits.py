@@ -1,12 +1,13 @@
 """A campaign's budget and its limit per member, as the booking's limit (``hooks.earning_limit``).
 
-A booking reads the campaigns of the rules it may apply without a lock and spends their budgets
-in memory (one order, or a whole batch); at its end it locks their rows (``select_for_update``,
+A batch reads the campaigns of the rules it may apply without a lock and spends their budgets
+in memory; at its end it locks their rows (``select_for_update``,
 in the order of their keys) and adds what it spent, after checking that what others credited
-meanwhile leaves room for it. When it does not, the booking raises ``LimitConflict`` and is made
+meanwhile leaves room for it. When it does not, the batch raises ``LimitConflict`` and is made
 again with the rows locked from the start, so what a campaign credits never passes its budget,
-also for API calls in parallel and an import in several processes, while those take the lock
-only for their last statements. A member's counts need no lock of their own: every booking of a
+also for an import in several processes, whose batches take the lock only for their last
+statements. A single order or event locks the rows as it reads them (it holds them for a few
+statements). A member's counts need no lock of their own: every booking of a
 member holds the member's row.
 """
 

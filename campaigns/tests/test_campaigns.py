@@ -236,7 +236,7 @@ def test_changing_an_approved_campaign_makes_a_new_version_whose_approval_ends_t
     assert (given_by(first, m), given_by(second, m)) == (200, 300)
 
 
-def test_a_budget_another_booking_spent_meanwhile_makes_the_booking_run_again_with_it_locked(program, staff, monkeypatch):
+def test_a_budget_another_booking_spent_meanwhile_makes_a_batch_run_again_with_it_locked(program, staff, monkeypatch):
     from django.db.models import F
 
     from campaigns.limits import CampaignLimits
@@ -261,7 +261,7 @@ def test_a_budget_another_booking_spent_meanwhile_makes_the_booking_run_again_wi
     monkeypatch.setattr(CampaignLimits, "__init__", opened)
     monkeypatch.setattr(CampaignLimits, "flush", another_booking_first)
     m = MemberFactory()
-    order_book(facts=facts("O1", m, "100"))
+    orders_book_batch(facts=[facts("O1", m, "100")], program=program)
     campaign.refresh_from_db()
     assert runs == [False, True]  # optimistic, then the retry with the budget locked
     assert (given_by(campaign, m), campaign.credited, campaign.refused) == (40, 100, 60)

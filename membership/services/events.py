@@ -33,15 +33,8 @@ def event_record(
 
     A one-time rule pays the first event only; per-day and per-month limits count the events
     that earned under the rule in the local day or month; caps then apply as for orders.
-    ``actor`` (an API key's user, a staff member; None for the system) is kept on the event. A
-    limit that another booking spent meanwhile makes it run again with the limit locked.
+    ``actor`` (an API key's user, a staff member; None for the system) is kept on the event.
     """
-    return hooks.with_limits_retry(
-        lambda locked: _event_record(member_id=member_id, event_type=event_type, occurred_at=occurred_at, event_id=event_id, program=program, actor=actor, locked=locked)
-    )
-
-
-def _event_record(*, member_id, event_type, occurred_at, event_id, program, actor, locked) -> BookingResult:
     program = program or program_active_get()
     member = Member.objects.select_for_update().filter(member_id=member_id).first()
     if member is None:
@@ -55,7 +48,7 @@ def _event_record(*, member_id, event_type, occurred_at, event_id, program, acto
     guard = hooks.earning_guard_session(member_pks=[member.pk], since=occurred_at, until=occurred_at)
     block = guard.block_at(member_pk=member.pk, at=occurred_at)
     rules = rules_for(program=program, fact="event", at=occurred_at)
-    limits = hooks.Limits(rules=[rule for rule in rules if strategy_for(rule).matches(event_type)], member_pks=[member.pk], locked=locked)
+    limits = hooks.Limits(rules=[rule for rule in rules if strategy_for(rule).matches(event_type)], member_pks=[member.pk], locked=True)
     for rule in rules:
         strategy = strategy_for(rule)
         if not strategy.matches(event_type):

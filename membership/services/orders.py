@@ -142,13 +142,9 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
     With ``book_points`` false, points entitlements are recorded but not credited (the legacy
     system paid them); later changes then move points only by the difference. ``actor`` (an API
     key's user, a staff member; None for the system) is kept as who booked a new order. A limit
-    beyond the caps that another booking spent meanwhile (a campaign's budget) makes the booking
-    run again with the limit locked (``hooks.with_limits_retry``).
+    beyond the caps (a campaign's budget) is locked when it is read: one order holds it for a few
+    statements, and needs no savepoint to run again.
     """
-    return hooks.with_limits_retry(lambda locked: _order_book(facts=facts, program=program, book_points=book_points, actor=actor, locked=locked))
-
-
-def _order_book(*, facts: OrderFacts, program: Program | None, book_points: bool, actor, locked: bool) -> BookingResult:
     order_validate(facts)
     program = program or program_active_get()
     member = Member.objects.select_for_update().filter(member_id=facts.member_id).first()
@@ -172,7 +168,7 @@ def _order_book(*, facts: OrderFacts, program: Program | None, book_points: bool
         member_pks=[member.pk], since=order.paid_at, until=order.paid_at, known=[(Source.ORDER, order.order_id)] if outcome == "changed" else ()
     )
     order_earnings_check(rules=rules, order=order)
-    book = DatabaseBook(program, guard, hooks.Limits(rules=rules, member_pks=[member.pk], locked=locked))
+    book = DatabaseBook(program, guard, hooks.Limits(rules=rules, member_pks=[member.pk], locked=True))
     result, touched = order_rules_apply(
         rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=book
     )

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Cast, Floor, Greatest, Least, TruncDate
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from common.timeutil import add_months
@@ -61,6 +62,8 @@ def _orders(campaign: Campaign, strategy: OrderAmountStrategy, since: datetime, 
         default=Value(strategy.rate_for(lowest), output_field=MONEY), output_field=MONEY,
     )
     points = Cast(Floor(qualified * rate, output_field=MONEY), IntegerField())
+    if strategy.fixed:
+        points = points + Case(When(GreaterThan(qualified, Value(Decimal(0))), then=Value(strategy.fixed)), default=Value(0), output_field=IntegerField())
     if strategy.per_order_cap is not None:
         points = Least(points, Value(int(strategy.per_order_cap)), output_field=IntegerField())
     orders = Order.objects.filter(paid_at__gte=since, paid_at__lt=until, status__in=sorted(strategy.statuses))

@@ -132,6 +132,8 @@ class OrderAmountStrategy:
       stages          only members at these lifecycle stages before the order (optional)
       when            only members for whom this member condition holds on the order's day
                       (``hooks.MEMBER_CONDITIONS``: ``subscribed``, ``not_subscribed``…)
+      fixed           a fixed amount more for every order it applies to whose qualified amount
+                      is above 0 (a campaign's bonus per order; with ``rate`` 0, the bonus alone)
     Qualified amount = goods − discount − refunded (+ shipping if included, − the part paid with
     points unless the program lets it earn), never below 0; the result is rounded down to a
     whole number. What the rule asks of the member is read when the order is first booked and
@@ -142,7 +144,7 @@ class OrderAmountStrategy:
     fact = "order"
     PARAMS = (
         "rate", "per_order_cap", "statuses", "include_shipping", "min_amount", "categories", "exclude_categories",
-        "shops", "exclude_shops", "level_rates", "level_multipliers", "stages", "when",
+        "shops", "exclude_shops", "level_rates", "level_multipliers", "stages", "when", "fixed",
     )
 
     @staticmethod
@@ -166,6 +168,7 @@ class OrderAmountStrategy:
                 label=gettext_lazy("only members who are"), choices=list(LIFECYCLE_LABELS.items()), widget=forms.CheckboxSelectMultiple,
                 help_text=gettext_lazy("The member's lifecycle stage before the order (none ticked: every stage). A comeback offer: dormant and lost."),
             ),
+            "fixed": forms.IntegerField(label=gettext_lazy("fixed amount an order"), min_value=1, help_text=gettext_lazy("A fixed amount more for every order the rule applies to (a bonus per order; with a rate of 0, the bonus alone).")),
             "when": forms.ChoiceField(
                 label=gettext_lazy("only members who"), choices=lambda: [("", gettext_lazy("every member (default)")), *((k, c.label) for k, c in sorted(MEMBER_CONDITIONS.items()) if k != "any")],
                 help_text=gettext_lazy("A condition the member meets on the order's day, such as being a paid member."),
@@ -186,6 +189,7 @@ class OrderAmountStrategy:
         self.level_multipliers = {code: Decimal(str(v)) for code, v in (params.get("level_multipliers") or {}).items()}
         self.stages = set(params.get("stages") or [])
         self.when = params.get("when") or ""
+        self.fixed = int(params.get("fixed") or 0)
 
     @property
     def asks_member(self) -> bool:
@@ -197,9 +201,10 @@ class OrderAmountStrategy:
         params_known(params, cls.PARAMS)
         _number(params, "rate", 1)
         _number(params, "min_amount")
-        cap = params.get("per_order_cap")
-        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0):
-            raise ValidationError({"params": _("per_order_cap must be a positive whole number")})
+        for name in ("per_order_cap", "fixed"):
+            value = params.get(name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ValidationError({"params": _("%(param)s must be a positive whole number") % {"param": name}})
         for name in ("statuses", "categories", "exclude_categories", "shops", "exclude_shops", "stages"):
             _texts(params, name)
         unknown = sorted(set(params.get("statuses") or []) - set(apps.get_model("membership", "Order").Status.values))
@@ -263,7 +268,7 @@ class OrderAmountStrategy:
             if self.when and self.when not in context.conditions:
                 return 0
             rate = self.rate_for(context.level)
-        return max(math.floor(qualified * rate), 0)
+        return max(math.floor(qualified * rate), 0) + (self.fixed if qualified > 0 else 0)
 
     def entitlement(self, order: OrderFacts, context: EarningContext | None = None) -> int:
         value = self.uncapped(order, context)
@@ -342,6 +347,7 @@ class DailyStrategy:
     def param_fields() -> dict:
         return {
             "amount": forms.IntegerField(label=gettext_lazy("amount a day"), help_text=gettext_lazy("What each day earns; negative for a decay (growth only).")),
+            "fixed": forms.IntegerField(label=gettext_lazy("fixed amount an order"), min_value=1, help_text=gettext_lazy("A fixed amount more for every order the rule applies to (a bonus per order; with a rate of 0, the bonus alone).")),
             "when": forms.ChoiceField(
                 label=gettext_lazy("on days when"), choices=lambda: [("", gettext_lazy("every active member (default)")), *((k, c.label) for k, c in sorted(MEMBER_CONDITIONS.items()))],
                 help_text=gettext_lazy("The condition the member meets that day."),

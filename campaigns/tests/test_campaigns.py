@@ -266,3 +266,16 @@ def test_a_budget_another_booking_spent_meanwhile_makes_a_batch_run_again_with_i
     assert runs == [False, True]  # optimistic, then the retry with the budget locked
     assert (given_by(campaign, m), campaign.credited, campaign.refused) == (40, 100, 60)
     assert PointsEntry.objects.filter(source_ref="O1").count() == 2 and points_reconcile() == []
+
+
+def test_a_fixed_bonus_per_qualifying_order_booked_and_forecast_alike(program, staff):
+    from campaigns.forecast import campaign_forecast
+
+    campaign = approved(program, staff, "bonus", params={"rate": 0, "fixed": 50, "min_amount": 20})
+    m = MemberFactory()
+    order_book(facts=facts("O1", m, "100"))
+    order_book(facts=facts("O2", m, "10"))  # below the minimum
+    order_book(facts=facts("O3", m, "30", refunded_amount=Decimal("30")))  # nothing left of it
+    assert given_by(campaign, m) == 50
+    history = Campaign(program=program, code="f", name="f", params=campaign.params, starts_at=WINDOW[0], ends_at=WINDOW[1])
+    assert campaign_forecast(campaign=history, months=1, now=local(2026, 6, 30))["wanted"] == 50

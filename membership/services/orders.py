@@ -374,7 +374,9 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
             else:
                 result.points += amount
             result.capped += capped
-        if new_entitlement != credit.entitlement or amount or credit.pk is None or order_capped != credit.order_capped:
+        # A rule that gives the order nothing leaves no credit (an order is many rules' nothing:
+        # statuses that do not earn, campaigns of other categories); one that has a credit keeps it.
+        if new_entitlement != credit.entitlement or amount or order_capped != credit.order_capped:
             credit.entitlement = new_entitlement
             credit.credited += amount
             credit.order_capped = order_capped

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -82,9 +83,12 @@ class CampaignAdmin(admin.ModelAdmin):
     def phase_shown(self, obj):
         return PHASE_LABELS[campaign_phase(obj)]
 
-    @admin.display(description=_("members reached"))
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(reached=Count("members", filter=Q(members__credited__gt=0)))
+
+    @admin.display(description=_("members reached"), ordering="reached")
     def members_reached(self, obj):
-        return obj.members.filter(credited__gt=0).count()
+        return obj.reached
 
     def has_change_permission(self, request, obj=None):
         if obj is not None and obj.status not in EDITABLE:

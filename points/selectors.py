@@ -25,11 +25,12 @@ def points_balance_get(*, member: Member) -> int:
     return account.balance if account else 0
 
 
-def points_available_get(*, member: Member, at: datetime | None = None) -> int:
+def points_available_get(*, member: Member, at: datetime | None = None, balance: int | None = None) -> int:
     """Points the member can spend at ``at``: the balance less frozen lots and lots past their end
-    whose expiry is not booked yet."""
+    whose expiry is not booked yet. ``balance``: the balance as the caller just read it (from the
+    account it holds locked)."""
     at = at or timezone.now()
-    balance = points_balance_get(member=member)
+    balance = points_balance_get(member=member) if balance is None else balance
     if balance <= 0:
         return balance
     unavailable = (

@@ -5,12 +5,13 @@ account row before changing anything, so the balance is never computed from a st
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.bulk import new_row, rows_insert, rows_update
+from common.transactions import in_transaction
 from membership.models import Member, Program, Source
 
 from .lots import OWN_ORDER, debt_paid, lots_draw, points_expires_at
@@ -22,15 +23,25 @@ class InsufficientPoints(ValidationError):
     pass
 
 
-def _account_for_update(member: Member) -> PointsAccount:
-    """The member's points account, locked; the member's row is locked first, as every booking and
-    the settlement lock a member before the member's accounts and lots, so that a spend and an
-    import (or a settlement) of the same member wait for each other instead of deadlocking."""
-    Member.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk", flat=True).first()
-    account = PointsAccount.objects.select_for_update().filter(member=member).first()
-    if account is None:
-        PointsAccount.objects.get_or_create(member=member)
-        account = PointsAccount.objects.select_for_update().get(member=member)
+def _account_for_update(member: Member, *, member_locked: bool = False, add: int = 0) -> PointsAccount:
+    """The member's points account, locked, made if the member has none, with ``add`` points added
+    to its balance (the balance returned includes them), in one statement. The member's row is
+    locked first (unless the caller holds it: ``member_locked``), as every booking and the
+    settlement lock a member before the member's accounts and lots, so that a spend and an import
+    (or a settlement) of the same member wait for each other instead of deadlocking."""
+    if not member_locked:
+        Member.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk", flat=True).first()
+    table = connection.ops.quote_name(PointsAccount._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, balance, updated_at) VALUES (%s, %s, %s) ON CONFLICT (member_id) DO UPDATE"
+            f" SET balance = {table}.balance + excluded.balance, updated_at = excluded.updated_at RETURNING id, balance",
+            [member.pk, add, connection.ops.adapt_datetimefield_value(now)],
+        )
+        pk, balance = cursor.fetchone()
+    account = PointsAccount(pk=pk, member=member, balance=balance, updated_at=now)
+    account._state.adding, account._state.db = False, connection.alias
     return account
 
 
@@ -38,7 +49,7 @@ def _existing(key: str) -> PointsEntry | None:
     return PointsEntry.objects.filter(idempotency_key=key).first()
 
 
-@transaction.atomic
+@in_transaction
 def points_credit(
     *,
     program: Program,
@@ -54,18 +65,32 @@ def points_credit(
     actor=None,
     reason: str = "",
     frozen: bool = False,
+    member_locked: bool = False,
+    key_is_new: bool = False,
 ) -> PointsEntry:
     """Book ``amount`` (≥ 0) points earned at ``effective_at`` as a new lot (``frozen``: a lot that
     cannot be spent until ``points_lot_release``; ``points_lot_clear`` takes it back instead).
 
     If the balance is below 0, the new points pay that debt first. Booking the same
-    ``idempotency_key`` twice returns the first entry and changes nothing.
+    ``idempotency_key`` twice returns the first entry and changes nothing. A caller that holds
+    the member's row locked says so (``member_locked``); one whose source was made in its own
+    transaction (a new order's entries) knows the key is unused (``key_is_new``) and skips the
+    look-up: the key's unique index still refuses a second entry.
     """
     if amount < 0:
         raise ValueError("points_credit takes a positive amount; use points_debit to take points away")
-    if existing := _existing(idempotency_key):
+    if not key_is_new and (existing := _existing(idempotency_key)):
         return existing
-    account = _account_for_update(member)
+    with transaction.atomic(savepoint=False):
+        return _credit_write(
+            program=program, member=member, amount=amount, effective_at=effective_at, source=source, idempotency_key=idempotency_key,
+            kind=kind, capped=capped, source_ref=source_ref, rule=rule, actor=actor, reason=reason, frozen=frozen, member_locked=member_locked,
+        )
+
+
+def _credit_write(*, program, member, amount, effective_at, source, idempotency_key, kind, capped, source_ref, rule, actor, reason, frozen, member_locked):
+    account = _account_for_update(member, member_locked=member_locked, add=amount)
+    covered = debt_paid(balance=account.balance - amount, amount=amount)
     entry = PointsEntry.objects.create(
         member=member,
         kind=kind,
@@ -86,19 +111,15 @@ def points_credit(
             earned_at=effective_at,
             expires_at=points_expires_at(program=program, earned_at=effective_at),
             amount=amount,
-            remaining=amount,
+            remaining=amount - covered,
             frozen=frozen,
         )
-        covered = debt_paid(balance=account.balance, amount=amount)
         if covered:
             PointsAllocation.objects.create(entry=entry, lot=lot, amount=-covered)
-            PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - covered)
-        account.balance += amount
-        account.save(update_fields=["balance", "updated_at"])
     return entry
 
 
-@transaction.atomic
+@in_transaction
 def points_debit(
     *,
     member: Member,
@@ -114,51 +135,59 @@ def points_debit(
     prefer_lots=(),
     allow_negative: bool = False,
     corrects: PointsEntry | None = None,
+    account: PointsAccount | None = None,
+    member_locked: bool = False,
+    key_is_new: bool = False,
 ) -> PointsEntry:
     """Take ``amount`` (> 0) points away, from ``prefer_lots`` first, then the lots that end first.
 
     A spend (``allow_negative`` false) uses only points that have not expired and refuses to
-    take more than are available. A reversal (``allow_negative`` true) takes what the lots
-    hold and leaves the rest as a balance below 0, which later credits pay back first.
+    take more than are available (``InsufficientPoints``, with the points ``available``). A
+    reversal (``allow_negative`` true) takes what the lots hold and leaves the rest as a balance
+    below 0, which later credits pay back first. ``account``: the member's account as the caller
+    locked it (``points_account_lock``); ``member_locked`` and ``key_is_new`` as for ``points_credit``.
     """
     if amount <= 0:
         raise ValueError("points_debit takes a positive amount")
-    if existing := _existing(idempotency_key):
+    if not key_is_new and (existing := _existing(idempotency_key)):
         return existing
-    account = _account_for_update(member)
+    account = account or _account_for_update(member, member_locked=member_locked)
     now = effective_at  # a spend may use the points that have not expired when it happens
     if not allow_negative:
-        available = points_available_get(member=member, at=now)
+        available = points_available_get(member=member, at=now, balance=account.balance)
         if amount > available:
-            raise InsufficientPoints(_("member %(member)s has %(available)s points available, not %(amount)s.") % {
+            error = InsufficientPoints(_("member %(member)s has %(available)s points available, not %(amount)s.") % {
                 "member": member.member_id, "available": available, "amount": amount,
             })
-    entry = PointsEntry.objects.create(
-        member=member,
-        kind=kind,
-        amount=-amount,
-        effective_at=effective_at,
-        source=source,
-        source_ref=source_ref,
-        rule=rule,
-        idempotency_key=idempotency_key,
-        created_by=actor,
-        reason=reason,
-        corrects=corrects,
-    )
-    preferred = [lot.pk for lot in prefer_lots]
-    lots = list(PointsLot.objects.select_for_update().filter(pk__in=preferred, remaining__gt=0).order_by(*OWN_ORDER))
-    lots += list(
-        points_lots_open(member=member, at=None if allow_negative else now).exclude(pk__in=preferred).select_for_update()
-    )
-    allocations = []
-    for lot, take in lots_draw(lots, amount):
-        allocations.append(PointsAllocation(entry=entry, lot=lot, amount=-take))
-        PointsLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
-    PointsAllocation.objects.bulk_create(allocations)
-    account.balance -= amount
-    account.save(update_fields=["balance", "updated_at"])
-    return entry
+            error.available = available
+            raise error
+    with transaction.atomic(savepoint=False):
+        entry = PointsEntry.objects.create(
+            member=member,
+            kind=kind,
+            amount=-amount,
+            effective_at=effective_at,
+            source=source,
+            source_ref=source_ref,
+            rule=rule,
+            idempotency_key=idempotency_key,
+            created_by=actor,
+            reason=reason,
+            corrects=corrects,
+        )
+        preferred = [lot.pk for lot in prefer_lots]
+        lots = list(PointsLot.objects.select_for_update().filter(pk__in=preferred, remaining__gt=0).order_by(*OWN_ORDER))
+        lots += list(
+            points_lots_open(member=member, at=None if allow_negative else now).exclude(pk__in=preferred).select_for_update()
+        )
+        allocations = []
+        for lot, take in lots_draw(lots, amount):
+            allocations.append(PointsAllocation(entry=entry, lot=lot, amount=-take))
+            PointsLot.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
+        PointsAllocation.objects.bulk_create(allocations)
+        account.balance -= amount
+        account.save(update_fields=["balance", "updated_at"])
+        return entry
 
 
 @transaction.atomic
@@ -272,13 +301,14 @@ def points_expire_due(
         lots_done += len(batch)
 
 
-def points_account_lock(*, member: Member) -> PointsAccount:
+def points_account_lock(*, member: Member, member_locked: bool = False) -> PointsAccount:
     """Lock the member's points account (creating it if needed) for the rest of the transaction.
 
     Services that check something beside the balance (stock, limits) lock the account first (and
-    with it the member, see ``_account_for_update``), then their own rows, always in that order,
-    so two of them never wait on each other in a cycle."""
-    return _account_for_update(member)
+    with it the member, see ``_account_for_update``, unless the caller holds the member's row:
+    ``member_locked``), then their own rows, always in that order, so two of them never wait on
+    each other in a cycle."""
+    return _account_for_update(member, member_locked=member_locked)
 
 
 @transaction.atomic

@@ -269,8 +269,11 @@ def orders_cashback_book(*, orders: list[Order], program: Program | None = None)
     orders = [order for order in orders if order.pk]
     if not orders:
         return
+    members = {o.member_id for o in orders}
+    if len(members) == 1 and not Subscription.objects.filter(member_id=next(iter(members))).exists():
+        return  # one order's member, who subscribed to nothing: the common case of the single path, in a light query
     subscriptions: dict[int, list[Subscription]] = {}
-    for subscription in Subscription.objects.filter(member_id__any={o.member_id for o in orders}).select_related("plan__program"):
+    for subscription in Subscription.objects.filter(member_id__any=members).select_related("plan__program"):
         subscriptions.setdefault(subscription.member_id, []).append(subscription)
     if not subscriptions:
         return

@@ -83,6 +83,8 @@ def event_record(
             source_ref=event_id,
             rule=rule,
             key=f"event:{event_id}:{rule.pk}",
+            member_locked=True,
+            key_is_new=True,  # the event was recorded above, in this transaction
         )
         if rule.currency == Currency.GROWTH:
             result.growth += amount

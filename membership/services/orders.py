@@ -162,18 +162,20 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
             return BookingResult("unchanged")
         order.save(update_fields=[*changed, "revision", "updated_at"])
         outcome = "changed"
-    credits = {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
+    credits = {} if outcome == "created" else {c.rule_id: c for c in OrderCredit.objects.select_for_update().filter(order=order)}
     rules = rules_for(program=program, fact="order", at=order.paid_at, include_ids=credits)
     guard = hooks.earning_guard_session(
         member_pks=[member.pk], since=order.paid_at, until=order.paid_at, known=[(Source.ORDER, order.order_id)] if outcome == "changed" else ()
     )
     order_earnings_check(rules=rules, order=order)
-    book = DatabaseBook(program, guard, hooks.Limits(rules=rules, member_pks=[member.pk], locked=True))
+    book = DatabaseBook(program, guard, hooks.Limits(rules=rules, member_pks=[member.pk], locked=True), new_source=outcome == "created")
     result, touched = order_rules_apply(
         rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=book
     )
     for credit in touched:
-        credit.save()
+        if credit.pk is not None:
+            credit.save()
+    OrderCredit.objects.bulk_create([credit for credit in touched if credit.pk is None])
     if order.__dict__.pop("_snapshot_changed", False):
         order.save(update_fields=MEMBER_SNAPSHOT_FIELDS)
     if outcome == "created":
@@ -225,13 +227,15 @@ class DatabaseBook(MemberReads):
     """Cap room read from, and entries written to, the database one at a time (the single path).
 
     ``services.batch.BatchBook`` answers the same questions from memory for a batch. ``guard`` is
-    the earning guard's session of the booking.
+    the earning guard's session of the booking. The booking holds the member's row locked;
+    ``new_source``: the order (or event) was made by this booking, so no entry has its keys yet.
     """
 
-    def __init__(self, program: Program, guard: hooks.GuardSession, limits: hooks.Limits):
+    def __init__(self, program: Program, guard: hooks.GuardSession, limits: hooks.Limits, *, new_source: bool = False):
         self.program = program
         self.guard = guard
         self.limits = limits
+        self.new_source = new_source
 
     def last_active(self, member: Member) -> datetime | None:
         """The member's latest order or behaviour before the one being booked."""
@@ -245,7 +249,7 @@ class DatabaseBook(MemberReads):
         return cap_room_get(program=self.program, ledger_model=ledger_for(currency), currency=currency, member=member, at=at)
 
     def post(self, **posting) -> None:
-        ledger_post(program=self.program, **posting)
+        ledger_post(program=self.program, member_locked=True, key_is_new=self.new_source, **posting)
 
     def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
         return OrderCredit(order=order, rule=rule)

@@ -36,10 +36,16 @@ def ledger_post(
     actor=None,
     reason: str = "",
     prefer_own_lots: bool = True,
+    member_locked: bool = False,
+    key_is_new: bool = False,
 ) -> None:
-    """Write one ledger entry (growth or points) for a credit (amount ≥ 0) or a reversal (< 0), once per ``key``."""
+    """Write one ledger entry (growth or points) for a credit (amount ≥ 0) or a reversal (< 0), once per ``key``.
+
+    ``member_locked``: the caller holds the member's row locked. ``key_is_new``: the entry's
+    source was made in the caller's transaction, so no entry can have ``key`` yet (the key's
+    unique index still stands behind that)."""
     if currency == Currency.GROWTH:
-        if GrowthEntry.objects.filter(idempotency_key=key).exists():
+        if not key_is_new and GrowthEntry.objects.filter(idempotency_key=key).exists():
             return
         GrowthEntry.objects.create(
             member=member,
@@ -69,6 +75,8 @@ def ledger_post(
             kind=kind or GrowthEntry.Kind.CREDIT,
             actor=actor,
             reason=reason,
+            member_locked=member_locked,
+            key_is_new=key_is_new,
         )
     else:
         own = points_lots_of(source=source, source_ref=source_ref, rule=rule) if prefer_own_lots else ()

@@ -21,7 +21,7 @@ from membership.models import Member, Source
 from membership.services.outbox import outbox_publish
 from points.models import PointsEntry
 from points.selectors import points_available_get
-from points.services import points_account_lock, points_credit, points_debit, points_refund
+from points.services import InsufficientPoints, points_account_lock, points_credit, points_debit, points_refund
 from riskcontrol.models import ListEntry
 from riskcontrol.selectors import member_block_get
 
@@ -63,10 +63,13 @@ def _block_refuse(*, member: Member, at: datetime, what: str, record_blocked):
 def redemption_create(*, member: Member, item: MallItem, quantity: int = 1, key: str, actor=None, at: datetime | None = None) -> Redemption:
     """Redeem ``quantity`` units of ``item`` for ``member`` at the price of their level.
 
-    Checks, under the locks of the member's points account and then the item: the item is on
-    offer and priced for the member's level, the per-member limit, the stock and the points
-    available; then spends the points oldest lots first and takes the units from stock. The same
-    ``key`` twice returns the first redemption and spends nothing more.
+    Checks, under the lock of the member (and their points account): the item is on offer and
+    priced for the member's level, the per-member limit and the points available; then spends
+    the points oldest lots first and, as the last statement, takes the units from stock if the
+    stock still holds them (refusing, with nothing written, when it does not). The item's row is
+    read without a lock and locked only by that last update, so redemptions of one item wait for
+    each other only for their commits. The same ``key`` twice returns the first redemption and
+    spends nothing more.
     """
     at = at or timezone.now()
     if existing := Redemption.objects.filter(idempotency_key=key).first():
@@ -85,9 +88,9 @@ def redemption_create(*, member: Member, item: MallItem, quantity: int = 1, key:
 
     _block_refuse(member=member, at=at, what=_("redeem %(item)s") % {"item": item.code}, record_blocked=record_blocked)
     with transaction.atomic():
-        points_account_lock(member=member)
-        member = Member.objects.select_related("level").get(pk=member.pk)  # the level now, not as the caller read it
-        item = MallItem.objects.select_for_update(of=("self",)).select_related("program").get(pk=item.pk)
+        member = Member.objects.select_for_update(no_key=True).get(pk=member.pk)  # the level now, not as the caller read it
+        account = points_account_lock(member=member, member_locked=True)
+        item = MallItem.objects.select_related("program").get(pk=item.pk)
         if existing := Redemption.objects.filter(idempotency_key=key).first():
             return existing
         label = {"item": item.code, "member": member.member_id}
@@ -109,25 +112,26 @@ def redemption_create(*, member: Member, item: MallItem, quantity: int = 1, key:
                     % {**label, "used": used, "limit": item.limit_per_member, "period": item.get_limit_period_display().lower()}
                 )
         total = price * quantity
-        available = points_available_get(member=member, at=at)
-        if available < total:
-            raise MallRefused(
-                _("member %(member)s has %(available)d points available; %(item)s ×%(quantity)d costs %(total)d.")
-                % {**label, "available": available, "quantity": quantity, "total": total}
-            )
-        if item.stock is not None and not MallItem.objects.filter(pk=item.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
-            raise MallRefused(_("%(item)s is out of stock (%(stock)d left).") % {**label, "stock": item.stock})
         redemption = Redemption.objects.create(
             member=member, item=item, quantity=quantity, points=total, status=Redemption.Status.DONE,
             redeemed_at=at, created_by=actor, idempotency_key=key,
         )
-        redemption.points_entry = points_debit(
-            member=member, amount=total, kind=PointsEntry.Kind.SPEND, effective_at=at, source=Source.REDEMPTION,
-            source_ref=f"redemption:{redemption.pk}", idempotency_key=f"redemption:{key}", actor=actor,
-            reason=f"{item.code} ×{quantity}",
-        )
+        try:
+            redemption.points_entry = points_debit(
+                member=member, amount=total, kind=PointsEntry.Kind.SPEND, effective_at=at, source=Source.REDEMPTION,
+                source_ref=f"redemption:{redemption.pk}", idempotency_key=f"redemption:{key}", actor=actor,
+                reason=f"{item.code} ×{quantity}", account=account, key_is_new=True,
+            )
+        except InsufficientPoints as exc:
+            raise MallRefused(
+                _("member %(member)s has %(available)d points available; %(item)s ×%(quantity)d costs %(total)d.")
+                % {**label, "available": exc.available, "quantity": quantity, "total": total}
+            ) from None
         redemption.save(update_fields=["points_entry"])
         _redemption_event("redemption.created", redemption, at)
+        if item.stock is not None and not MallItem.objects.filter(pk=item.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
+            left = MallItem.objects.filter(pk=item.pk).values_list("stock", flat=True).first()
+            raise MallRefused(_("%(item)s is out of stock (%(stock)d left).") % {**label, "stock": left or 0})
     return redemption
 
 

@@ -7,7 +7,9 @@ from django.db import connection
 
 from mall.models import MallItem, Redemption
 from mall.services import MallRefused, redemption_create
+from membership.models import OutboxEvent
 from membership.tests.factories import MemberFactory, local
+from points.models import PointsEntry
 from points.selectors import points_balance_get, points_reconcile
 
 from ..factories import at_level, earn, item
@@ -69,6 +71,9 @@ def test_parallel_redemptions_never_oversell_stock(program):
     assert sum(points_balance_get(member=m) for m in members) == 8 * 3000 - 5 * 1500
     assert all(isinstance(o, Redemption) or "out of stock" in str(o) for o in outcomes)
     assert points_reconcile() == []
+    # the stock is taken last, unlocked until then: a refusal there keeps none of what it wrote before
+    assert PointsEntry.objects.filter(kind="spend").count() == 5
+    assert OutboxEvent.objects.filter(type="redemption.created").count() == 5
 
 
 def test_parallel_draws_never_give_more_prizes_than_in_stock(program):

@@ -21,7 +21,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from common.timeutil import add_months
-from membership.hooks import MEMBER_CONDITIONS
+from membership.hooks import member_condition_q
 from membership.lifecycle import lifecycle_q
 from membership.models import Member, Order
 from membership.rules import OrderAmountStrategy, strategy_for
@@ -83,7 +83,7 @@ def _orders(campaign: Campaign, strategy: OrderAmountStrategy, since: datetime, 
             stages |= lifecycle_q(program=program, stage=stage, now=now)
         audience &= stages
     if strategy.when:
-        audience &= MEMBER_CONDITIONS[strategy.when].q(program=program, day=now.astimezone(ZoneInfo(program.time_zone)).date())
+        audience &= member_condition_q(strategy.when, program=program, day=now.astimezone(ZoneInfo(program.time_zone)).date())
     if audience:
         orders = orders.filter(member__in=Member.objects.filter(audience).values("pk"))
     tz = ZoneInfo(program.time_zone)

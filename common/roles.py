@@ -8,7 +8,7 @@ Ledger rows have no role that may add, change or delete them: the admin refuses 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext, gettext_noop
 
-APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "campaigns", "mall", "api", "webhooks", "django_celery_beat")
+APPS = ("membership", "points", "benefits", "subscriptions", "invitations", "riskcontrol", "campaigns", "segments", "mall", "api", "webhooks", "django_celery_beat")
 
 # The roles by their group names, which stay English in the database; the console shows them
 # translated (``permission_labels.group_label``), hence marked here.
@@ -84,6 +84,9 @@ ROLES = {
         "membership.change_base_score",
         "campaigns.add_campaign",
         "campaigns.change_campaign",
+        "segments.add_segment",
+        "segments.change_segment",
+        "segments.delete_segment",
         "api.add_apikey",
         "api.change_apikey",
         "webhooks.add_webhooksubscription",

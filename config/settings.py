@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "invitations",
     "riskcontrol",
     "campaigns",
+    "segments",
     "mall",
     "api",
     "webhooks",

@@ -25,7 +25,9 @@ Settlement, set-up and the console
 - ``program_schedule(key)``: ``sync(*, program) -> entries changed`` keeps an app's beat schedule
   entries on the active program's time zone and days.
 - ``member_condition(key, label=...)``: ``q(*, program, day) -> Q`` over members, named by the
-  time-based rules (paid membership's ``subscribed``).
+  time-based rules and the order rules' ``when`` (paid membership's ``subscribed``);
+  ``member_condition_family(prefix, choices=..., known=...)``: ``q(*, code, program, day) -> Q``
+  for the conditions ``prefix:CODE``, one a row of the app (the member lists' ``segment:CODE``).
 - ``member_section(key, title=..., order=...)``: ``render(*, member, request) -> html`` adds a
   section to the member page (the 360 view).
 - ``member_tool(key, label=..., kind=..., order=...)``: ``url(*, member, request) -> str | None``
@@ -55,6 +57,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 
 if TYPE_CHECKING:
@@ -317,6 +320,60 @@ def member_condition(key: str, *, label: str):
         return q
 
     return register
+
+
+@dataclass(frozen=True)
+class MemberConditionFamily:
+    """Conditions named ``PREFIX:CODE``, one for each row an app keeps (a member list)."""
+
+    prefix: str
+    q: Callable  # q(*, code, program, day) -> Q over Member rows
+    choices: Callable  # choices() -> [(code, label)]: what the rule forms offer
+    known: Callable  # known(*, code, program) -> bool: whether the code names one (of the program, if given)
+
+
+MEMBER_CONDITION_FAMILIES: dict[str, MemberConditionFamily] = {}
+
+
+def member_condition_family(prefix: str, *, choices: Callable, known: Callable):
+    """Register ``q(*, code, program, day) -> Q`` for the conditions ``prefix:CODE``."""
+
+    def register(q):
+        MEMBER_CONDITION_FAMILIES[prefix] = MemberConditionFamily(prefix=prefix, q=q, choices=choices, known=known)
+        return q
+
+    return register
+
+
+def member_condition_get(key: str, *, program=None) -> MemberCondition | None:
+    """The condition ``key`` names: a registered one, or ``PREFIX:CODE`` of a family whose code
+    names one of its rows (of ``program``, when given); None when it names none."""
+    if key in MEMBER_CONDITIONS:
+        return MEMBER_CONDITIONS[key]
+    prefix, colon, code = key.partition(":")
+    family = MEMBER_CONDITION_FAMILIES.get(prefix) if colon and code else None
+    if family is None or not family.known(code=code, program=program):
+        return None
+
+    def q(*, program, day):
+        return family.q(code=code, program=program, day=day)
+
+    return MemberCondition(key=key, label=key, q=q)
+
+
+def member_condition_q(key: str, *, program, day):
+    """The members for whom condition ``key`` holds on ``day``, as a Q over Member rows; a key that
+    names nothing (a member list deleted since) holds for no one."""
+    condition = member_condition_get(key, program=program)
+    return condition.q(program=program, day=day) if condition is not None else Q(pk__in=[])
+
+
+def member_condition_choices() -> list[tuple[str, str]]:
+    """Every condition a rule may name, as (key, label): the registered ones, then each family's."""
+    found = [(key, condition.label) for key, condition in sorted(MEMBER_CONDITIONS.items())]
+    for prefix, family in sorted(MEMBER_CONDITION_FAMILIES.items()):
+        found += [(f"{prefix}:{code}", label) for code, label in family.choices()]
+    return found
 
 
 # ---------------------------------------------------------------- the console

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .hooks import MEMBER_CONDITIONS, member_condition
+from .hooks import member_condition, member_condition_choices, member_condition_get
 from .lifecycle import LIFECYCLE_LABELS, LIFECYCLE_STAGES
 
 
@@ -131,7 +131,8 @@ class OrderAmountStrategy:
       level_multipliers  {level code: factor}: the rate of members at that level multiplied
       stages          only members at these lifecycle stages before the order (optional)
       when            only members for whom this member condition holds on the order's day
-                      (``hooks.MEMBER_CONDITIONS``: ``subscribed``, ``not_subscribed``…)
+                      (``hooks.MEMBER_CONDITIONS``: ``subscribed``, ``not_subscribed``…, or a
+                      member list ``segment:CODE``)
       fixed           a fixed amount more for every order it applies to whose qualified amount
                       is above 0 (a campaign's bonus per order; with ``rate`` 0, the bonus alone)
     Qualified amount = goods − discount − refunded (+ shipping if included, − the part paid with
@@ -170,8 +171,8 @@ class OrderAmountStrategy:
             ),
             "fixed": forms.IntegerField(label=gettext_lazy("fixed amount an order"), min_value=1, help_text=gettext_lazy("A fixed amount more for every order the rule applies to (a bonus per order; with a rate of 0, the bonus alone).")),
             "when": forms.ChoiceField(
-                label=gettext_lazy("only members who"), choices=lambda: [("", gettext_lazy("every member (default)")), *((k, c.label) for k, c in sorted(MEMBER_CONDITIONS.items()) if k != "any")],
-                help_text=gettext_lazy("A condition the member meets on the order's day, such as being a paid member."),
+                label=gettext_lazy("only members who"), choices=lambda: [("", gettext_lazy("every member (default)")), *((k, label) for k, label in member_condition_choices() if k != "any")],
+                help_text=gettext_lazy("A condition the member meets on the order's day, such as being a paid member, or a member list (segment:CODE) they are on."),
             ),
         }
 
@@ -214,8 +215,8 @@ class OrderAmountStrategy:
         if unknown:
             raise ValidationError({"params": _("stages: unknown lifecycle stage %(unknown)s; known: %(known)s") % {"unknown": ", ".join(unknown), "known": ", ".join(LIFECYCLE_STAGES)}})
         when = params.get("when") or ""
-        if when and (not isinstance(when, str) or when not in MEMBER_CONDITIONS or when == "any"):
-            raise ValidationError({"params": _("when: unknown condition %(when)s; known: %(known)s") % {"when": repr(when), "known": ", ".join(k for k in sorted(MEMBER_CONDITIONS) if k != "any")}})
+        if when and (not isinstance(when, str) or when == "any" or member_condition_get(when, program=program) is None):
+            raise ValidationError({"params": _("when: unknown condition %(when)s; known: %(known)s") % {"when": repr(when), "known": ", ".join(k for k, _label in member_condition_choices() if k != "any")}})
         levels = set(program.levels.values_list("code", flat=True)) if program is not None and program.pk else None
         for name in ("level_rates", "level_multipliers"):
             values = params.get(name) or {}
@@ -333,7 +334,8 @@ class DailyStrategy:
     params:
       amount   what one day earns; negative for a decay (growth only)
       when     the condition (``hooks.MEMBER_CONDITIONS``: ``any``, ``subscribed``,
-               ``subscribed_annual``, ``not_subscribed``…; default ``any``)
+               ``subscribed_annual``, ``not_subscribed``…, or a member list ``segment:CODE``;
+               default ``any``)
       floor    for a decay: the member's growth never goes below this by decay (default 0)
     Weibo: 10 growth a day while a paying member, 5 more while on a yearly plan. Tencent Video:
     growth a day while a member, minus a decay while not, never below 0.
@@ -347,9 +349,8 @@ class DailyStrategy:
     def param_fields() -> dict:
         return {
             "amount": forms.IntegerField(label=gettext_lazy("amount a day"), help_text=gettext_lazy("What each day earns; negative for a decay (growth only).")),
-            "fixed": forms.IntegerField(label=gettext_lazy("fixed amount an order"), min_value=1, help_text=gettext_lazy("A fixed amount more for every order the rule applies to (a bonus per order; with a rate of 0, the bonus alone).")),
             "when": forms.ChoiceField(
-                label=gettext_lazy("on days when"), choices=lambda: [("", gettext_lazy("every active member (default)")), *((k, c.label) for k, c in sorted(MEMBER_CONDITIONS.items()))],
+                label=gettext_lazy("on days when"), choices=lambda: [("", gettext_lazy("every active member (default)")), *member_condition_choices()],
                 help_text=gettext_lazy("The condition the member meets that day."),
             ),
             "floor": forms.IntegerField(label=gettext_lazy("floor"), min_value=0, help_text=gettext_lazy("For a decay: the growth it never takes the member below (default 0).")),
@@ -369,8 +370,8 @@ class DailyStrategy:
         if amount < 0 and currency == "points":
             raise ValidationError({"params": _("a decay applies to growth only; points end by the program's expiry policy")})
         when = params.get("when") or "any"
-        if when not in MEMBER_CONDITIONS:
-            raise ValidationError({"params": _("unknown condition %(when)s; known: %(known)s") % {"when": repr(when), "known": ", ".join(sorted(MEMBER_CONDITIONS))}})
+        if not isinstance(when, str) or member_condition_get(when, program=program) is None:
+            raise ValidationError({"params": _("unknown condition %(when)s; known: %(known)s") % {"when": repr(when), "known": ", ".join(k for k, _label in member_condition_choices())}})
         floor = params.get("floor", 0)
         if not isinstance(floor, int) or floor < 0:
             raise ValidationError({"params": _("floor must be a whole number, 0 or more")})

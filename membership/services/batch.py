@@ -80,7 +80,7 @@ class BatchBook(MemberReads):
 
     def condition_holds(self, *, member: Member, key: str, day: date) -> bool:
         if (key, day) not in self.holding:
-            q = hooks.MEMBER_CONDITIONS[key].q(program=self.program, day=day)
+            q = hooks.member_condition_q(key, program=self.program, day=day)
             self.holding[key, day] = set(Member.objects.filter(q, pk__in=self.member_pks).values_list("pk", flat=True))
         return member.pk in self.holding[key, day]
 

@@ -90,7 +90,7 @@ def daily_rules_run(*, day: date, program: Program | None = None, trigger: str =
     for rule in rules_for(program=program, fact="day", at=at):
         strategy = strategy_for(rule)
         members = Member.objects.filter(
-            hooks.MEMBER_CONDITIONS[strategy.when].q(program=program, day=day),
+            hooks.member_condition_q(strategy.when, program=program, day=day),
             Q(joined_at__isnull=True) | Q(joined_at__lt=day_end),
             status=Member.Status.ACTIVE,
         )

@@ -242,8 +242,7 @@ class DatabaseBook(MemberReads):
         return member.last_active_at
 
     def condition_holds(self, *, member: Member, key: str, day) -> bool:
-        condition = hooks.MEMBER_CONDITIONS[key]
-        return Member.objects.filter(condition.q(program=self.program, day=day), pk=member.pk).exists()
+        return Member.objects.filter(hooks.member_condition_q(key, program=self.program, day=day), pk=member.pk).exists()
 
     def room(self, *, member: Member, currency: str, at: datetime) -> int | None:
         return cap_room_get(program=self.program, ledger_model=ledger_for(currency), currency=currency, member=member, at=at)

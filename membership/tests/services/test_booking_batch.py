@@ -21,6 +21,7 @@ from subscriptions.models import Plan, Subscription
 from membership.services import order_book
 from membership.tests.factories import MemberFactory, local, order
 from riskcontrol.models import BlockedCredit, ListEntry
+from segments.models import Segment, SegmentMember, SegmentUpload
 from riskcontrol.services import list_entry_add
 from points.models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
 from points.selectors import points_available_get, points_reconcile
@@ -177,7 +178,7 @@ def members_make(prefix):
 
 def rules_that_ask_of_the_member(program):
     """Rules with a minimum amount, a rate and a multiplier per level, a comeback offer by lifecycle
-    stage and a paid members' bonus in one shop, and for each copy two campaigns (one exclusive
+    stage, a paid members' bonus in one shop and a bonus for the members on a list (M0), and for each copy two campaigns (one exclusive
     pair) with a budget and a limit per member; the part paid with points does not earn. The
     members: M0 at V1 and dormant since June, M1 at V2 and a paid member from 15 December to the
     end of January, M2 never placed and never active."""
@@ -185,7 +186,12 @@ def rules_that_ask_of_the_member(program):
         ("level-points", "points", {"min_amount": 50, "level_rates": {"V1": 2}, "level_multipliers": {"V2": 3}}),
         ("comeback", "growth", {"stages": ["dormant", "lost"], "rate": 2, "per_order_cap": 3000}),
         ("plus-shop", "points", {"when": "subscribed", "shops": ["S1"], "rate": 0.5}),
+        ("guests", "points", {"when": "segment:guests", "rate": 1.5}),
     ]
+    guests = Segment.objects.create(program=program, code="guests", name="guests")
+    upload = SegmentUpload.objects.create(segment=guests, mode="add", file_name="guests.csv", reason="guests", at=local(2025, 11, 1))
+    for prefix in (ONE, BATCH):
+        SegmentMember.objects.create(segment=guests, member=Member.objects.get(member_id=f"{prefix}M0"), upload=upload)
     for code, currency, params in rules:
         EarningRule.objects.create(program=program, code=code, name=code, kind="order_amount", currency=currency, params=params)
     program.offset_earns = False

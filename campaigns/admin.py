@@ -61,30 +61,49 @@ class PhaseFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _with_cash(campaign: Campaign, amount: int) -> str:
+    """``amount`` with, for points, its cash value: 50,000 (500.00 yuan)."""
+    value = campaign.cash_value(amount)
+    return f"{amount:,}" if value is None else _("%(amount)s (%(yuan)s yuan)") % {"amount": f"{amount:,}", "yuan": f"{value:,}"}
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = typed_params_form(Campaign, CAMPAIGN_STRATEGIES, fields=FIELDS)
-    list_display = ("code", "name", "phase_shown", "starts_at", "ends_at", "budget", "credited", "refused", "members_reached")
+    list_display = ("code", "name", "phase_shown", "starts_at", "ends_at", "budget_shown", "credited_shown", "refused", "members_reached")
     list_filter = (PhaseFilter, "program")
     search_fields = ("code", "name")
-    readonly_fields = ("status", "version", "previous", "credited", "refused", "created_by")
+    readonly_fields = ("status", "version", "previous", "budget_cash", "credited_shown", "refused", "created_by")
     change_form_template = "admin/campaigns/campaign/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
         return [
             (None, {"fields": ("program", "code", "name", "description", "kind", "currency")}),
             (_("When and how it stacks"), {"fields": ("starts_at", "ends_at", "priority", "exclusive")}),
-            (_("Budget"), {"fields": ("budget", "member_limit", "credited", "refused")}),
+            (_("Budget"), {"fields": ("budget", "budget_cash", "member_limit", "credited_shown", "refused")}),
             *params_fieldsets(CAMPAIGN_STRATEGIES, dict(Campaign._meta.get_field("kind").flatchoices)),
             (_("Lifecycle"), {"fields": ("status", "version", "previous", "created_by")}),
         ]
+
+    @admin.display(description=_("budget"), ordering="budget")
+    def budget_shown(self, obj):
+        return _with_cash(obj, obj.budget) if obj.budget is not None else "—"
+
+    @admin.display(description=_("the budget's cash value"))
+    def budget_cash(self, obj):
+        value = obj.cash_value(obj.budget) if obj.pk else None
+        return _("%(yuan)s yuan") % {"yuan": f"{value:,}"} if value is not None else "—"
+
+    @admin.display(description=_("credited"), ordering="credited")
+    def credited_shown(self, obj):
+        return _with_cash(obj, obj.credited)
 
     @admin.display(description=_("phase"))
     def phase_shown(self, obj):
         return PHASE_LABELS[campaign_phase(obj)]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(reached=Count("members", filter=Q(members__credited__gt=0)))
+        return super().get_queryset(request).select_related("program").annotate(reached=Count("members", filter=Q(members__credited__gt=0)))
 
     @admin.display(description=_("members reached"), ordering="reached")
     def members_reached(self, obj):

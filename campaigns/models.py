@@ -11,6 +11,8 @@ the rules' stack group. Every transition is recorded with who and why.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -84,6 +86,13 @@ class Campaign(models.Model):
     @property
     def rule_code(self) -> str:
         return f"campaign-{self.code}"
+
+    def cash_value(self, amount: int | None) -> Decimal | None:
+        """What ``amount`` of the campaign's points is worth in yuan, at the program's points per
+        yuan (None for growth, which buys nothing, or no amount)."""
+        if amount is None or self.currency != Currency.POINTS or not self.program_id or not self.program.points_per_yuan:
+            return None
+        return (Decimal(amount) / self.program.points_per_yuan).quantize(Decimal("0.01"))
 
     def clean(self):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:

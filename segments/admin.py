@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -15,7 +16,7 @@ from membership.selectors import NoActiveProgram, program_active_get
 
 from .models import Segment, SegmentMember, SegmentUpload
 from .selectors import segment_users
-from .services import segment_delete, segment_members_import, segment_save
+from .services import segment_delete, segment_members_add, segment_members_import, segment_save
 
 
 class SegmentUploadForm(forms.Form):
@@ -120,3 +121,29 @@ class SegmentAdmin(admin.ModelAdmin):
                 self, request, kind="segment", upload=upload, options={"segment": segment.pk, "mode": data["mode"], "reason": data["reason"]},
             ),
         )
+
+
+class AddToListForm(forms.Form):
+    segment = forms.ModelChoiceField(label=_("member list"), queryset=Segment.objects.order_by("code"))
+    reason = forms.CharField(label=_("reason"), max_length=255, help_text=_("E.g. the V4 members of Shanghai for the store opening."))
+
+
+@admin.action(description=_("Add the selected members to a member list"))
+def add_to_member_list(modeladmin, request, queryset):
+    """A members-list action (registered in ``apps.py``): the selection, or every member the list's
+    filters found ("select all"), added to a list as one upload that names the filter."""
+    form = AddToListForm(request.POST if "apply" in request.POST else None)
+    if not form.is_valid():
+        return TemplateResponse(request, "admin/segments/member/add_to_list.html", {
+            **modeladmin.admin_site.each_context(request), "form": form, "title": _("Add to a member list"),
+            "members": list(queryset[:200]), "count": queryset.count(), "select_across": request.POST.get("select_across", "0"),
+        })
+    query = request.GET.urlencode()
+    label = _("the members list, %(filter)s") % {"filter": query} if query else _("the members list, selected by hand")
+    try:
+        report = segment_members_add(segment=form.cleaned_data["segment"], members=queryset, actor=request.user, reason=form.cleaned_data["reason"], label=label)
+    except (ValidationError, PermissionDenied) as exc:
+        modeladmin.message_user(request, refusal_sentence(exc), messages.ERROR)
+        return None
+    modeladmin.message_user(request, _("%(list)s: %(summary)s") % {"list": form.cleaned_data["segment"], "summary": report.summary()}, messages.SUCCESS)
+    return None

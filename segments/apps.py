@@ -9,6 +9,7 @@ class SegmentsConfig(AppConfig):
     def ready(self):
         from membership import hooks
 
+        from .admin import add_to_member_list
         from .sections import member_segments_render
         from .selectors import segment_known, segment_member_q, segments_choices
         from .services import segment_members_import_job
@@ -18,4 +19,5 @@ class SegmentsConfig(AppConfig):
             return segment_member_q(code=code, program=program)
 
         hooks.member_section("segments", title=_("Member lists"), order=70)(member_segments_render)
+        hooks.member_admin_action(add_to_member_list)
         hooks.import_kind("segment", label=_("Member list"), permission="segments.change_segment", on_job_page=False)(segment_members_import_job)

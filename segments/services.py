@@ -100,27 +100,46 @@ def segment_members_import(
         if member_id not in found:
             errors.append(row_error(label, rows[member_id], "member_id", unknown_member(member_id)))
     counts["rejected"] = len(errors)
-    named = set(found.values())
-    with transaction.atomic():
-        segment = Segment.objects.select_for_update().get(pk=segment.pk)
-        upload = SegmentUpload.objects.create(segment=segment, mode=mode, file_name=label[:255], reason=reason[:255], actor=actor, at=timezone.now())
-        held = set(SegmentMember.objects.filter(segment=segment).values_list("member_id", flat=True))
-        if mode == SegmentUpload.Mode.REMOVE:
-            gone = sorted(named & held)
-            fresh = []
-        else:
-            fresh = sorted(named - held)
-            gone = sorted(held - named) if mode == SegmentUpload.Mode.REPLACE else []
-        SegmentMember.objects.bulk_create([SegmentMember(segment=segment, member_id=pk, upload=upload) for pk in fresh], batch_size=CHUNK)
-        for start in range(0, len(gone), CHUNK):
-            SegmentMember.objects.filter(segment=segment, member_id__in=gone[start : start + CHUNK]).delete()
-        counts["added"], counts["removed"] = len(fresh), len(gone)
-        counts["unchanged"] += len(named) - len(fresh) - (len(gone) if mode == SegmentUpload.Mode.REMOVE else 0)
-        for field in ("read", "added", "removed", "unchanged", "rejected"):
-            setattr(upload, field, counts[field])
-        upload.save(update_fields=["read", "added", "removed", "unchanged", "rejected"])
-        segment.save(update_fields=["updated_at"])
+    upload = _members_apply(segment=segment, named=set(found.values()), mode=mode, label=label, reason=reason, actor=actor, counts=counts)
     return SegmentFileReport(counts=counts, errors=errors, upload=upload)
+
+
+def segment_members_add(*, segment: Segment, members, actor, reason: str, label: str) -> SegmentFileReport:
+    """Add ``members`` (a queryset: the members list's selection, or all it found) to ``segment``,
+    kept as an upload named ``label`` (what the selection was) with ``reason``."""
+    permission_require(actor, "segments.change_segment", _("change member lists"))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("reason is required: say why the list changes")})
+    named = set(members.values_list("pk", flat=True))
+    counts = {"read": len(named), "added": 0, "removed": 0, "unchanged": 0, "rejected": 0}
+    upload = _members_apply(segment=segment, named=named, mode=SegmentUpload.Mode.ADD, label=label, reason=reason, actor=actor, counts=counts)
+    return SegmentFileReport(counts=counts, errors=[], upload=upload)
+
+
+@transaction.atomic
+def _members_apply(*, segment: Segment, named: set[int], mode: str, label: str, reason: str, actor, counts: dict) -> SegmentUpload:
+    """Make the change of one upload (the members ``named``, by ``mode``) under the list's lock,
+    and keep the upload with its counts."""
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    upload = SegmentUpload.objects.create(segment=segment, mode=mode, file_name=label[:255], reason=reason[:255], actor=actor, at=timezone.now())
+    held = set(SegmentMember.objects.filter(segment=segment).values_list("member_id", flat=True))
+    if mode == SegmentUpload.Mode.REMOVE:
+        gone = sorted(named & held)
+        fresh = []
+    else:
+        fresh = sorted(named - held)
+        gone = sorted(held - named) if mode == SegmentUpload.Mode.REPLACE else []
+    SegmentMember.objects.bulk_create([SegmentMember(segment=segment, member_id=pk, upload=upload) for pk in fresh], batch_size=CHUNK)
+    for start in range(0, len(gone), CHUNK):
+        SegmentMember.objects.filter(segment=segment, member_id__in=gone[start : start + CHUNK]).delete()
+    counts["added"], counts["removed"] = len(fresh), len(gone)
+    counts["unchanged"] += len(named) - len(fresh) - (len(gone) if mode == SegmentUpload.Mode.REMOVE else 0)
+    for field in ("read", "added", "removed", "unchanged", "rejected"):
+        setattr(upload, field, counts[field])
+    upload.save(update_fields=["read", "added", "removed", "unchanged", "rejected"])
+    segment.save(update_fields=["updated_at"])
+    return upload
 
 
 def segment_members_import_job(*, path, name, encoding, actor, options, on_progress):

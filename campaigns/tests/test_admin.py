@@ -45,6 +45,9 @@ def test_a_campaign_is_made_submitted_and_approved_by_two_people_on_its_page(pro
     assert 'name="end"' in page and 'name="order_amount__rate"' not in page  # read-only now
     listing = maker_client.get(reverse("admin:campaigns_campaign_changelist") + "?phase=scheduled").content.decode()
     assert "double11" in listing
+    value = campaign.cash_value(100000)
+    assert value == 100000 / program.points_per_yuan and f"100,000 ({value:,} yuan)" in listing  # the budget and what it is worth
+    assert f"{value:,} yuan" in page
 
 
 @pytest.fixture

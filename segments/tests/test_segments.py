@@ -207,3 +207,20 @@ def test_a_campaigns_forecast_reaches_only_the_members_on_its_list(program, staf
     campaign = Campaign(program=program, code="f", name="f", params={"rate": 1, "when": "segment:vip618"}, starts_at=local(2027, 6, 1), ends_at=local(2027, 6, 19))
     forecast = campaign_forecast(campaign=campaign, months=1, now=local(2026, 11, 30))
     assert (forecast["wanted"], forecast["members"], forecast["orders"]) == (100, 1, 1)
+
+
+def test_the_members_list_adds_what_its_filter_found_to_a_list_naming_the_filter(program, staff, vip, client):
+    from membership.models import Level, Member
+
+    v3 = Level.objects.get(program=program, code="V3")
+    chosen = [MemberFactory(member_id=f"V3-{n}") for n in range(3)]
+    Member.objects.filter(pk__in=[m.pk for m in chosen]).update(level=v3)
+    MemberFactory(member_id="OTHER")
+    client.force_login(staff["admin"])
+    url = f"/admin/membership/member/?level__id__exact={v3.pk}"
+    asked = client.post(url, {"action": "add_to_member_list", "_selected_action": [chosen[0].pk], "select_across": "1"})
+    assert asked.status_code == 200 and "Add these 3 members to a member list?" in asked.content.decode()
+    client.post(url, {"action": "add_to_member_list", "_selected_action": [chosen[0].pk], "select_across": "1", "apply": "1", "segment": vip.pk, "reason": "V3 guests"})
+    assert on_list(vip) == {"V3-0", "V3-1", "V3-2"}
+    upload = SegmentUpload.objects.get()
+    assert (upload.reason, upload.added, upload.actor) == ("V3 guests", 3, staff["admin"]) and f"level__id__exact={v3.pk}" in upload.file_name

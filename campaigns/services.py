@@ -200,8 +200,6 @@ def campaign_forecast_ask(*, campaign: Campaign, months: int, actor) -> None:
     permission_require(actor, "campaigns.view_campaign", _("forecast campaigns"))
     if months not in FORECAST_MONTHS:
         raise ValidationError(_("A forecast replays the last %(months)s months.") % {"months": ", ".join(map(str, FORECAST_MONTHS))})
-    if campaign.kind != "order_amount":
-        raise ValidationError(_("Only order campaigns are forecast: a behaviour campaign shows what it did in its report."))
     Campaign.objects.filter(pk=campaign.pk).update(forecast_asked_at=timezone.now())
     task_send_on_commit("campaigns.forecast", campaign.pk, months)
 

@@ -79,3 +79,22 @@ def test_the_forecast_is_asked_on_the_page_made_by_a_worker_and_shown_beside_wha
     assert (campaign.forecast["wanted"], campaign.forecast["points"], campaign.forecast["members"]) == (600, 500, 1)
     refused = client.post(page, {"months": "7"}, follow=True).content.decode()
     assert "A forecast replays the last 1, 3, 6, 12, 24 months." in refused
+
+
+def test_a_behaviour_campaigns_forecast_counts_events_on_its_page(program, django_user_model, eager_celery, django_capture_on_commit_callbacks):
+    from membership.services import event_record
+    from membership.tests.factories import MemberFactory, local
+
+    m = MemberFactory()
+    event_record(member_id=m.member_id, event_type="check_in", occurred_at=timezone.now() - timezone.timedelta(days=5), event_id="E1")
+    maker, client = staff_signed_in(django_user_model, "maker", "Program admin")
+    campaign = Campaign.objects.create(
+        program=program, code="e", name="e", kind="event_fixed", params={"event_type": "check_in", "amount": 30},
+        starts_at=local(2027, 1, 1), ends_at=local(2027, 2, 1), created_by=maker,
+    )
+    page = reverse("admin:campaigns_campaign_forecast", args=[campaign.pk])
+    assert "Replay the last months of events" in client.get(page).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(page, {"months": "1"}).status_code == 302
+    shown = client.get(page).content.decode()
+    assert "events paid" in shown and "30" in shown

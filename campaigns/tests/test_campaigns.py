@@ -279,3 +279,27 @@ def test_a_fixed_bonus_per_qualifying_order_booked_and_forecast_alike(program, s
     assert given_by(campaign, m) == 50
     history = Campaign(program=program, code="f", name="f", params=campaign.params, starts_at=WINDOW[0], ends_at=WINDOW[1])
     assert campaign_forecast(campaign=history, months=1, now=local(2026, 6, 30))["wanted"] == 50
+
+
+def test_a_behaviour_campaigns_forecast_replays_its_events_within_its_limits(program, staff):
+    from campaigns.forecast import campaign_forecast
+    from membership.services import event_record
+
+    a, b = MemberFactory(), MemberFactory()
+    for n, (member, at) in enumerate([
+        (a, local(2026, 5, 3, 9)), (a, local(2026, 5, 3, 10)), (a, local(2026, 5, 3, 11)),  # three a day: two earn
+        (a, local(2026, 5, 4, 9)), (b, local(2026, 5, 4, 9)), (b, local(2026, 4, 1, 9)),
+    ]):
+        event_record(member_id=member.member_id, event_type="check_in", occurred_at=at, event_id=f"E{n}")
+    event_record(member_id=b.member_id, event_type="review", occurred_at=local(2026, 5, 4, 9), event_id="R1")
+    campaign = Campaign(program=program, code="f", name="f", kind="event_fixed", params={"event_type": "check_in", "amount": 10, "per_day": 2},
+                        starts_at=WINDOW[0], ends_at=WINDOW[1], budget=45)
+    forecast = campaign_forecast(campaign=campaign, months=3, now=local(2026, 5, 31))
+    assert (forecast["facts"], forecast["wanted"], forecast["orders"], forecast["members"]) == ("events", 50, 5, 2)
+    assert [(d["day"], d["wanted"], d["points"]) for d in forecast["days"]] == [("2026-04-01", 10, 10), ("2026-05-03", 20, 20), ("2026-05-04", 20, 15)]
+    assert forecast["budget_runs_out"] == "2026-05-04"
+    campaign.params, campaign.budget, campaign.member_limit = {"event_type": "check_in", "amount": 10, "once": True}, None, None
+    assert campaign_forecast(campaign=campaign, months=3, now=local(2026, 5, 31))["wanted"] == 20  # each member's first
+    campaign.params, campaign.member_limit = {"event_type": "check_in", "amount": 10}, 30
+    forecast = campaign_forecast(campaign=campaign, months=3, now=local(2026, 5, 31))
+    assert (forecast["wanted"], forecast["members"]) == (50, 2)  # a: 4 events, limited to 30; b: 2 events

@@ -1,6 +1,6 @@
-"""Benchmark: one order at a time through ``order_book``, against the statements an order must write.
+"""Benchmark: one order (and one behaviour event) at a time, against the statements each must write.
 
-    .venv/bin/python benchmarks/order_book.py [--members 2000] [--orders 2000]
+    .venv/bin/python benchmarks/order_book.py [--members 2000] [--orders 2000] [--events 2000]
 
 Makes its own data in a throwaway database on the server that DATABASE_URL names (a temporary
 file for SQLite): the default program and N members (in bulk, as an import makes them). Then, in
@@ -12,7 +12,11 @@ this one process and in the same run, it books new orders one a transaction:
   the member's blacklist entries, insert the growth entry, the points entry and its lot, add to
   the points account, insert the two credits, mark the member active, commit — with the default
   program's arithmetic (one growth and one point a yuan) done in Python;
-- the ratio of the two, against the aim: at least 400 orders/s within 2 times the floor.
+- the ratio of the two, against the aim: at least 400 orders/s within 2 times the floor;
+- the same for behaviour events through ``event_record`` (what ``POST /members/{id}/events`` runs)
+  under a daily check-in rule of 5 points once a day, against its floor: lock the member, insert
+  the event, count what the rule paid the member that day, insert the points entry and its lot,
+  add to the account, mark the member active, commit.
 
 Orders are completed, spread over the members, paid within the last 180 days, for 15 to 2,000
 yuan; ``check_ledgers`` runs at the end, so the floor's rows must add up as the product's do.
@@ -163,14 +167,104 @@ class Floor:
         self.statements = statements
 
 
-def report(label: str, latencies: list[float], statements: int) -> float:
+CHECK_IN = {"code": "check-in", "name": "Daily check-in: 5 points once a day", "kind": "event_fixed", "currency": "points",
+            "params": {"event_type": "check_in", "amount": 5, "per_day": 1}}
+
+
+def events_of(ids: list[str], prefix: str, count: int, tz, days_back: int = 1) -> list[tuple]:
+    """(member id, event id, occurred at): one check-in a member a local day, over the days before
+    the last ``days_back`` - 1."""
+    from datetime import datetime, time as day_time, timedelta
+
+    today = datetime.now(tz).date()
+    return [
+        (ids[n % len(ids)], f"{prefix}{n:07d}", datetime.combine(today - timedelta(days=days_back + n // len(ids)), day_time(8), tzinfo=tz) + timedelta(seconds=n % 3600))
+        for n in range(count)
+    ]
+
+
+def events_ours(events: list[tuple]) -> list[float]:
+    from membership.selectors import program_active_get
+    from membership.services import event_record
+
+    latencies = []
+    for member_id, event_id, at in events:
+        began = time.perf_counter()
+        result = event_record(member_id=member_id, event_type="check_in", occurred_at=at, event_id=event_id, program=program_active_get())
+        latencies.append(time.perf_counter() - began)
+        if result.outcome != "created" or result.points != 5:
+            raise SystemExit(f"event_record({event_id}): {result.outcome}, {result.points} points")
+    return latencies
+
+
+def event_statements_of_one(event: tuple) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from membership.selectors import program_active_get
+    from membership.services import event_record
+
+    member_id, event_id, at = event
+    with CaptureQueriesContext(connection) as captured:
+        event_record(member_id=member_id, event_type="check_in", occurred_at=at, event_id=event_id, program=program_active_get())
+    return len(captured.captured_queries)
+
+
+def event_floor(floor: "Floor", event: tuple) -> None:
+    """The essential statements of one check-in, bare."""
+    from datetime import datetime, timezone
+
+    from common.timeutil import local_day_bounds
+
+    member_id, event_id, at = event
+    start, end = local_day_bounds(at, floor.tz)
+    booked = datetime.now(timezone.utc)
+    lock = "" if floor.vendor == "sqlite" else " FOR UPDATE"
+    with floor.connection.cursor() as cursor:
+        cursor.execute("BEGIN" if floor.vendor != "sqlite" else "BEGIN IMMEDIATE")
+        cursor.execute(f"SELECT id, last_active_at FROM membership_member WHERE member_id = %s{lock}", [member_id])
+        member_pk = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO membership_memberevent (event_id, member_id, event_type, occurred_at, created_at) VALUES (%s, %s, 'check_in', %s, %s)"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING id",
+            [event_id, member_pk, at, booked],
+        )
+        cursor.fetchone()
+        cursor.execute(
+            "SELECT COUNT(*) FROM points_pointsentry WHERE member_id = %s AND rule_id = %s AND kind = 'credit' AND effective_at >= %s AND effective_at < %s",
+            [member_pk, floor.check_in, start, end],
+        )
+        if cursor.fetchone()[0]:
+            raise SystemExit(f"floor: {member_id} checked in twice on one day")
+        cursor.execute(
+            "INSERT INTO points_pointsaccount (member_id, balance, updated_at) VALUES (%s, 5, %s)"
+            " ON CONFLICT (member_id) DO UPDATE SET balance = points_pointsaccount.balance + excluded.balance, updated_at = excluded.updated_at"
+            " RETURNING balance",
+            [member_pk, booked],
+        )
+        cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO points_pointsentry (kind, amount, capped, effective_at, booked_at, source, source_ref, idempotency_key, reason, member_id, rule_id)"
+            " VALUES ('credit', 5, 0, %s, %s, 'event', %s, %s, '', %s, %s) RETURNING id",
+            [at, booked, event_id, f"event:{event_id}:{floor.check_in}", member_pk, floor.check_in],
+        )
+        entry_pk = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO points_pointslot (member_id, entry_id, earned_at, expires_at, amount, remaining, frozen) VALUES (%s, %s, %s, %s, 5, 5, false)",
+            [member_pk, entry_pk, at, floor.expires_at(program=floor.program, earned_at=at)],
+        )
+        cursor.execute("UPDATE membership_member SET last_active_at = %s WHERE id = %s AND (last_active_at IS NULL OR last_active_at < %s)", [at, member_pk, at])
+        cursor.execute("COMMIT")
+
+
+def report(label: str, latencies: list[float], statements: int, unit: str = "orders") -> float:
     seconds = sum(latencies)
     rate = len(latencies) / seconds
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     print(
-        f"{label:<34} {rate:7,.0f} orders/s  p50 {statistics.median(latencies) * 1000:6.2f} ms  p99 {p99 * 1000:6.2f} ms"
-        f"  {statements} statements an order",
+        f"{label:<38} {rate:7,.0f} {unit}/s  p50 {statistics.median(latencies) * 1000:6.2f} ms  p99 {p99 * 1000:6.2f} ms"
+        f"  {statements} statements {'an order' if unit == 'orders' else 'an event'}",
         flush=True,
     )
     return rate
@@ -180,6 +274,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args()
 
     url, drop = throwaway_database(os.environ.get("DATABASE_URL", "sqlite://"), Path(tempfile.mkdtemp()))
@@ -212,6 +307,23 @@ def main():
             f"{'met' if ratio <= TARGET_RATIO and rate >= TARGET else 'missed'})",
             flush=True,
         )
+        from membership.models import EarningRule
+
+        floor.check_in = EarningRule.objects.create(program=floor.program, **CHECK_IN).pk
+        warm_events = events_of(ids, "w", 20, floor.tz, days_back=300)
+        our_events = events_of(ids[: len(ids) // 2], "e", args.events, floor.tz)
+        floor_events = events_of(ids[len(ids) // 2 :], "f", args.events, floor.tz)
+        events_ours(warm_events[:-1])
+        event_statements = event_statements_of_one(warm_events[-1])
+        latencies_floor = []
+        for event in floor_events:
+            began = time.perf_counter()
+            event_floor(floor, event)
+            latencies_floor.append(time.perf_counter() - began)
+        latencies_ours = events_ours(our_events)
+        rate = report("event_record, one at a time", latencies_ours, event_statements, unit="events")
+        rate_floor = report("the floor: bare SQL, same connection", latencies_floor, 9, unit="events")
+        print(f"event_record takes {rate_floor / rate:.2f}x the floor (aim: at most {TARGET_RATIO:g}x)", flush=True)
         call_command("check_ledgers")
     finally:
         drop()

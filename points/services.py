@@ -1,6 +1,7 @@
-"""Posting to the points ledger. Every function here runs inside the caller's transaction
-(each opens ``transaction.atomic`` itself, so it is also safe alone) and locks the member's
-account row before changing anything, so the balance is never computed from a stale read."""
+"""Posting to the points ledger. Every function here runs inside the caller's transaction (and in
+one of its own when called alone: credits and debits without a savepoint, ``in_transaction``) and
+locks the member's account row before changing anything, so the balance is never computed from a
+stale read."""
 
 from datetime import datetime
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignMember
 from campaigns.selectors import campaign_phase, campaigns_waiting_count
 from campaigns.services import campaign_approve, campaign_end, campaign_reject, campaign_revise, campaign_save, campaign_submit
+from membership.models import OrderCredit
 from membership.rules import OrderFacts
 from membership.services import order_book, orders_book_batch
 from membership.tests.factories import MemberFactory, local
@@ -108,12 +109,21 @@ def test_the_budget_is_never_passed_and_what_it_could_not_pay_is_recorded(progra
     campaign.refresh_from_db()
     assert [given_by(campaign, m) for m in members] == [100, 100, 50]
     assert (campaign.credited, campaign.refused) == (250, 50)
-    assert PointsEntry.objects.get(rule_id=campaign.rule_id, member=members[2]).capped == 50
+    # the entry is what was paid; the order's credit shows what the budget refused
+    assert list(PointsEntry.objects.filter(rule_id=campaign.rule_id, member=members[2]).values_list("amount", "capped")) == [(50, 0)]
+    credit = OrderCredit.objects.get(order__order_id="O2", rule_id=campaign.rule_id)
+    assert (credit.entitlement, credit.credited) == (100, 50)
+    order_book(facts=facts("O3", members[2], "100"))  # the budget is spent: no entry, the credit keeps the refusal
+    assert not PointsEntry.objects.filter(rule_id=campaign.rule_id, source_ref="O3").exists()
+    assert OrderCredit.objects.filter(order__order_id="O3", rule_id=campaign.rule_id, entitlement=100, credited=0).exists()
+    campaign.refresh_from_db()
+    assert (campaign.credited, campaign.refused) == (250, 150)
     # A refund gives the budget back; a new order may spend it.
     order_book(facts=facts("O0", members[0], "100", refunded_amount=Decimal("40")))
     order_book(facts=facts("O9", members[1], "100"))
     campaign.refresh_from_db()
     assert (campaign.credited, given_by(campaign)) == (250, 250)
+    assert given_by(campaign, members[1]) == 140
     assert points_reconcile() == []
 
 

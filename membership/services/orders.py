@@ -359,13 +359,16 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
             book.guard.withheld_lower(
                 member_pk=member.pk, source=Source.ORDER, source_ref=order.order_id, rule=rule, at_most=new_entitlement - (credit.credited + amount)
             )
-        book.limits.use(rule=rule, member_pk=member.pk, amount=amount, refused=capped if limit_room is not None and limit_room == room else 0)
-        if amount or capped:
+        # What a limit beyond the caps refused (a campaign's budget) is counted by the limit and
+        # seen on the order's credit; the entry's ``capped`` is what the program's caps withheld.
+        refused = capped if limit_room is not None and limit_room == room else 0
+        book.limits.use(rule=rule, member_pk=member.pk, amount=amount, refused=refused)
+        if amount or capped - refused:
             book.post(
                 member=member,
                 currency=rule.currency,
                 amount=amount,
-                capped=capped,
+                capped=capped - refused,
                 effective_at=order.paid_at,
                 source=Source.ORDER,
                 source_ref=order.order_id,
@@ -376,7 +379,7 @@ def order_rules_apply(*, rules, member, order, credits, outcome, book_points, bo
                 result.growth += amount
             else:
                 result.points += amount
-            result.capped += capped
+        result.capped += capped
         # A rule that gives the order nothing leaves no credit (an order is many rules' nothing:
         # statuses that do not earn, campaigns of other categories); one that has a credit keeps it.
         if new_entitlement != credit.entitlement or amount or order_capped != credit.order_capped:

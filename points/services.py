@@ -83,41 +83,34 @@ def points_credit(
     if not key_is_new and (existing := _existing(idempotency_key)):
         return existing
     with transaction.atomic(savepoint=False):
-        return _credit_write(
-            program=program, member=member, amount=amount, effective_at=effective_at, source=source, idempotency_key=idempotency_key,
-            kind=kind, capped=capped, source_ref=source_ref, rule=rule, actor=actor, reason=reason, frozen=frozen, member_locked=member_locked,
-        )
-
-
-def _credit_write(*, program, member, amount, effective_at, source, idempotency_key, kind, capped, source_ref, rule, actor, reason, frozen, member_locked):
-    account = _account_for_update(member, member_locked=member_locked, add=amount)
-    covered = debt_paid(balance=account.balance - amount, amount=amount)
-    entry = PointsEntry.objects.create(
-        member=member,
-        kind=kind,
-        amount=amount,
-        capped=capped,
-        effective_at=effective_at,
-        source=source,
-        source_ref=source_ref,
-        rule=rule,
-        idempotency_key=idempotency_key,
-        created_by=actor,
-        reason=reason,
-    )
-    if amount > 0:
-        lot = PointsLot.objects.create(
+        account = _account_for_update(member, member_locked=member_locked, add=amount)
+        covered = debt_paid(balance=account.balance - amount, amount=amount)
+        entry = PointsEntry.objects.create(
             member=member,
-            entry=entry,
-            earned_at=effective_at,
-            expires_at=points_expires_at(program=program, earned_at=effective_at),
+            kind=kind,
             amount=amount,
-            remaining=amount - covered,
-            frozen=frozen,
+            capped=capped,
+            effective_at=effective_at,
+            source=source,
+            source_ref=source_ref,
+            rule=rule,
+            idempotency_key=idempotency_key,
+            created_by=actor,
+            reason=reason,
         )
-        if covered:
-            PointsAllocation.objects.create(entry=entry, lot=lot, amount=-covered)
-    return entry
+        if amount > 0:
+            lot = PointsLot.objects.create(
+                member=member,
+                entry=entry,
+                earned_at=effective_at,
+                expires_at=points_expires_at(program=program, earned_at=effective_at),
+                amount=amount,
+                remaining=amount - covered,
+                frozen=frozen,
+            )
+            if covered:
+                PointsAllocation.objects.create(entry=entry, lot=lot, amount=-covered)
+        return entry
 
 
 @in_transaction

@@ -68,10 +68,8 @@ class SegmentAdmin(admin.ModelAdmin):
     def members_first(self, obj):
         if not obj.pk:
             return ""
-        rows = SegmentMember.objects.filter(segment=obj).select_related("member").order_by("member__member_id")[:20]
-        return format_html(
-            "{}", ", ".join(r.member.member_id for r in rows) or "—",
-        )
+        ids = SegmentMember.objects.filter(segment=obj).order_by("member__member_id").values_list("member__member_id", flat=True)[:20]
+        return ", ".join(ids) or "—"
 
     @admin.display(description=_("named by"))
     def used_by(self, obj):

@@ -93,4 +93,5 @@ def ledger_post(
             allow_negative=True,
             actor=actor,
             reason=reason,
+            member_locked=member_locked,
         )

@@ -117,11 +117,13 @@ class BenefitGrant(models.Model):
     # A settlement grants the month's benefits to most members at once, so the table keeps few
     # indexes: the unique (member, benefit, period) serves a member's grants, (benefit, period)
     # a benefit's, and the few blocked, manual and points-carrying grants have partial indexes.
+    # The benefit and the run are checked once per statement that grants, not by a foreign key
+    # per row (common/references.py).
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, db_index=False, related_name="benefit_grants", verbose_name=_("member")
     )
     benefit = models.ForeignKey(
-        Benefit, on_delete=models.PROTECT, db_index=False, related_name="grants", verbose_name=_("benefit")
+        Benefit, on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="grants", verbose_name=_("benefit")
     )
     period = models.CharField(_("period"), max_length=60)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
@@ -132,7 +134,8 @@ class BenefitGrant(models.Model):
     )
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     run = models.ForeignKey(
-        SettlementRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("settlement run")
+        SettlementRun, on_delete=models.PROTECT, null=True, blank=True, db_index=False, db_constraint=False, related_name="+",
+        verbose_name=_("settlement run"),
     )
     points_entry = models.ForeignKey(
         "points.PointsEntry", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from common.references import references_hold
 from common.roles import permission_require
 from common.schedules import daily_at, periodic_task_sync
 from common.timeutil import add_months
@@ -124,6 +125,8 @@ def benefit_grant(
         raise ValidationError(
             _("Member %(member)s's level does not get %(benefit)s.") % {"member": member.member_id, "benefit": benefit.code}
         )
+    references_hold(Benefit, [benefit.pk])
+    references_hold(SettlementRun, [run.pk if run else None])
     grant = BenefitGrant(
         member=member, benefit=benefit, period=period, quantity=quantity, granted_at=at, run=run, created_by=actor,
         valid_until=_valid_until(benefit, at),
@@ -249,6 +252,8 @@ def benefits_issue(
     quantities = benefit_quantities(benefit=benefit)
     if not quantities:
         return Issued()
+    references_hold(Benefit, [benefit.pk])
+    references_hold(SettlementRun, [run.pk if run else None])
     left = None
     if benefit.stock is not None:
         locked = Benefit.objects.select_for_update().get(pk=benefit.pk)
@@ -263,6 +268,16 @@ def benefits_issue(
         inner, inner_params = candidates.query.sql_with_params()
     valid_until = _valid_until(benefit, at)
     stock_filter = "" if left is None else "AND (x.blocked_by IS NOT NULL OR x.used <= %s)"
+    # Members granted for the period already are skipped by the unique (member, benefit, period);
+    # with a stock they are left out first, so that the units served count only the new grants.
+    granted = (
+        "" if left is None else
+        "AND NOT EXISTS (SELECT 1 FROM benefits_benefitgrant g WHERE g.member_id = c.member_ref AND g.benefit_id = %s AND g.period = %s)"
+    )
+    # On PostgreSQL the candidates are kept apart (OFFSET 0), so each member's blacklist entry is
+    # looked up once rather than once for each use of it.
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    used = "0" if left is None else "SUM(CASE WHEN c.blocked_by IS NULL THEN c.quantity ELSE 0 END) OVER (ORDER BY c.member_ref)"
     sql = f"""
         INSERT INTO benefits_benefitgrant
             (member_id, benefit_id, period, quantity, status, list_entry_id, valid_until, run_id, granted_at)
@@ -271,11 +286,9 @@ def benefits_issue(
                {'%s' if valid_until else 'NULL'}, {'%s' if run else 'NULL'}, %s
         FROM (
             SELECT c.member_ref AS member_id, c.quantity, c.blocked_by,
-                   SUM(CASE WHEN c.blocked_by IS NULL THEN c.quantity ELSE 0 END) OVER (ORDER BY c.member_ref) AS used
-            FROM ({inner}) c
-            WHERE c.quantity > 0 AND NOT EXISTS (
-                SELECT 1 FROM benefits_benefitgrant g WHERE g.member_id = c.member_ref AND g.benefit_id = %s AND g.period = %s
-            )
+                   {used} AS used
+            FROM ({inner}{fence}) c
+            WHERE c.quantity > 0 {granted}
         ) x
         WHERE TRUE {stock_filter}
         ON CONFLICT DO NOTHING
@@ -285,24 +298,27 @@ def benefits_issue(
     # (SQLite has no INSERT in WITH).
     summed = connection.vendor == "postgresql" and not benefit.points
     stamp = connection.ops.adapt_datetimefield_value
-    params = [benefit.pk, period, *([stamp(valid_until)] if valid_until else []), *([run.pk] if run else []), stamp(at), *inner_params, benefit.pk, period]
+    params = [benefit.pk, period, *([stamp(valid_until)] if valid_until else []), *([run.pk] if run else []), stamp(at), *inner_params]
     if left is not None:
-        params.append(left)
+        params += [benefit.pk, period, left]
     told = benefit_granted_data(benefit=benefit, period=period, quantity=0, valid_until=valid_until)
     if summed:
         sql = f"""
             WITH ins AS ({sql}),
+            told AS (  -- one event per quantity granted, made once
+                SELECT q.quantity, jsonb_build_object('benefit', %s::text, 'name', %s::text, 'period', %s::text, 'quantity', q.quantity,
+                                                      'valid_until', %s::text, 'points', %s::bigint * q.quantity) AS data
+                FROM (SELECT DISTINCT quantity FROM ins WHERE status = 'granted') q
+            ),
             evt AS (
                 INSERT INTO membership_outboxevent (type, member_ref, occurred_at, data, created_at)
-                SELECT %s, m.member_id, %s,
-                       jsonb_build_object('benefit', %s::text, 'name', %s::text, 'period', %s::text, 'quantity', ins.quantity,
-                                          'valid_until', %s::text, 'points', %s::bigint * ins.quantity),
-                       %s
-                FROM ins JOIN membership_member m ON m.id = ins.member_id WHERE ins.status = 'granted'
+                SELECT %s, m.member_id, %s, told.data, %s
+                FROM ins JOIN told ON told.quantity = ins.quantity JOIN membership_member m ON m.id = ins.member_id
+                WHERE ins.status = 'granted'
             )
             SELECT NULL, status, SUM(quantity), COUNT(*) FROM ins GROUP BY status
         """
-        params += [BENEFIT_GRANTED, at, told["benefit"], told["name"], period, told["valid_until"], benefit.points, at]
+        params += [told["benefit"], told["name"], period, told["valid_until"], benefit.points, BENEFIT_GRANTED, at, at]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall() if summed else [(pk, status, quantity, 1) for pk, status, quantity, _member in cursor.fetchall()]

@@ -245,6 +245,7 @@ class Member(models.Model):
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,  # checked once per settlement chunk: common/references.py
         related_name="+",
         verbose_name=_("level"),
         help_text=_("Set by the settlement; empty = the program's lowest level."),
@@ -542,11 +543,18 @@ class LevelChange(models.Model):
         SWITCH = "switch", _("Same rank under the newly active program")
 
     # A settlement writes a row for most members at once: the unique (member, run) serves a
-    # member's history and (run, to_level) a run's changes by level; no other index.
+    # member's history and (run, to_level) a run's changes by level; no other index. The run and
+    # the levels are checked once per chunk, not by a foreign key per row (common/references.py).
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, db_index=False, related_name="level_changes")
-    run = models.ForeignKey(SettlementRun, verbose_name=_("settlement run"), on_delete=models.PROTECT, db_index=False, related_name="level_changes")
-    from_level = models.ForeignKey(Level, verbose_name=_("from level"), on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
-    to_level = models.ForeignKey(Level, verbose_name=_("to level"), on_delete=models.PROTECT, null=True, db_index=False, related_name="+")
+    run = models.ForeignKey(
+        SettlementRun, verbose_name=_("settlement run"), on_delete=models.PROTECT, db_index=False, db_constraint=False, related_name="level_changes"
+    )
+    from_level = models.ForeignKey(
+        Level, verbose_name=_("from level"), on_delete=models.PROTECT, null=True, db_index=False, db_constraint=False, related_name="+"
+    )
+    to_level = models.ForeignKey(
+        Level, verbose_name=_("to level"), on_delete=models.PROTECT, null=True, db_index=False, db_constraint=False, related_name="+"
+    )
     valid_until = models.DateField(_("valid until"), null=True, blank=True)
     window_growth = models.BigIntegerField(_("window growth"))
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)

@@ -70,3 +70,23 @@ def references_guard_sql(name: str, table: str, referrers: list[tuple[str, str]]
         f"FOR EACH ROW EXECUTE FUNCTION refuse_delete_referenced({args})"
     )
     return make, f"DROP TRIGGER IF EXISTS {name} ON {table}"
+
+
+def references_guards(guards: list[tuple[str, str]], *, function: bool = False):
+    """A migration's ``RunPython`` making (on PostgreSQL) the triggers of ``guards`` (from
+    ``references_guard_sql``), and with ``function`` the function they run first."""
+    from django.db import migrations
+
+    def make(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            if function:
+                schema_editor.execute(GUARD_FUNCTION, params=None)
+            for sql, _drop in guards:
+                schema_editor.execute(sql)
+
+    def drop(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for _make, sql in guards:
+                schema_editor.execute(sql)
+
+    return migrations.RunPython(make, drop)

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from common.references import references_guard_sql
+from common.references import references_guard_sql, references_guards
 
 # The delete half of the foreign keys these columns no longer carry (common/references.py; the
 # function is made by membership 0035).
@@ -11,18 +11,6 @@ GUARDS = [
     references_guard_sql("benefit_still_named_by_grants", "benefits_benefit", [("benefits_benefitgrant", "benefit_id")]),
     references_guard_sql("run_still_named_by_grants", "membership_settlementrun", [("benefits_benefitgrant", "run_id")]),
 ]
-
-
-def guards_make(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for make, _drop in GUARDS:
-            schema_editor.execute(make)
-
-
-def guards_drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for _make, drop in GUARDS:
-            schema_editor.execute(drop)
 
 
 class Migration(migrations.Migration):
@@ -43,5 +31,5 @@ class Migration(migrations.Migration):
             name='run',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='membership.settlementrun', verbose_name='settlement run'),
         ),
-        migrations.RunPython(guards_make, guards_drop),
+        references_guards(GUARDS),
     ]

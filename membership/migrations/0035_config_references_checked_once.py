@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from common.references import GUARD_FUNCTION, references_guard_sql
+from common.references import references_guard_sql, references_guards
 
 # The delete half of the foreign keys these columns no longer carry (common/references.py).
 GUARDS = [
@@ -12,19 +12,6 @@ GUARDS = [
     ]),
     references_guard_sql("run_still_named_by_level_changes", "membership_settlementrun", [("membership_levelchange", "run_id")]),
 ]
-
-
-def guards_make(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(GUARD_FUNCTION, params=None)
-        for make, _drop in GUARDS:
-            schema_editor.execute(make)
-
-
-def guards_drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for _make, drop in GUARDS:
-            schema_editor.execute(drop)
 
 
 class Migration(migrations.Migration):
@@ -54,5 +41,5 @@ class Migration(migrations.Migration):
             name='level',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, help_text="Set by the settlement; empty = the program's lowest level.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='membership.level', verbose_name='level'),
         ),
-        migrations.RunPython(guards_make, guards_drop),
+        references_guards(GUARDS, function=True),
     ]

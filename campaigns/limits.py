@@ -86,3 +86,8 @@ class CampaignLimits:
 
 def campaign_limits_session(*, rules, member_pks, locked: bool = False) -> CampaignLimits | None:
     return CampaignLimits(rules=rules, member_pks=member_pks, locked=locked)
+
+
+def campaign_budgets_shared(*, rules) -> bool:
+    """Whether one of ``rules`` is a campaign's with a budget, which its members share."""
+    return Campaign.objects.filter(rule_id__in=[rule.pk for rule in rules], budget__isnull=False).exists()

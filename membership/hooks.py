@@ -9,7 +9,9 @@ Booking
 - ``earning_limit(key)``: ``session(*, rules, member_pks) -> LimitSession | None`` limits what the
   rules marked ``limited`` may credit beyond the program's caps (a campaign's budget and its limit
   per member); the single and the batch path ask every registered limit, and the limit keeps its
-  own count.
+  own count. ``shared_limit(key)``: ``shared(*, rules) -> bool`` says whether the limit bounds
+  some of those rules by a count members share (a budget), so that bookings of different members
+  depend on the order they come in.
 - ``on_orders_booked(key)``: ``receiver(*, orders, program)`` runs in a booking's transaction with
   the orders it just wrote, from the single and the batch path alike (paid membership's cashback).
 - ``on_booking_committed(key)``: ``receiver(*, member, at)`` runs once a single booking of an order
@@ -167,6 +169,22 @@ def earning_limit(key: str):
     it flushes, raising ``LimitConflict`` when another booking spent them meanwhile; locked, it
     holds its counts from the start (the retry)."""
     return _into(EARNING_LIMITS, key)
+
+
+SHARED_LIMITS: dict[str, Callable] = {}
+
+
+def shared_limit(key: str):
+    """Register ``shared(*, rules) -> bool``: whether the limit ``key`` bounds one of the
+    ``limited`` ``rules`` by a count that members share (a campaign's budget)."""
+    return _into(SHARED_LIMITS, key)
+
+
+def limits_shared(*, rules) -> bool:
+    """Whether one of ``rules`` is bounded by a count members share, so that what one member's
+    booking credits depends on the bookings of others before it."""
+    limited = [rule for rule in rules if rule.limited]
+    return bool(limited) and any(shared(rules=limited) for shared in SHARED_LIMITS.values())
 
 
 def with_limits_retry(booking: Callable):

@@ -1,11 +1,13 @@
 """Campaigns: only an approved campaign gives, decided by someone else; its budget and its limit
 per member are never passed, on the single and the batch path; exclusive campaigns do not stack."""
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 from django.utils import timezone
@@ -125,6 +127,23 @@ def test_the_budget_is_never_passed_and_what_it_could_not_pay_is_recorded(progra
     assert (campaign.credited, given_by(campaign)) == (250, 250)
     assert given_by(campaign, members[1]) == 140
     assert points_reconcile() == []
+
+
+def test_an_import_spends_a_budget_first_come_first_served_across_members(program, staff, tmp_path):
+    campaign = approved(program, staff, budget=250)
+    members = {code: MemberFactory(member_id=code) for code in ("A", "B", "Z")}
+    # B's orders come last in time; booked member by member, B (the first member's share) would take the budget.
+    rows = [("Z1", "Z", 10), ("A1", "A", 11), ("Z2", "Z", 12), ("B1", "B", 13), ("B2", "B", 14)]
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,member_id,paid_at,status,goods_amount,discount_amount,shipping_amount,refunded_amount,category,shop_id\n"
+        + "".join(f"{order},{member},2026-06-10 {hour}:00:00,completed,100,0,0,0,,\n" for order, member, hour in rows),
+        encoding="utf-8",
+    )
+    call_command("import_orders", str(path), "--batch-size", "2", "--workers", "1", stdout=io.StringIO(), stderr=io.StringIO())
+    assert {code: given_by(campaign, m) for code, m in members.items()} == {"Z": 150, "A": 100, "B": 0}
+    campaign.refresh_from_db()
+    assert (campaign.credited, campaign.refused) == (250, 250)
 
 
 def test_a_member_gets_no_more_than_the_limit_per_member(program, staff):

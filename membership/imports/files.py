@@ -4,7 +4,11 @@
    valid ones go to a staging table in a temporary SQLite file (``staging``), so memory does not
    grow with the file.
 2. The staging table finds orders that appear twice (the later rows are rejected, naming the
-   first) and hands the orders back in booking order: ``paid_at``, then ``order_id``.
+   first) and hands the orders back in booking order: ``paid_at``, then ``order_id``. When no
+   booking depends on other members' (no rule valid over the file is bounded by a budget that
+   members share: ``services.orders_independent``), each member's orders come in that order, one
+   member after another: a batch then holds the rows of fewer members, and each member's row,
+   points account and cap usage is read and written in one or two batches, not in every one.
 3. The orders are booked in batches by ``services.orders_book_batch``; each batch is one
    transaction, so a crash leaves whole batches and running the same file again books the rest
    (what was booked comes back as unchanged).
@@ -36,7 +40,7 @@ from common.roles import permission_require
 from points.models import PointsAccount, PointsEntry, PointsLot
 
 from ..models import GrowthEntry, Member, Order, OrderCredit, Program
-from ..services import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch
+from ..services import OpeningBalance, Rejection, members_upsert_batch, opening_balances_book_batch, orders_book_batch, orders_independent
 from .processes import batch_book, book_in_processes
 from .reading import (
     BALANCE_COLUMNS,
@@ -134,7 +138,8 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
             )
 
         total, done = staging.count(), 0
-        staging.order()
+        span = staging.span()
+        staging.order(by_member=bool(kind.by_member and span and kind.by_member(*span)))
 
         def take(booked):
             """Count a booked batch: (row, raw, outcome) for each of its rows."""
@@ -170,13 +175,20 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
     return report
 
 
+SORT_TIME = "%Y-%m-%dT%H:%M:%S.%f"  # an order's sort key: its paid_at in UTC
+
+
+def _sort_time(key: str) -> datetime:
+    return datetime.strptime(key, SORT_TIME).replace(tzinfo=UTC)
+
+
 def orders_import(*, path: str, program: Program, book_points: bool = True, **options) -> ImportReport:
     """Import an orders file as CONTRACT.md says: each order booked by the program's rules, in
     order of ``paid_at``, then ``order_id``; a dry run books the file and rolls it all back."""
 
     def parse(values):
         facts = order_parse(values)
-        return facts.paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"), facts.order_id, order_payload(facts)
+        return facts.paid_at.astimezone(UTC).strftime(SORT_TIME), facts.order_id, order_payload(facts)
 
     def book(payloads):
         return orders_book_batch(facts=[order_from_payload(p) for p in payloads], program=program, book_points=book_points).outcomes
@@ -191,6 +203,7 @@ def orders_import(*, path: str, program: Program, book_points: bool = True, **op
         book=book,
         dependent_batches=True,
         member_of=lambda payload: payload[1],
+        by_member=lambda first, last: orders_independent(since=_sort_time(first), until=_sort_time(last)),
         tables=(Order, OrderCredit, GrowthEntry, PointsEntry, PointsLot, PointsAccount, Member),
     )
     return import_file(kind, path=path, **options)

@@ -47,7 +47,7 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
     context = multiprocessing.get_context("fork")
     results = context.Queue(maxsize=64)
     processes = [
-        context.Process(target=_book_share, args=(kind, staging.path, share, shares, batch_size, results, os.getpid()), daemon=True)
+        context.Process(target=_book_share, args=(kind, staging.path, staging.by_member, share, shares, batch_size, results, os.getpid()), daemon=True)
         for share in range(shares)
     ]
     for process in processes:
@@ -85,13 +85,13 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
             process.join()
 
 
-def _book_share(kind: ImportKind, staging_path: str, share: int, shares: int, batch_size: int, results, parent: int):
+def _book_share(kind: ImportKind, staging_path: str, by_member: bool, share: int, shares: int, batch_size: int, results, parent: int):
     """One booking process: its share of the staged rows, batch by batch, one transaction each;
     a batch that loses to another transaction is booked again (``batch_book``)."""
     try:
         _end_with(parent)
         db = sqlite3.connect(staging_path)
-        for staged in staged_batches(db, batch_size, share, shares):
+        for staged in staged_batches(db, batch_size, share, shares, by_member):
             outcomes = batch_book(kind, staged)
             booked = [
                 (number, raw if isinstance(outcome, Rejection) else None, outcome) for (number, raw, _), outcome in zip(staged, outcomes)

@@ -76,8 +76,11 @@ class ImportKind:
     ``dependent_batches``, later batches depend on earlier ones (caps, lots), so a dry run books
     the whole file in one transaction before rolling back; otherwise each batch is rolled back.
     ``member_of`` names the member a staged payload books for: the kinds that have it can be
-    booked by several processes, each taking the rows of its own members. After an import that
-    wrote many rows, PostgreSQL's statistics of ``tables`` are brought up to date.
+    booked by several processes, each taking the rows of its own members. ``by_member``, given
+    the first and last sort keys of the staged rows, says whether they may be booked member by
+    member (each member's rows in booking order, one member after another): a batch then holds
+    the rows of fewer members and writes each member's rows once. After an import that wrote
+    many rows, PostgreSQL's statistics of ``tables`` are brought up to date.
     """
 
     noun: str
@@ -89,6 +92,7 @@ class ImportKind:
     book: Callable[[list], list]
     dependent_batches: bool = False
     member_of: Callable[[list | dict], str] | None = None
+    by_member: Callable[[str, str], bool] | None = None
     tables: tuple = ()  # the models whose tables a big import's statistics are updated for
 
 

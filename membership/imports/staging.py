@@ -25,6 +25,7 @@ class Staging:
         self.rejected_path, self.rejects = self._file("rejected")
         self.rejects.execute("CREATE TABLE rejected (row INTEGER PRIMARY KEY, raw TEXT, error TEXT)")
         self.pending, self.pending_rejected = [], []
+        self.by_member = False
 
     def _file(self, name: str) -> tuple[str, sqlite3.Connection]:
         path = str(self.directory / f"{name}.sqlite3")
@@ -67,14 +68,21 @@ class Staging:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM staged").fetchone()[0]
 
-    def order(self):
-        """Index the staged rows in booking order (before ``in_order``)."""
-        self.db.execute("CREATE INDEX staged_order ON staged (sort_key, key)")
+    def span(self) -> tuple[str, str] | None:
+        """The first and last sort keys staged (None: no row is)."""
+        first, last = self.db.execute("SELECT MIN(sort_key), MAX(sort_key) FROM staged").fetchone()
+        return None if first is None else (first, last)
+
+    def order(self, by_member: bool = False):
+        """Index the staged rows in booking order (before ``in_order``): by sort key, then key;
+        ``by_member``, each member's rows in that order, one member after another."""
+        self.by_member = by_member
+        self.db.execute(f"CREATE INDEX staged_order ON staged ({ORDERS[by_member]})")
         self.db.commit()
 
     def in_order(self, size: int, share: int = 0, shares: int = 1):
-        """Batches of (row, raw, payload), by sort key, then key; of one share of ``shares`` only."""
-        return staged_batches(self.db, size, share, shares)
+        """Batches of (row, raw, payload) in booking order; of one share of ``shares`` only."""
+        return staged_batches(self.db, size, share, shares, self.by_member)
 
     def rejected(self):
         self.flush()
@@ -87,9 +95,14 @@ class Staging:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def staged_batches(db: sqlite3.Connection, size: int, share: int = 0, shares: int = 1):
+# The booking orders: by sort key, then key; or by member (the shard a member's id hashes to; two
+# members of one shard have their rows interleaved, each still in booking order).
+ORDERS = {False: "sort_key, key", True: "shard, sort_key, key"}
+
+
+def staged_batches(db: sqlite3.Connection, size: int, share: int = 0, shares: int = 1, by_member: bool = False):
     where = "WHERE shard % ? = ?" if shares > 1 else ""
-    cursor = db.execute(f"SELECT row, raw, payload FROM staged {where} ORDER BY sort_key, key", (shares, share) if shares > 1 else ())
+    cursor = db.execute(f"SELECT row, raw, payload FROM staged {where} ORDER BY {ORDERS[by_member]}", (shares, share) if shares > 1 else ())
     while rows := cursor.fetchmany(size):
         yield [(number, json.loads(raw), json.loads(payload)) for number, raw, payload in rows]
 

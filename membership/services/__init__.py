@@ -17,7 +17,7 @@ The names other apps and the interfaces use are importable from this package.
 
 from ..levels import levels_validate, settlement_decide
 from .adjustments import growth_adjust, withheld_credit_book
-from .batch import OpeningBalance, opening_balances_book_batch, orders_book_batch
+from .batch import OpeningBalance, opening_balances_book_batch, orders_book_batch, orders_independent
 from .daily import daily_rules_catch_up, daily_rules_due, daily_rules_run
 from .events import event_record
 from .members import member_upsert, members_upsert_batch
@@ -73,6 +73,7 @@ __all__ = [
     "order_book",
     "order_validate",
     "orders_book_batch",
+    "orders_independent",
     "program_activate",
     "program_load",
     "program_schedules_sync",

@@ -8,8 +8,9 @@ the earning guard needs) is read in one query each, the bookings are computed in
 rows are written in bulk (COPY on PostgreSQL). A batch is one transaction: it is written whole or
 not at all. The points are posted through ``points.batch.PointsBatch``, which owns the lots' rules.
 
-The caller gives the batch in booking order (``paid_at``, then ``order_id``); an order may appear
-once per batch.
+The caller gives each member's orders in booking order (``paid_at``, then ``order_id``); an order
+may appear once per batch. The orders of different members need keep that order only when a rule
+is bounded by a count members share (``orders_independent``).
 """
 
 from __future__ import annotations
@@ -150,6 +151,17 @@ class BatchBook(MemberReads):
         rows_insert(GrowthEntry, self.growth_entries)
         self.points.flush()
         self.limits.flush()  # last: an unlocked limit takes its lock for the fewest statements
+
+
+def orders_independent(*, since: datetime, until: datetime) -> bool:
+    """Whether what a booking of an order paid between ``since`` and ``until`` credits depends on
+    that member's own orders only, whichever the order the members come in: no rule valid then
+    is bounded by a count members share (a campaign's budget, spent first come, first served).
+    The caps, lots, balances and limits per member are each a member's own."""
+    limited = EarningRule.objects.filter(limited=True).filter(
+        Q(valid_from__isnull=True) | Q(valid_from__lte=until), Q(valid_until__isnull=True) | Q(valid_until__gt=since)
+    )
+    return not hooks.limits_shared(rules=list(limited))
 
 
 def orders_book_batch(*, facts: list[OrderFacts], program: Program, book_points: bool = True, actor=None) -> BatchResult:

@@ -1,5 +1,6 @@
 """Imports in batches: a crash leaves whole batches and a re-run finishes the job; the demo data set."""
 
+import itertools
 from io import StringIO
 
 import pytest
@@ -26,6 +27,28 @@ def ledgers():
     return sorted(GrowthEntry.objects.values_list("idempotency_key", "amount")), sorted(
         PointsEntry.objects.values_list("idempotency_key", "amount")
     )
+
+
+@pytest.mark.django_db
+def test_an_import_books_one_member_after_another_each_in_booking_order(program, tmp_path, monkeypatch):
+    for n in range(4):
+        MemberFactory(member_id=f"CM{n}")
+    path = orders_file(tmp_path)
+    real = membership.imports.files.orders_book_batch
+    booked = []
+
+    def logged(**kwargs):
+        booked.extend((f.member_id, f.paid_at, f.order_id) for f in kwargs["facts"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(membership.imports.files, "orders_book_batch", logged)
+    code, out, _ = run("import_orders", path, "--batch-size", "10", "--workers", "1")
+    assert code == 0 and "created 40" in out
+    runs = [member for member, _ in itertools.groupby(member for member, _, _ in booked)]
+    assert sorted(runs) == ["CM0", "CM1", "CM2", "CM3"]  # each member's orders together
+    for member in runs:
+        mine = [(paid_at, order_id) for who, paid_at, order_id in booked if who == member]
+        assert mine == sorted(mine) and len(mine) == 10
 
 
 @pytest.mark.django_db(transaction=True)

@@ -181,7 +181,12 @@ def test_each_member_is_booked_by_one_process_in_booking_order(program, tmp_path
     first, second = ({member for member, _, _ in rows} for rows in booked.values())
     assert first and second and not first & second
     for rows in booked.values():
-        assert [(paid_at, order_id) for _, paid_at, order_id in rows] == sorted((paid_at, order_id) for _, paid_at, order_id in rows)
+        # No budget is shared: each member's orders in booking order, one member after another.
+        runs = [member for member, _ in itertools.groupby(member for member, _, _ in rows)]
+        assert len(runs) == len(set(runs))
+        for member in runs:
+            mine = [(paid_at, order_id) for who, paid_at, order_id in rows if who == member]
+            assert mine == sorted(mine)
 
 
 def test_members_and_opening_balances_are_imported_by_two_processes(program, tmp_path, shares):

@@ -105,7 +105,8 @@ def _program():
 
 def snapshot(prefix):
     """Everything the bookings wrote for one copy, with the copy's prefix taken out (and the rules
-    named by their codes: each copy's campaigns have rules of their own)."""
+    named by their codes: each copy's campaigns have rules of their own): each member's rows in the
+    order they were written (an import may book one member after another, the API as orders come)."""
     codes = dict(EarningRule.objects.values_list("pk", "code"))
 
     def strip(value):
@@ -117,17 +118,17 @@ def snapshot(prefix):
     def rows(queryset, *fields):
         return [tuple(strip(v) for v in row) for row in queryset.values_list(*fields)]
 
-    growth = GrowthEntry.objects.filter(member__member_id__startswith=prefix).order_by("pk")
-    points = PointsEntry.objects.filter(member__member_id__startswith=prefix).order_by("pk")
+    growth = GrowthEntry.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id", "pk")
+    points = PointsEntry.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id", "pk")
     return {
         "growth": rows(growth, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule__code", "idempotency_key"),
         "points": rows(points, "member__member_id", "kind", "amount", "capped", "effective_at", "source", "source_ref", "rule__code", "idempotency_key"),
         "lots": rows(
-            PointsLot.objects.filter(member__member_id__startswith=prefix).order_by("pk"),
+            PointsLot.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id", "pk"),
             "entry__idempotency_key", "earned_at", "expires_at", "amount", "remaining",
         ),
         "allocations": rows(
-            PointsAllocation.objects.filter(entry__member__member_id__startswith=prefix).order_by("pk"),
+            PointsAllocation.objects.filter(entry__member__member_id__startswith=prefix).order_by("entry__member__member_id", "pk"),
             "entry__idempotency_key", "lot__entry__idempotency_key", "amount",
         ),
         "accounts": rows(PointsAccount.objects.filter(member__member_id__startswith=prefix).order_by("member__member_id"), "member__member_id", "balance"),

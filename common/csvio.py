@@ -77,6 +77,8 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
         dupes = {c for c in columns if c and columns.count(c) > 1}
         if dupes:
             raise FileError(_("%(path)s: row 1: column %(columns)s appears more than once") % {"path": path, "columns": ", ".join(sorted(dupes))})
+        wanted = [(i, c) for i, c in enumerate(columns) if c in known]
+        width = max((i for i, _ in wanted), default=-1) + 1
         number = 1
         while True:
             try:
@@ -93,7 +95,10 @@ def read_rows(path: str | Path, *, required: tuple[str, ...], known: tuple[str, 
             number += 1
             if not any(cell.strip() for cell in raw):
                 continue
-            values = {c: (raw[i].strip() if i < len(raw) else "") for i, c in enumerate(columns) if c in known}
+            if len(raw) >= width:
+                values = {c: raw[i].strip() for i, c in wanted}
+            else:
+                values = {c: (raw[i].strip() if i < len(raw) else "") for i, c in wanted}
             yield Row(number, values, raw)
 
 

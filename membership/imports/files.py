@@ -142,11 +142,11 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
         staging.order(by_member=bool(kind.by_member and span and kind.by_member(*span)))
 
         def take(booked):
-            """Count a booked batch: (row, raw, outcome) for each of its rows."""
+            """Count a booked batch: (row, outcome) for each of its rows."""
             nonlocal done
-            for number, raw, outcome in booked:
+            for number, outcome in booked:
                 if isinstance(outcome, Rejection):
-                    reject(number, raw, outcome.field, outcome.message)
+                    reject(number, staging.raw(number), outcome.field, outcome.message)
                     continue
                 counts[outcome.outcome] += 1
                 if "capped" in counts:
@@ -162,7 +162,7 @@ def _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, o
             with transaction.atomic() if dry_run and kind.dependent_batches else nullcontext():
                 for staged in staging.in_order(batch_size):
                     outcomes = batch_book(kind, staged, rollback=dry_run and not kind.dependent_batches)
-                    take([(number, raw, outcome) for (number, raw, _), outcome in zip(staged, outcomes)])
+                    take([(number, outcome) for (number, _), outcome in zip(staged, outcomes)])
                 if dry_run and kind.dependent_batches:
                     transaction.set_rollback(True)
 

@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 
 from common.conflicts import ConflictsExhausted, conflicts_retry, first_line
 
-from ..services import Rejection
 from .reading import ImportKind
 from .staging import Staging, staged_batches
 
@@ -38,8 +37,8 @@ def book_in_processes(kind: ImportKind, staging: Staging, shares: int, batch_siz
     """Book the staged rows in ``shares`` processes, each its own members' rows in booking order,
     and ``take`` every batch they book, as it comes (see the module docstring).
 
-    Each process sends back, per batch, the rows it rejected with their outcome and, for the
-    rest, their outcomes without the raw row. If one fails, the others are stopped (their open
+    Each process sends back, per batch, each row's number and outcome (the raw cells of a
+    rejected row are in the staging file). If one fails, the others are stopped (their open
     batch rolls back) and ``ImportWorkerError`` says what failed: the committed batches stay, and
     running the file again books the rest.
     """
@@ -93,10 +92,7 @@ def _book_share(kind: ImportKind, staging_path: str, by_member: bool, share: int
         db = sqlite3.connect(staging_path)
         for staged in staged_batches(db, batch_size, share, shares, by_member):
             outcomes = batch_book(kind, staged)
-            booked = [
-                (number, raw if isinstance(outcome, Rejection) else None, outcome) for (number, raw, _), outcome in zip(staged, outcomes)
-            ]
-            results.put((share, "batch", booked))
+            results.put((share, "batch", [(number, outcome) for (number, _), outcome in zip(staged, outcomes)]))
         db.close()
         results.put((share, "done", None))
     except (ConflictsExhausted, OperationalError, InterfaceError) as exc:
@@ -130,13 +126,13 @@ def _end_with(parent: int) -> None:
 
 
 def batch_book(kind: ImportKind, staged: list, *, rollback: bool = False) -> list:
-    """Book one batch of staged rows (row, raw, payload) in one transaction (rolled back if
+    """Book one batch of staged rows (row, payload) in one transaction (rolled back if
     ``rollback``); a batch that loses to another transaction (a deadlock, a serialization
     failure) rolled back whole and is booked again, unless it runs inside a larger transaction."""
 
     def work():
         with transaction.atomic():
-            outcomes = kind.book([payload for _, _, payload in staged])
+            outcomes = kind.book([payload for _, payload in staged])
             if rollback:
                 transaction.set_rollback(True)
         return outcomes

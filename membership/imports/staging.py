@@ -81,8 +81,12 @@ class Staging:
         self.db.commit()
 
     def in_order(self, size: int, share: int = 0, shares: int = 1):
-        """Batches of (row, raw, payload) in booking order; of one share of ``shares`` only."""
+        """Batches of (row, payload) in booking order; of one share of ``shares`` only."""
         return staged_batches(self.db, size, share, shares, self.by_member)
+
+    def raw(self, number: int) -> list[str]:
+        """The cells of the staged row ``number`` as the file gave them (for a row that booking rejected)."""
+        return json.loads(self.db.execute("SELECT raw FROM staged WHERE row = ?", (number,)).fetchone()[0])
 
     def rejected(self):
         self.flush()
@@ -102,9 +106,9 @@ ORDERS = {False: "sort_key, key", True: "shard, sort_key, key"}
 
 def staged_batches(db: sqlite3.Connection, size: int, share: int = 0, shares: int = 1, by_member: bool = False):
     where = "WHERE shard % ? = ?" if shares > 1 else ""
-    cursor = db.execute(f"SELECT row, raw, payload FROM staged {where} ORDER BY {ORDERS[by_member]}", (shares, share) if shares > 1 else ())
+    cursor = db.execute(f"SELECT row, payload FROM staged {where} ORDER BY {ORDERS[by_member]}", (shares, share) if shares > 1 else ())
     while rows := cursor.fetchmany(size):
-        yield [(number, json.loads(raw), json.loads(payload)) for number, raw, payload in rows]
+        yield [(number, json.loads(payload)) for number, payload in rows]
 
 
 def shard_of(member_id: str) -> int:

@@ -67,9 +67,11 @@ def order_validate(facts: OrderFacts) -> None:
             errors[field] = _("%(field)s is longer than %(limit)s characters") % {"field": field, "limit": limit}
     if facts.status not in ORDER_STATUSES:
         errors["status"] = _("unknown status %(status)s (expected one of %(known)s)") % {"status": repr(facts.status), "known": ", ".join(Order.Status.values)}
+    finite = True
     for field in AMOUNT_FIELDS:
         value = getattr(facts, field)
         if not value.is_finite():
+            finite = False
             errors[field] = _("%(field)s must be a number of yuan (got %(value)s)") % {"field": field, "value": value}
         elif value < 0:
             errors[field] = _("%(field)s must not be negative (got %(value)s)") % {"field": field, "value": value}
@@ -77,7 +79,7 @@ def order_validate(facts: OrderFacts) -> None:
             errors[field] = _("%(field)s %(value)s is too large: at most 999,999,999,999.99 yuan") % {"field": field, "value": value}
         elif value.as_tuple().exponent < -2:
             errors[field] = _("%(field)s has more than 2 decimals (got %(value)s)") % {"field": field, "value": value}
-    if any(not getattr(facts, field).is_finite() for field in AMOUNT_FIELDS):
+    if not finite:
         raise ValidationError(errors)
     if facts.discount_amount > facts.goods_amount and "discount_amount" not in errors:
         errors["discount_amount"] = _("discount_amount %(discount)s is larger than goods_amount %(goods)s") % {

@@ -378,7 +378,8 @@ class OrderCredit(models.Model):
     """What one rule entitles an order to, and how much of it was credited (the rest was capped)."""
 
     order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT, db_index=False, related_name="credits")  # the unique (order, rule) serves it
-    rule = models.ForeignKey(EarningRule, verbose_name=_("rule"), on_delete=models.PROTECT, related_name="+")
+    # Checked once per booking, not by a foreign key per row (common/references.py).
+    rule = models.ForeignKey(EarningRule, verbose_name=_("rule"), on_delete=models.PROTECT, related_name="+", db_constraint=False)
     entitlement = models.PositiveIntegerField(_("entitlement"), default=0)
     credited = models.IntegerField(_("credited"), default=0)
     order_capped = models.PositiveIntegerField(
@@ -424,8 +425,8 @@ class GrowthEntry(LedgerEntryBase):
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, db_index=False, related_name="growth_entries", verbose_name=_("member")
     )
-    rule = models.ForeignKey(
-        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
+    rule = models.ForeignKey(  # checked once per booking, not by a foreign key per row (common/references.py)
+        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule"), db_constraint=False
     )
     corrects = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+", verbose_name=_("corrects")

@@ -37,8 +37,8 @@ class PointsEntry(LedgerEntryBase):
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, db_index=False, related_name="points_entries", verbose_name=_("member")
     )
-    rule = models.ForeignKey(
-        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule")
+    rule = models.ForeignKey(  # checked once per booking, not by a foreign key per row (common/references.py)
+        EarningRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("rule"), db_constraint=False
     )
     corrects = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+", verbose_name=_("corrects")

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from common.bulk import new_row, rows_insert, rows_update
+from common.references import references_hold
 from common.timeutil import add_months, local_midnight
 from points.batch import PointsBatch
 
@@ -66,6 +67,7 @@ class BatchBook(MemberReads):
         self.limits = hooks.Limits(rules=rules, member_pks=member_pks, locked=locked)
         self.active: dict[int, datetime] = {}  # member pk -> their latest order booked in the batch so far
         self.holding: dict[tuple[str, date], set[int]] = {}  # (condition, day) -> the batch's members it holds for
+        self.rules_named: set[int] = set()  # the rules the batch's entries and credits name, held once when it flushes
 
     # ------------------------------------------------------------ what the rules ask of a member
 
@@ -125,6 +127,8 @@ class BatchBook(MemberReads):
     def post(self, *, member, currency, amount, capped, effective_at, source, source_ref, rule, key, kind=None, actor=None, reason=""):
         if source in CAPPED_SOURCES:
             self._use(currency, member.pk, effective_at.astimezone(self.tz).date(), amount)
+        if rule is not None:
+            self.rules_named.add(rule.pk)
         fields = dict(
             member_id=member.pk,
             kind=kind or (GrowthEntry.Kind.CREDIT if amount >= 0 else GrowthEntry.Kind.REVERSAL),
@@ -147,6 +151,7 @@ class BatchBook(MemberReads):
     # ------------------------------------------------------------ writing
 
     def flush(self):
+        references_hold(EarningRule, self.rules_named)
         self.guard.flush()
         rows_insert(GrowthEntry, self.growth_entries)
         self.points.flush()
@@ -274,6 +279,7 @@ def _book(facts, program, book_points, actor, locked=False) -> BatchResult:
     old_credits = [c for c in touched_credits if c.pk is not None]
     for credit in new_credits:
         credit.order_id = credit.order.pk
+    book.rules_named.update(credit.rule_id for credit in new_credits)
     rows_insert(OrderCredit, new_credits)
     rows_update(OrderCredit, old_credits, ["entitlement", "credited", "order_capped"])
     book.flush()

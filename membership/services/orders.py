@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.ledger import ENTRY_MAX
+from common.references import references_hold
 
 from .. import hooks
 from ..lifecycle import lifecycle_stage
@@ -170,6 +171,7 @@ def order_book(*, facts: OrderFacts, program: Program | None = None, book_points
         member_pks=[member.pk], since=order.paid_at, until=order.paid_at, known=[(Source.ORDER, order.order_id)] if outcome == "changed" else ()
     )
     order_earnings_check(rules=rules, order=order)
+    references_hold(EarningRule, [rule.pk for rule in rules])  # what the order's credits and entries name
     book = DatabaseBook(program, guard, hooks.Limits(rules=rules, member_pks=[member.pk], locked=True), new_source=outcome == "created")
     result, touched = order_rules_apply(
         rules=rules, member=member, order=order, credits=credits, outcome=outcome, book_points=book_points, book=book
@@ -250,7 +252,7 @@ class DatabaseBook(MemberReads):
         return cap_room_get(program=self.program, ledger_model=ledger_for(currency), currency=currency, member=member, at=at)
 
     def post(self, **posting) -> None:
-        ledger_post(program=self.program, member_locked=True, key_is_new=self.new_source, **posting)
+        ledger_post(program=self.program, member_locked=True, key_is_new=self.new_source, rule_held=True, **posting)
 
     def new_credit(self, *, order: Order, rule: EarningRule) -> OrderCredit:
         return OrderCredit(order=order, rule=rule)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from common.references import references_hold
 from points.models import PointsEntry
 from points.services import points_credit, points_debit, points_lots_of
 
@@ -38,12 +39,16 @@ def ledger_post(
     prefer_own_lots: bool = True,
     member_locked: bool = False,
     key_is_new: bool = False,
+    rule_held: bool = False,
 ) -> None:
     """Write one ledger entry (growth or points) for a credit (amount ≥ 0) or a reversal (< 0), once per ``key``.
 
     ``member_locked``: the caller holds the member's row locked. ``key_is_new``: the entry's
     source was made in the caller's transaction, so no entry can have ``key`` yet (the key's
-    unique index still stands behind that)."""
+    unique index still stands behind that). ``rule_held``: the caller holds ``rule``
+    (``references_hold``); otherwise it is held here, as the entry names it."""
+    if rule is not None and not rule_held:
+        references_hold(EarningRule, [rule.pk])
     if currency == Currency.GROWTH:
         if not key_is_new and GrowthEntry.objects.filter(idempotency_key=key).exists():
             return

@@ -1,6 +1,7 @@
-"""The configuration rows that a settlement's rows name (levels, the run, benefits) carry no
-foreign key per row; the database still keeps the guarantee: such a row cannot be deleted while a
-member, a level change or a grant names it, and a writer holds the rows it names until it commits."""
+"""The configuration rows that a settlement's or a booking's rows name (levels, the run, benefits,
+earning rules) carry no foreign key per row; the database still keeps the guarantee: such a row
+cannot be deleted while a member, a level change, a grant, an order's credit or a ledger entry
+names it, and a writer holds the rows it names until it commits."""
 
 from datetime import date
 
@@ -10,9 +11,10 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from benefits.models import Benefit, BenefitGrant
 from common.references import references_hold
-from membership.models import Level, LevelChange, Member, SettlementRun
-from membership.services import growth_adjust, settlement_run_execute
-from membership.tests.factories import MemberFactory, database_url, local
+from membership.models import EarningRule, GrowthEntry, Level, LevelChange, Member, Order, OrderCredit, SettlementRun
+from membership.services import growth_adjust, order_book, orders_book_batch, settlement_run_execute
+from membership.tests.factories import MemberFactory, database_url, local, order
+from points.models import PointsEntry
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the delete guard is a PostgreSQL trigger")
 
@@ -115,3 +117,64 @@ def test_a_row_held_by_a_writer_cannot_be_deleted_until_it_commits(spare):
     Level.objects.filter(pk=level.pk).delete()
     with pytest.raises(DatabaseError):
         references_hold(Level, [level.pk])
+
+
+# ------------------------------------------------------------ the earning rules the ledgers name
+
+
+@pytest.fixture
+def booked(program):
+    """An order booked under the program's rules: its credits and entries name them."""
+    member = MemberFactory()
+    order_book(facts=order(f"RO{member.pk}", member, local(2026, 3, 2, 10), goods="300"))
+    rule = EarningRule.objects.get(program=program, code="order-growth")
+    return member, rule
+
+
+@pytest.fixture
+def spare_rule(program):
+    return EarningRule.objects.create(program=program, code="spare", kind="order_amount", currency="points", params={"rate": 1}, is_active=False)
+
+
+@postgres_only
+@pytest.mark.django_db
+@pytest.mark.parametrize("named_by", ["membership_ordercredit", "membership_growthentry", "points_pointsentry"])
+def test_a_rule_that_a_credit_or_an_entry_names_cannot_be_deleted(booked, spare_rule, named_by):
+    member, _rule = booked
+    entry = {"membership_growthentry": GrowthEntry, "points_pointsentry": PointsEntry}.get(named_by)
+    if entry is None:
+        OrderCredit.objects.create(order=Order.objects.get(member=member), rule=spare_rule)
+    else:
+        entry.objects.create(
+            member=member, kind="credit", amount=1, effective_at=local(2026, 3, 2), source="order", source_ref="x", rule=spare_rule,
+            idempotency_key=f"spare:{named_by}",
+        )
+    with pytest.raises(IntegrityError, match=f"{named_by}.rule_id"):
+        _delete_at_commit("membership_earningrule", spare_rule.pk)
+    assert EarningRule.objects.filter(pk=spare_rule.pk).exists()
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_rule_nothing_names_is_deleted(spare_rule):
+    _delete_at_commit("membership_earningrule", spare_rule.pk)
+    assert not EarningRule.objects.filter(pk=spare_rule.pk).exists()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["one by one", "batch"])
+def test_a_booking_holds_the_rules_its_rows_name_until_it_commits(program, path):
+    member = MemberFactory()
+    facts = order("HO1", member, local(2026, 3, 2, 10), goods="300")
+    rule = EarningRule.objects.get(program=program, code="order-points")
+    with transaction.atomic():
+        if path == "batch":
+            orders_book_batch(facts=[facts], program=program)
+        else:
+            order_book(facts=facts)
+        with psycopg.connect(database_url(), autocommit=True) as other:
+            other.execute("SET lock_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("DELETE FROM membership_earningrule WHERE id = %s", [rule.pk])
+    assert PointsEntry.objects.filter(rule=rule, member=member).exists()

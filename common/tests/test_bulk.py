@@ -33,3 +33,15 @@ def test_keys_taken_with_gaps_come_back_one_by_one():
         gapped = keys_take(cursor, "membership_member", "id", 4)
         cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")
     assert list(gapped) == [first[-1] + 3 * n for n in range(1, 5)]
+
+
+def test_a_bulk_job_runs_the_collector_less_often_and_leaves_it_as_it_was():
+    import gc
+
+    from common.collector import BULK_THRESHOLDS, few_collections
+
+    before = gc.get_threshold()
+    with few_collections():
+        assert gc.get_threshold() == BULK_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # what was alive before is left out of the passes
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

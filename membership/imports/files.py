@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from common.bulk import tables_analyze
+from common.collector import few_collections
 from common.csvio import FieldError, read_header, read_rows, row_error, write_rejected
 from common.exclusive import file_exclusive
 from common.roles import permission_require
@@ -98,7 +99,7 @@ def import_file(
     (``FileBusy``), unless it is a dry run.
     """
     permission_require(actor, kind.permission, _("import %(what)s") % {"what": _plural(kind)})
-    with nullcontext() if dry_run else file_exclusive(path, what=f"{kind.noun}s", label=name or path, shown=_plural(kind)):
+    with nullcontext() if dry_run else file_exclusive(path, what=f"{kind.noun}s", label=name or path, shown=_plural(kind)), few_collections():
         return _import_file(kind, path, encoding, dry_run, batch_size, workers, on_error, on_progress, on_row, name or path)
 
 

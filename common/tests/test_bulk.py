@@ -1,10 +1,13 @@
 """Writing many rows at once: every row gets its own new primary key, in increasing order, also
-when other sessions take keys of the same table meanwhile."""
+when other sessions take keys of the same table meanwhile; the garbage collector of a bulk job."""
+
+import gc
 
 import pytest
 from django.db import connection
 
 from common.bulk import keys_take, new_row, rows_insert
+from common.collector import BULK_THRESHOLDS, few_collections
 from membership.models import Member
 
 pytestmark = pytest.mark.django_db
@@ -36,10 +39,6 @@ def test_keys_taken_with_gaps_come_back_one_by_one():
 
 
 def test_a_bulk_job_runs_the_collector_less_often_and_leaves_it_as_it_was():
-    import gc
-
-    from common.collector import BULK_THRESHOLDS, few_collections
-
     before = gc.get_threshold()
     with few_collections():
         assert gc.get_threshold() == BULK_THRESHOLDS
